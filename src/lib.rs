@@ -1,0 +1,8 @@
+//! minftp: an FTP server and clients in one executable. The binary only parses arguments
+//! (see [`cli`]) and calls into the modules here.
+
+pub mod cli;
+pub mod client;
+pub mod protocol;
+pub mod server;
+pub mod transcript;

@@ -1,0 +1,202 @@
+//! Bounded line reading: bytes up to LF, with over-long lines streamed out instead of buffered.
+
+use std::io::{self, Read};
+
+/// The default cap on one line, its line ending included (SPEC §2, §7).
+pub const DEFAULT_MAX_LINE: usize = 8 * 1024;
+
+/// One line as the peer sent it.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Line<'a> {
+    /// The bytes of the line with its final LF (and a CR before it, if any).
+    Complete(&'a [u8]),
+    /// Bytes that the stream ended on without an LF.
+    Unterminated(&'a [u8]),
+    /// A line longer than the cap. Its bytes already went to the overflow sink;
+    /// `terminated` says whether an LF ended it (false: the stream ended first).
+    TooLong { terminated: bool },
+}
+
+/// Reads lines from a byte stream, never holding more than `max_line` bytes of one line.
+pub struct LineReader<R> {
+    inner: R,
+    buf: Box<[u8]>,
+    start: usize,
+    end: usize,
+    max_line: usize,
+}
+
+impl<R: Read> LineReader<R> {
+    pub fn new(inner: R, max_line: usize) -> Self {
+        let max_line = max_line.max(1);
+        // Room for one whole line plus read-ahead, so pipelined commands need few reads.
+        let capacity = max_line.max(4096) * 2;
+        LineReader {
+            inner,
+            buf: vec![0; capacity].into_boxed_slice(),
+            start: 0,
+            end: 0,
+            max_line,
+        }
+    }
+
+    /// The underlying stream (for example to change its timeouts).
+    pub fn get_ref(&self) -> &R {
+        &self.inner
+    }
+
+    /// Bytes already read from the stream but not yet returned as a line.
+    pub fn buffered(&self) -> &[u8] {
+        &self.buf[self.start..self.end]
+    }
+
+    /// The next line; `Ok(None)` at a clean end of stream (nothing pending).
+    ///
+    /// An over-long line is handed to `overflow` piece by piece as it arrives (so a
+    /// transcript can echo it) and reported as [`Line::TooLong`].
+    pub fn next_line(&mut self, overflow: &mut dyn FnMut(&[u8])) -> io::Result<Option<Line<'_>>> {
+        let mut scanned = 0; // bytes of the pending line already searched for LF
+        loop {
+            let pending = &self.buf[self.start..self.end];
+            if let Some(i) = pending[scanned..].iter().position(|&b| b == b'\n') {
+                let len = scanned + i + 1;
+                if len <= self.max_line {
+                    let line = self.start..self.start + len;
+                    self.start += len;
+                    return Ok(Some(Line::Complete(&self.buf[line])));
+                }
+            }
+            scanned = pending.len();
+            if pending.len() > self.max_line {
+                return self.stream_overflow(overflow).map(Some);
+            }
+            if self.start > 0 && self.end == self.buf.len() {
+                self.buf.copy_within(self.start..self.end, 0);
+                self.end -= self.start;
+                self.start = 0;
+            }
+            let n = read_retrying(&mut self.inner, &mut self.buf[self.end..])?;
+            if n == 0 {
+                if self.start == self.end {
+                    return Ok(None);
+                }
+                let line = self.start..self.end;
+                self.start = self.end;
+                return Ok(Some(Line::Unterminated(&self.buf[line])));
+            }
+            self.end += n;
+        }
+    }
+
+    /// Passes the pending over-long line, and what follows up to its LF, to `overflow`.
+    fn stream_overflow(&mut self, overflow: &mut dyn FnMut(&[u8])) -> io::Result<Line<'static>> {
+        loop {
+            let pending = &self.buf[self.start..self.end];
+            if let Some(i) = pending.iter().position(|&b| b == b'\n') {
+                overflow(&pending[..=i]);
+                self.start += i + 1;
+                return Ok(Line::TooLong { terminated: true });
+            }
+            overflow(pending);
+            self.start = 0;
+            self.end = 0;
+            let n = read_retrying(&mut self.inner, &mut self.buf)?;
+            if n == 0 {
+                return Ok(Line::TooLong { terminated: false });
+            }
+            self.end = n;
+        }
+    }
+}
+
+fn read_retrying(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    loop {
+        match reader.read(buf) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            other => return other,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A reader that hands out its bytes a few at a time, as a slow network does.
+    struct Trickle<'a>(&'a [u8], usize);
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = self.0.len().min(self.1).min(buf.len());
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
+    fn all_lines(input: &[u8], max: usize, chunk: usize) -> Vec<(String, Vec<u8>)> {
+        let mut reader = LineReader::new(Trickle(input, chunk), max);
+        let mut out = Vec::new();
+        loop {
+            let mut spilled = Vec::new();
+            let line = reader
+                .next_line(&mut |b| spilled.extend_from_slice(b))
+                .unwrap();
+            match line {
+                None => return out,
+                Some(Line::Complete(b)) => out.push(("complete".into(), b.to_vec())),
+                Some(Line::Unterminated(b)) => out.push(("unterminated".into(), b.to_vec())),
+                Some(Line::TooLong { terminated }) => {
+                    out.push((format!("toolong {terminated}"), spilled))
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn lines_keep_their_exact_endings() {
+        let got = all_lines(b"USER a\r\nPASS b\nQUIT", 100, 3);
+        assert_eq!(
+            got,
+            vec![
+                ("complete".into(), b"USER a\r\n".to_vec()),
+                ("complete".into(), b"PASS b\n".to_vec()),
+                ("unterminated".into(), b"QUIT".to_vec()),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_line_of_exactly_the_cap_is_accepted() {
+        let got = all_lines(b"abcd\r\n", 6, 1);
+        assert_eq!(got, vec![("complete".into(), b"abcd\r\n".to_vec())]);
+    }
+
+    #[test]
+    fn an_over_long_line_is_streamed_whole_and_the_next_line_survives() {
+        let mut input = vec![b'x'; 10_000];
+        input.extend_from_slice(b"\r\nNOOP\r\n");
+        let got = all_lines(&input, 64, 777);
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0].0, "toolong true");
+        assert_eq!(got[0].1, input[..10_002].to_vec());
+        assert_eq!(got[1], ("complete".into(), b"NOOP\r\n".to_vec()));
+    }
+
+    #[test]
+    fn an_over_long_line_cut_by_end_of_stream_says_so() {
+        let got = all_lines(&[b'y'; 300], 64, 50);
+        assert_eq!(got, vec![("toolong false".into(), vec![b'y'; 300])]);
+    }
+
+    #[test]
+    fn an_empty_stream_has_no_lines() {
+        assert!(all_lines(b"", 10, 1).is_empty());
+    }
+
+    #[test]
+    fn any_byte_value_passes_through() {
+        let input: Vec<u8> = (0u8..=255).filter(|&b| b != b'\n').chain([b'\n']).collect();
+        let got = all_lines(&input, 1000, 7);
+        assert_eq!(got, vec![("complete".into(), input)]);
+    }
+}

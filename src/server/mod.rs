@@ -1,0 +1,45 @@
+//! The FTP server: configuration, the session machine, and the drivers that feed it
+//! (standard input for Homework 1, TCP connections otherwise).
+
+pub mod data;
+pub mod sandbox;
+pub mod session;
+pub mod shutdown;
+pub mod stdin;
+pub mod tcp;
+
+use std::time::Duration;
+
+use crate::protocol::line::DEFAULT_MAX_LINE;
+use sandbox::Root;
+
+/// Limits and timeouts of SPEC §7.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Sessions served at once; more get `421 Too many connections.`.
+    pub max_clients: usize,
+    /// A control connection silent this long is closed.
+    pub idle_timeout: Duration,
+    /// Connecting, and each write, on a data connection.
+    pub data_timeout: Duration,
+    /// The longest command line, its line ending included.
+    pub max_line: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_clients: 64,
+            idle_timeout: Duration::from_secs(300),
+            data_timeout: Duration::from_secs(30),
+            max_line: DEFAULT_MAX_LINE,
+        }
+    }
+}
+
+/// Everything a server needs, already validated (the command line is not seen here).
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub root: Root,
+    pub limits: Limits,
+}

@@ -1,0 +1,79 @@
+//! `serve --stdin` (COMP 431 Homework 1): the session machine driven by standard input,
+//! with RETR copying the file into `retr_files/fileN`.
+
+use std::fs::{self, File};
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+
+use super::ServerConfig;
+use super::sandbox::OpenedFile;
+use super::session::{Channel, Session, Step};
+use crate::protocol::line::{Line, LineReader};
+use crate::protocol::reply::Reply;
+use crate::transcript::Transcript;
+
+/// The folder, relative to the working directory, that receives retrieved files.
+pub const RETR_FOLDER: &str = "retr_files";
+
+/// Runs a whole session read from `input`; returns at a valid QUIT or at end of input.
+pub fn run(
+    config: &ServerConfig,
+    input: impl Read,
+    transcript: &Transcript,
+    retr_folder: &Path,
+) -> io::Result<()> {
+    transcript.reply(&Reply::Greeting);
+    let mut session = Session::new(Channel::Stdin);
+    let mut reader = LineReader::new(input, config.limits.max_line);
+    let mut copies = 0u64;
+    loop {
+        let line = reader.next_line(&mut |chunk| transcript.write(chunk))?;
+        let step = match line {
+            None => return Ok(()),
+            Some(Line::TooLong { .. }) => Step::Reply(session.handle_over_long_line()),
+            Some(Line::Complete(bytes) | Line::Unterminated(bytes)) => {
+                transcript.write(bytes);
+                session.handle(bytes)
+            }
+        };
+        match step {
+            Step::Reply(reply) => transcript.reply(&reply),
+            Step::Quit(reply) => {
+                transcript.reply(&reply);
+                return Ok(());
+            }
+            Step::Retrieve { path, .. } => match config.root.open_for_reading(&path) {
+                None => transcript.reply(&Reply::FileUnavailable),
+                Some(opened) => {
+                    session.start_transfer();
+                    transcript.reply(&Reply::FileStatusOk);
+                    match copy_into_folder(opened, retr_folder, copies + 1) {
+                        Ok(_) => {
+                            copies += 1;
+                            transcript.reply(&Reply::FileActionDone);
+                        }
+                        Err(err) => {
+                            eprintln!("minftp: cannot copy into {}: {err}", retr_folder.display());
+                            transcript.reply(&Reply::LocalError);
+                        }
+                    }
+                }
+            },
+        }
+    }
+}
+
+/// Copies the file to `folder/fileN` through a temporary name, so a failed copy leaves
+/// no partial file.
+fn copy_into_folder(mut opened: OpenedFile, folder: &Path, n: u64) -> io::Result<PathBuf> {
+    fs::create_dir_all(folder)?;
+    let target = folder.join(format!("file{n}"));
+    let partial = folder.join(format!(".file{n}.partial"));
+    let result = File::create(&partial)
+        .and_then(|mut out| io::copy(&mut opened.file, &mut out))
+        .and_then(|_| fs::rename(&partial, &target));
+    if result.is_err() {
+        let _ = fs::remove_file(&partial);
+    }
+    result.map(|()| target)
+}
