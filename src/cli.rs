@@ -100,6 +100,9 @@ pub struct ClientArgs {
     /// IPv4 address to advertise in PORT (default: this host's name, resolved)
     #[arg(long, value_name = "IP")]
     pub data_ip: Option<Ipv4Addr>,
+    /// Seconds to wait to connect, for a reply, or for the data connection
+    #[arg(long, value_name = "SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    pub timeout: u64,
     /// Local folder of the lab session
     #[arg(long, value_name = "DIR", default_value = "client", requires = "lab")]
     pub dir: PathBuf,
@@ -262,6 +265,7 @@ impl ClientArgs {
         Ok(crate::client::ClientConfig {
             first_data_port: self.dataport,
             data_ip: self.data_ip,
+            timeout: Duration::from_secs(self.timeout),
         })
     }
 }

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use color_eyre::eyre::Result;
 use minftp::cli::{Cli, Command, NotBuiltYet, ServeMode};
+use minftp::client::comp431;
 use minftp::server::{shutdown, stdin, tcp};
 use minftp::transcript::Transcript;
 
@@ -45,7 +46,15 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 tcp::serve(listener, config, transcript)?;
             }
         },
-        Command::Client(args) => minftp::client::run(args.into_config()?)?,
+        Command::Client(args) => {
+            let config = args.into_config()?;
+            comp431::run(
+                &config,
+                io::stdin().lock(),
+                &Transcript::stdout(),
+                stdin::RETR_FOLDER.as_ref(),
+            )?;
+        }
         Command::Get(_) => return Err(NotBuiltYet("minftp get").into()),
         Command::Put(_) => return Err(NotBuiltYet("minftp put").into()),
         Command::Completions { shell } => minftp::cli::write_completions(shell, &mut io::stdout()),

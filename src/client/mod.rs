@@ -1,18 +1,19 @@
-//! FTP clients: the COMP 431 stdin-driven session (more to come).
+//! FTP clients: the COMP 431 stdin-driven session, built on a shared control connection.
+
+pub mod comp431;
+pub mod control;
+pub mod request;
 
 use std::net::Ipv4Addr;
-
-use color_eyre::eyre::Result;
-
-use crate::cli::NotBuiltYet;
+use std::time::Duration;
 
 /// A validated client configuration.
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
+    /// The data port of the first PORT after each CONNECT.
     pub first_data_port: u16,
+    /// The address to advertise in PORT instead of the host name's.
     pub data_ip: Option<Ipv4Addr>,
-}
-
-pub fn run(_config: ClientConfig) -> Result<()> {
-    Err(NotBuiltYet("minftp client").into())
+    /// How long to wait to connect, for a reply, or for the data connection.
+    pub timeout: Duration,
 }

@@ -1,0 +1,415 @@
+//! The COMP 431 client session (SPEC §4): requests from standard input, a byte-exact
+//! transcript on standard output, files into `retr_files/fileN`.
+
+use std::cell::OnceCell;
+use std::ffi::CStr;
+use std::fs::{self, File};
+use std::io::{self, Read, Write};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener, TcpStream, ToSocketAddrs};
+use std::os::fd::AsRawFd;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use super::ClientConfig;
+use super::control::{ControlConnection, ReplyRead};
+use super::request::{Request, RequestError, parse_request};
+use crate::protocol::address::format_port_argument;
+use crate::protocol::line::{Line, LineReader};
+use crate::transcript::Transcript;
+
+/// The commands sent after each successful CONNECT, in order.
+const LOGIN_SEQUENCE: [&[u8]; 4] = [b"USER anonymous", b"PASS guest@", b"SYST", b"TYPE I"];
+
+/// The longest request line read from standard input.
+const MAX_REQUEST_LINE: usize = 64 * 1024;
+
+/// The size of the buffer data is received into.
+const RECEIVE_BUFFER: usize = 1024 * 1024;
+
+/// Runs the session over `input` until QUIT or end of input.
+pub fn run(
+    config: &ClientConfig,
+    input: impl Read,
+    out: &Transcript,
+    retr_folder: &Path,
+) -> io::Result<()> {
+    let mut client = Comp431Client {
+        config,
+        out,
+        retr_folder,
+        control: None,
+        data_port: config.first_data_port,
+        completed: 0,
+        host_name_ip: OnceCell::new(),
+    };
+    let mut reader = LineReader::new(input, MAX_REQUEST_LINE);
+    loop {
+        let line = reader.next_line(&mut |chunk| out.write(chunk))?;
+        let parsed = match line {
+            None => return Ok(()),
+            Some(Line::TooLong { .. }) => Err(RequestError::Unexpected),
+            Some(Line::Complete(bytes) | Line::Unterminated(bytes)) => {
+                out.write(bytes);
+                parse_request(bytes, client.control.is_some())
+            }
+        };
+        match parsed {
+            Err(err) => {
+                if let Some(message) = err.message() {
+                    out.line(message);
+                }
+            }
+            Ok(Request::Connect { host, port }) => client.connect(&host, port),
+            Ok(Request::Get { path }) => client.get(&path),
+            Ok(Request::Quit) => {
+                out.line("QUIT accepted, terminating FTP client");
+                client.quit();
+                return Ok(());
+            }
+        }
+    }
+}
+
+struct Comp431Client<'a> {
+    config: &'a ClientConfig,
+    out: &'a Transcript,
+    retr_folder: &'a Path,
+    control: Option<ControlConnection>,
+    /// The port the next GET listens on and advertises.
+    data_port: u16,
+    /// Transfers completed over the whole run; the next file is `file{completed + 1}`.
+    completed: u64,
+    host_name_ip: OnceCell<Option<Ipv4Addr>>,
+}
+
+/// What arrived first while a data connection was awaited.
+enum Awaited {
+    Data(TcpStream),
+    ControlReply,
+    Nothing,
+}
+
+impl Comp431Client<'_> {
+    fn connect(&mut self, host: &str, port: u16) {
+        self.out.line(&format!(
+            "CONNECT accepted for FTP server at host {host} and port {port}"
+        ));
+        self.data_port = self.config.first_data_port;
+        self.quit();
+        match ControlConnection::connect(host, port, self.config.timeout) {
+            Ok(control) => {
+                control.set_reply_timeout(self.config.timeout);
+                self.control = Some(control);
+            }
+            Err(err) => {
+                eprintln!("minftp: cannot connect to {host} port {port}: {err}");
+                self.out.line("CONNECT failed");
+                return;
+            }
+        }
+        if !self.read_and_print_reply().is_success() {
+            return;
+        }
+        for command in LOGIN_SEQUENCE {
+            if !self.command(command).is_success() {
+                return;
+            }
+        }
+    }
+
+    /// Sends QUIT on an open connection, prints its reply, and closes it.
+    fn quit(&mut self) {
+        if self.control.is_some() {
+            self.command(b"QUIT");
+            self.control = None;
+        }
+    }
+
+    fn get(&mut self, path: &[u8]) {
+        self.out.line(&format!(
+            "GET accepted for {}",
+            String::from_utf8_lossy(path)
+        ));
+        let listener = match TcpListener::bind((Ipv4Addr::UNSPECIFIED, self.data_port)) {
+            Ok(listener) => listener,
+            Err(err) => {
+                eprintln!(
+                    "minftp: cannot listen on data port {}: {err}",
+                    self.data_port
+                );
+                self.out.line("GET failed, FTP-data port not allocated.");
+                return;
+            }
+        };
+        let Some(ip) = self.advertised_ip() else {
+            eprintln!("minftp: no IPv4 address to advertise in PORT; use --data-ip");
+            self.out.line("GET failed, FTP-data port not allocated.");
+            return;
+        };
+        let port_command = format!(
+            "PORT {}",
+            format_port_argument(SocketAddrV4::new(ip, self.data_port))
+        );
+        self.data_port = self.data_port.wrapping_add(1);
+        if !self.command(port_command.as_bytes()).is_success() {
+            return;
+        }
+        let retr = [b"RETR ".as_slice(), path].concat();
+        if !self
+            .command(&retr)
+            .code()
+            .is_some_and(|code| (100..200).contains(&code))
+        {
+            return;
+        }
+        match self.await_data_connection(&listener) {
+            Awaited::Data(data) => {
+                drop(listener);
+                self.receive_file(data);
+            }
+            Awaited::ControlReply => {
+                self.read_and_print_reply();
+            }
+            Awaited::Nothing => eprintln!("minftp: the server opened no data connection in time"),
+        }
+    }
+
+    /// Receives the file into `retr_files/fileN` through a temporary name, then prints the
+    /// closing reply; the file is kept only when that reply is a success.
+    fn receive_file(&mut self, mut data: TcpStream) {
+        let _ = data.set_read_timeout(Some(self.config.timeout));
+        let n = self.completed + 1;
+        let target = self.retr_folder.join(format!("file{n}"));
+        let partial = self.retr_folder.join(format!(".file{n}.partial"));
+        let mut file =
+            match fs::create_dir_all(self.retr_folder).and_then(|()| File::create(&partial)) {
+                Ok(file) => Some(file),
+                Err(err) => {
+                    eprintln!("minftp: cannot write {}: {err}", partial.display());
+                    None
+                }
+            };
+        let received = copy_stream(&mut data, file.as_mut());
+        drop(data);
+        if let Err(err) = &received {
+            eprintln!("minftp: receiving {} failed: {err}", target.display());
+        }
+        let closing = self.read_and_print_reply();
+        let keep = file.is_some() && received.is_ok() && closing.is_success();
+        if keep && fs::rename(&partial, &target).is_ok() {
+            self.completed += 1;
+        } else if file.is_some() {
+            let _ = fs::remove_file(&partial);
+        }
+    }
+
+    /// Waits for the server's data connection while watching the control connection, so a
+    /// 425 sent instead of connecting is read at once rather than waited out.
+    fn await_data_connection(&mut self, listener: &TcpListener) -> Awaited {
+        let Some(control) = &self.control else {
+            return Awaited::Nothing;
+        };
+        let server_ip = control.peer_addr().map(|a| a.ip().to_canonical()).ok();
+        let deadline = Instant::now() + self.config.timeout;
+        loop {
+            // A reply already read along with the previous one (a fast server's 250 after
+            // its 150) still means the data connection is waiting: poll without blocking.
+            let reply_waiting = control.has_buffered_input();
+            let left = if reply_waiting {
+                Duration::ZERO
+            } else {
+                deadline.saturating_duration_since(Instant::now())
+            };
+            let mut fds = [
+                libc::pollfd {
+                    fd: listener.as_raw_fd(),
+                    events: libc::POLLIN,
+                    revents: 0,
+                },
+                libc::pollfd {
+                    fd: control.raw_fd(),
+                    events: libc::POLLIN,
+                    revents: 0,
+                },
+            ];
+            let millis = libc::c_int::try_from(left.as_millis()).unwrap_or(libc::c_int::MAX);
+            // SAFETY: `fds` is a valid array of two pollfd structures for the whole call.
+            let ready = unsafe { libc::poll(fds.as_mut_ptr(), 2, millis) };
+            if ready < 0 && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            if ready <= 0 {
+                return if reply_waiting {
+                    Awaited::ControlReply
+                } else {
+                    Awaited::Nothing
+                };
+            }
+            // Data first: the server connects before it sends the closing reply, so a ready
+            // listener means the reply (if any) belongs after the transfer.
+            if fds[0].revents != 0 {
+                match listener.accept() {
+                    // Only the server we talk to may deliver the file.
+                    Ok((stream, from)) if Some(from.ip().to_canonical()) == server_ip => {
+                        return Awaited::Data(stream);
+                    }
+                    Ok((_, from)) => eprintln!("minftp: ignored a data connection from {from}"),
+                    Err(err) => eprintln!("minftp: accepting the data connection failed: {err}"),
+                }
+            } else if reply_waiting || fds[1].revents != 0 {
+                return Awaited::ControlReply;
+            }
+        }
+    }
+
+    /// Prints and sends `command`, then reads and prints one reply.
+    fn command(&mut self, command: &[u8]) -> ReplyRead {
+        let Some(control) = &mut self.control else {
+            return ReplyRead::Closed;
+        };
+        self.out.write(command);
+        self.out.write(b"\n");
+        if control.send(command).is_err() {
+            self.lose_connection();
+            return ReplyRead::Closed;
+        }
+        self.read_and_print_reply()
+    }
+
+    /// Reads one reply and prints it as `FTP reply NNN accepted. Text is: TEXT` or as the
+    /// grammar error; a closed connection is reported on standard error.
+    fn read_and_print_reply(&mut self) -> ReplyRead {
+        let Some(control) = &mut self.control else {
+            return ReplyRead::Closed;
+        };
+        let read = control.read_reply();
+        match &read {
+            ReplyRead::Reply(reply) => {
+                self.out.line(&format!(
+                    "FTP reply {} accepted. Text is: {}",
+                    reply.code, reply.text
+                ));
+            }
+            ReplyRead::Malformed(err) => self.out.line(err.message()),
+            ReplyRead::Closed => self.lose_connection(),
+        }
+        read
+    }
+
+    fn lose_connection(&mut self) {
+        eprintln!("minftp: the server closed the control connection");
+        self.control = None;
+    }
+
+    /// The IPv4 address to put in PORT (SPEC §4.4).
+    fn advertised_ip(&self) -> Option<Ipv4Addr> {
+        let control_local = self.control.as_ref()?.local_addr().ok()?.ip();
+        let host_name_ip = *self.host_name_ip.get_or_init(host_name_ipv4);
+        choose_data_ip(self.config.data_ip, host_name_ip, control_local)
+    }
+}
+
+/// (decided, SPEC §4.4) `--data-ip` if given; else what the host's own name resolves to,
+/// unless that is loopback while the control connection is not; else the control
+/// connection's local address.
+pub fn choose_data_ip(
+    data_ip: Option<Ipv4Addr>,
+    host_name_ip: Option<Ipv4Addr>,
+    control_local: IpAddr,
+) -> Option<Ipv4Addr> {
+    if data_ip.is_some() {
+        return data_ip;
+    }
+    let control_local = control_local.to_canonical();
+    match host_name_ip {
+        Some(ip) if !(ip.is_loopback() && !control_local.is_loopback()) => Some(ip),
+        _ => match control_local {
+            IpAddr::V4(ip) => Some(ip),
+            IpAddr::V6(ip) if ip.is_loopback() => Some(Ipv4Addr::LOCALHOST),
+            IpAddr::V6(_) => None,
+        },
+    }
+}
+
+/// The first IPv4 address this host's name resolves to.
+fn host_name_ipv4() -> Option<Ipv4Addr> {
+    let mut name = [0u8; 256];
+    // SAFETY: the buffer is valid for its whole length; gethostname NUL-terminates within it
+    // (the last byte stays 0 even if the name is truncated).
+    if unsafe { libc::gethostname(name.as_mut_ptr().cast(), name.len() - 1) } != 0 {
+        return None;
+    }
+    let name = CStr::from_bytes_until_nul(&name).ok()?.to_str().ok()?;
+    (name, 0)
+        .to_socket_addrs()
+        .ok()?
+        .find_map(|addr| match addr {
+            SocketAddr::V4(v4) => Some(*v4.ip()),
+            SocketAddr::V6(_) => None,
+        })
+}
+
+/// Copies the data connection to `file` until end of stream (into nothing when there is no
+/// file, so the server can still finish its transfer).
+fn copy_stream(data: &mut TcpStream, mut file: Option<&mut File>) -> io::Result<u64> {
+    let mut buffer = vec![0u8; RECEIVE_BUFFER];
+    let mut total = 0;
+    loop {
+        let n = match data.read(&mut buffer) {
+            Ok(0) => return Ok(total),
+            Ok(n) => n,
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+            Err(err) => return Err(err),
+        };
+        if let Some(file) = file.as_deref_mut() {
+            file.write_all(&buffer[..n])?;
+        }
+        total += n as u64;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LAN: Ipv4Addr = Ipv4Addr::new(152, 19, 160, 146);
+
+    #[test]
+    fn data_ip_flag_overrides_everything() {
+        let got = choose_data_ip(Some(Ipv4Addr::new(10, 1, 2, 3)), Some(LAN), IpAddr::V4(LAN));
+        assert_eq!(got, Some(Ipv4Addr::new(10, 1, 2, 3)));
+    }
+
+    #[test]
+    fn host_name_address_is_used_by_default() {
+        assert_eq!(
+            choose_data_ip(None, Some(LAN), "127.0.0.1".parse().unwrap()),
+            Some(LAN)
+        );
+    }
+
+    #[test]
+    fn loopback_host_name_on_a_remote_connection_falls_back_to_the_local_address() {
+        let got = choose_data_ip(None, Some(Ipv4Addr::LOCALHOST), IpAddr::V4(LAN));
+        assert_eq!(got, Some(LAN));
+    }
+
+    #[test]
+    fn loopback_host_name_on_a_loopback_connection_is_kept() {
+        let got = choose_data_ip(
+            None,
+            Some(Ipv4Addr::LOCALHOST),
+            "127.0.0.1".parse().unwrap(),
+        );
+        assert_eq!(got, Some(Ipv4Addr::LOCALHOST));
+    }
+
+    #[test]
+    fn unresolvable_host_name_uses_the_local_address() {
+        assert_eq!(choose_data_ip(None, None, IpAddr::V4(LAN)), Some(LAN));
+        assert_eq!(
+            choose_data_ip(None, None, "::ffff:152.19.160.146".parse().unwrap()),
+            Some(LAN)
+        );
+    }
+}
