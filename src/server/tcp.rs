@@ -25,6 +25,12 @@ pub fn serve(
     config: ServerConfig,
     transcript: Transcript,
 ) -> io::Result<()> {
+    // On standard error, so the transcript stays clean; tests read the chosen port here.
+    eprintln!(
+        "minftp: serving {} on {}",
+        config.root.path().display(),
+        listener.local_addr()?
+    );
     let config = Arc::new(config);
     let active = Arc::new(AtomicUsize::new(0));
     for stream in listener.incoming() {

@@ -1,0 +1,344 @@
+//! The integration-test harness: runs the built `minftp` in its own temporary folder,
+//! with a scrubbed environment, and talks to it over 127.0.0.1 only.
+#![allow(dead_code)]
+
+use std::fs;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_minftp");
+
+/// A `minftp` command with a clean environment, run in `dir`.
+pub fn minftp(dir: &Path) -> Command {
+    let mut command = Command::new(BIN);
+    command
+        .current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default());
+    command
+}
+
+/// Runs `minftp args` in `dir` with `stdin`, bounded in time; panics with everything on failure to finish.
+pub fn run_with_input(dir: &Path, args: &[&str], stdin: &[u8]) -> Output {
+    let mut child = minftp(dir)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("minftp starts");
+    let mut input = child.stdin.take().unwrap();
+    let stdin = stdin.to_vec();
+    let writer = thread::spawn(move || {
+        let _ = input.write_all(&stdin);
+    });
+    let output = wait_bounded(child, Duration::from_secs(60));
+    writer.join().unwrap();
+    output
+}
+
+/// Waits for a child, killing it after `limit` so a hang fails the test instead of blocking it.
+pub fn wait_bounded(mut child: Child, limit: Duration) -> Output {
+    let mut stdout = child.stdout.take();
+    let mut stderr = child.stderr.take();
+    let out_reader = thread::spawn(move || read_all(stdout.as_mut()));
+    let err_reader = thread::spawn(move || read_all(stderr.as_mut()));
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            child.kill().unwrap();
+            let status = child.wait().unwrap();
+            let stderr = err_reader.join().unwrap();
+            panic!(
+                "minftp did not finish within {limit:?} ({status}); stderr:\n{}",
+                String::from_utf8_lossy(&stderr)
+            );
+        }
+        thread::sleep(Duration::from_millis(10));
+    };
+    Output {
+        status,
+        stdout: out_reader.join().unwrap(),
+        stderr: err_reader.join().unwrap(),
+    }
+}
+
+fn read_all(source: Option<&mut impl Read>) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    if let Some(source) = source {
+        let _ = source.read_to_end(&mut bytes);
+    }
+    bytes
+}
+
+/// Shows bytes readably in assertion messages (CR and LF made visible).
+pub fn show(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes)
+        .replace('\r', "\\r")
+        .replace('\n', "\\n\n")
+}
+
+/// Asserts two transcripts are equal byte for byte, printing both readably when not.
+#[track_caller]
+pub fn assert_transcript(got: &[u8], want: &[u8]) {
+    assert!(
+        got == want,
+        "transcript differs.\n--- got:\n{}\n--- want:\n{}",
+        show(got),
+        show(want)
+    );
+}
+
+/// A `minftp serve` process listening on 127.0.0.1 at a port the OS chose.
+pub struct Server {
+    child: Option<Child>,
+    pub addr: SocketAddr,
+    stdout: Arc<Mutex<Vec<u8>>>,
+    stderr: Arc<Mutex<Vec<u8>>>,
+    pub root: PathBuf,
+}
+
+impl Server {
+    /// Starts `minftp serve 0 --bind 127.0.0.1 --root ROOT EXTRA...` and waits for its address.
+    pub fn start(root: &Path, extra: &[&str]) -> Server {
+        let mut child = minftp(root)
+            .args(["serve", "0", "--bind", "127.0.0.1", "--root"])
+            .arg(root)
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("minftp serve starts");
+        let stdout = Arc::new(Mutex::new(Vec::new()));
+        let stderr = Arc::new(Mutex::new(Vec::new()));
+        drain_into(child.stdout.take().unwrap(), Arc::clone(&stdout));
+        let mut err_lines = BufReader::new(child.stderr.take().unwrap());
+        let mut first = String::new();
+        err_lines.read_line(&mut first).unwrap();
+        let addr = first
+            .rsplit(" on ")
+            .next()
+            .and_then(|a| a.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no address in the server's first stderr line: {first:?}"));
+        stderr.lock().unwrap().extend_from_slice(first.as_bytes());
+        drain_into(err_lines, Arc::clone(&stderr));
+        Server {
+            child: Some(child),
+            addr,
+            stdout,
+            stderr,
+            root: root.to_path_buf(),
+        }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    /// A raw control connection, with the greeting already read and checked.
+    pub fn connect(&self) -> RawClient {
+        let mut client = RawClient::connect(self.addr);
+        client.expect("220 COMP 431 FTP server ready.\r\n");
+        client
+    }
+
+    /// The transcript so far.
+    pub fn transcript(&self) -> Vec<u8> {
+        self.stdout.lock().unwrap().clone()
+    }
+
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.stderr.lock().unwrap()).into_owned()
+    }
+
+    /// Waits until the transcript ends with `suffix` (the server prints before it sends, but
+    /// the test reads stdout through a pipe and a thread).
+    pub fn wait_for_transcript_end(&self, suffix: &[u8]) -> Vec<u8> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let got = self.transcript();
+            if got.ends_with(suffix) {
+                return got;
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "transcript does not end with {:?}:\n{}",
+                    show(suffix),
+                    show(&got)
+                );
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Stops the server with SIGINT and returns its exit status code.
+    pub fn interrupt(&mut self) -> Option<i32> {
+        let mut child = self.child.take()?;
+        // SAFETY: plain kill(2) on our own child's pid.
+        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Some(status) = child.try_wait().unwrap() {
+                return status.code();
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        None
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn drain_into(mut source: impl Read + Send + 'static, sink: Arc<Mutex<Vec<u8>>>) {
+    thread::spawn(move || {
+        let mut buf = [0u8; 65536];
+        while let Ok(n) = source.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            sink.lock().unwrap().extend_from_slice(&buf[..n]);
+        }
+    });
+}
+
+/// A hand-written control connection for driving a server byte by byte.
+pub struct RawClient {
+    pub stream: TcpStream,
+    reader: BufReader<TcpStream>,
+}
+
+impl RawClient {
+    pub fn connect(addr: SocketAddr) -> RawClient {
+        let stream = TcpStream::connect(addr).expect("connect to the server");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        let reader = BufReader::new(stream.try_clone().unwrap());
+        RawClient { stream, reader }
+    }
+
+    pub fn send(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).unwrap();
+    }
+
+    /// Reads one reply line (up to LF).
+    pub fn read_line(&mut self) -> Vec<u8> {
+        let mut line = Vec::new();
+        self.reader.read_until(b'\n', &mut line).unwrap();
+        line
+    }
+
+    #[track_caller]
+    pub fn expect(&mut self, want: &str) {
+        let got = self.read_line();
+        assert_eq!(show(&got), show(want.as_bytes()));
+    }
+
+    /// Sends `command` and checks the one reply it gets.
+    #[track_caller]
+    pub fn exchange(&mut self, command: &str, want: &str) {
+        self.send(command.as_bytes());
+        self.expect(want);
+    }
+
+    pub fn login(&mut self) {
+        self.exchange(
+            "USER anonymous\r\n",
+            "331 Guest access OK, send password.\r\n",
+        );
+        self.exchange("PASS guest@\r\n", "230 Guest login OK.\r\n");
+    }
+
+    /// True once the server has closed the connection (reads end of stream).
+    pub fn is_closed(&mut self) -> bool {
+        let mut rest = Vec::new();
+        matches!(self.reader.read_to_end(&mut rest), Ok(_)) && rest.is_empty()
+    }
+}
+
+/// A data port listener on 127.0.0.1 at an OS-chosen port, and the PORT command naming it.
+pub struct DataListener {
+    pub listener: TcpListener,
+}
+
+impl DataListener {
+    pub fn new() -> DataListener {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        DataListener { listener }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().unwrap().port()
+    }
+
+    pub fn port_command(&self) -> String {
+        port_command(self.port())
+    }
+
+    /// Accepts the server's data connection and reads it to the end.
+    pub fn receive_all(&self) -> Vec<u8> {
+        let (mut stream, _) = self.listener.accept().unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        let mut bytes = Vec::new();
+        stream.read_to_end(&mut bytes).unwrap();
+        bytes
+    }
+}
+
+/// `PORT 127,0,0,1,p1,p2\r\n` for a port on 127.0.0.1.
+pub fn port_command(port: u16) -> String {
+    format!("PORT 127,0,0,1,{},{}\r\n", port >> 8, port & 0xff)
+}
+
+/// `200 Port command successful (127.0.0.1,P).\r\n`.
+pub fn port_reply(port: u16) -> String {
+    format!("200 Port command successful (127.0.0.1,{port}).\r\n")
+}
+
+/// Every byte value, CR LF pairs, lone CRs and LFs, and NULs: content that shows any
+/// transfer that is not byte-exact.
+pub fn binary_content(len: usize) -> Vec<u8> {
+    let mut bytes: Vec<u8> = (0..=255u8).collect();
+    bytes.extend_from_slice(b"\r\n\r\n\n\r\0\0\r\n");
+    let mut state = 0x2545F4914F6CDD1Du64;
+    while bytes.len() < len {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        bytes.extend_from_slice(&state.to_le_bytes());
+    }
+    bytes.truncate(len);
+    bytes
+}
+
+/// A fresh temporary folder.
+pub fn temp_dir() -> tempfile::TempDir {
+    tempfile::tempdir().unwrap()
+}
+
+/// Writes `contents` to `dir/name`, creating folders as needed.
+pub fn write_file(dir: &Path, name: &str, contents: &[u8]) {
+    let path = dir.join(name);
+    fs::create_dir_all(path.parent().unwrap()).unwrap();
+    fs::write(path, contents).unwrap();
+}
