@@ -1,0 +1,132 @@
+
+using namespace System.Management.Automation
+using namespace System.Management.Automation.Language
+
+Register-ArgumentCompleter -Native -CommandName 'minftp' -ScriptBlock {
+    param($wordToComplete, $commandAst, $cursorPosition)
+
+    $commandElements = $commandAst.CommandElements
+    $command = @(
+        'minftp'
+        for ($i = 1; $i -lt $commandElements.Count; $i++) {
+            $element = $commandElements[$i]
+            if ($element -isnot [StringConstantExpressionAst] -or
+                $element.StringConstantType -ne [StringConstantType]::BareWord -or
+                $element.Value.StartsWith('-') -or
+                $element.Value -eq $wordToComplete) {
+                break
+        }
+        $element.Value
+    }) -join ';'
+
+    $completions = @(switch ($command) {
+        'minftp' {
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Serve files over FTP; standard output carries the COMP 431 transcript')
+            [CompletionResult]::new('client', 'client', [CompletionResultType]::ParameterValue, 'Run the COMP 431 client session read from standard input')
+            [CompletionResult]::new('get', 'get', [CompletionResultType]::ParameterValue, 'Download one file')
+            [CompletionResult]::new('put', 'put', [CompletionResultType]::ParameterValue, 'Upload one file')
+            [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'minftp;serve' {
+            [CompletionResult]::new('--root', '--root', [CompletionResultType]::ParameterName, 'Folder to serve')
+            [CompletionResult]::new('--bind', '--bind', [CompletionResultType]::ParameterName, 'Address to listen on (IPv4 or IPv6)')
+            [CompletionResult]::new('--user', '--user', [CompletionResultType]::ParameterName, 'Require this user name (extended only)')
+            [CompletionResult]::new('--password', '--password', [CompletionResultType]::ParameterName, 'Require this password (extended only)')
+            [CompletionResult]::new('--max-clients', '--max-clients', [CompletionResultType]::ParameterName, 'Most sessions served at once; more get 421')
+            [CompletionResult]::new('--idle-timeout', '--idle-timeout', [CompletionResultType]::ParameterName, 'Seconds a control connection may stay silent')
+            [CompletionResult]::new('--data-timeout', '--data-timeout', [CompletionResultType]::ParameterName, 'Seconds to connect, and to wait on each write, on a data connection')
+            [CompletionResult]::new('--max-line', '--max-line', [CompletionResultType]::ParameterName, 'Longest command line in bytes, line ending included')
+            [CompletionResult]::new('--stdin', '--stdin', [CompletionResultType]::ParameterName, 'COMP 431 Homework 1 mode: read commands from standard input, no sockets')
+            [CompletionResult]::new('--extended', '--extended', [CompletionResultType]::ParameterName, 'Answer the command set real FTP clients need')
+            [CompletionResult]::new('--writable', '--writable', [CompletionResultType]::ParameterName, 'Allow uploads and changes (implies --extended)')
+            [CompletionResult]::new('--lab', '--lab', [CompletionResultType]::ParameterName, 'COSC 328 preset: --root server --writable')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'minftp;client' {
+            [CompletionResult]::new('--data-ip', '--data-ip', [CompletionResultType]::ParameterName, 'IPv4 address to advertise in PORT (default: this host''s name, resolved)')
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Seconds to wait to connect, for a reply, or for the data connection')
+            [CompletionResult]::new('--dir', '--dir', [CompletionResultType]::ParameterName, 'Local folder of the lab session')
+            [CompletionResult]::new('--lab', '--lab', [CompletionResultType]::ParameterName, 'COSC 328 session: OPEN/GET/PUT/CLOSE/QUIT between client/ and server/')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'minftp;get' {
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Local file, or - for standard output')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Local file, or - for standard output')
+            [CompletionResult]::new('--user', '--user', [CompletionResultType]::ParameterName, 'User name (default: anonymous)')
+            [CompletionResult]::new('--password', '--password', [CompletionResultType]::ParameterName, 'Password')
+            [CompletionResult]::new('--active', '--active', [CompletionResultType]::ParameterName, 'Use an active data connection (PORT/EPRT)')
+            [CompletionResult]::new('--passive', '--passive', [CompletionResultType]::ParameterName, 'Use a passive data connection only (EPSV/PASV)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print nothing but errors')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print nothing but errors')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'minftp;put' {
+            [CompletionResult]::new('--user', '--user', [CompletionResultType]::ParameterName, 'User name (default: anonymous)')
+            [CompletionResult]::new('--password', '--password', [CompletionResultType]::ParameterName, 'Password')
+            [CompletionResult]::new('--active', '--active', [CompletionResultType]::ParameterName, 'Use an active data connection (PORT/EPRT)')
+            [CompletionResult]::new('--passive', '--passive', [CompletionResultType]::ParameterName, 'Use a passive data connection only (EPSV/PASV)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print nothing but errors')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print nothing but errors')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'minftp;completions' {
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'minftp;help' {
+            [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Serve files over FTP; standard output carries the COMP 431 transcript')
+            [CompletionResult]::new('client', 'client', [CompletionResultType]::ParameterValue, 'Run the COMP 431 client session read from standard input')
+            [CompletionResult]::new('get', 'get', [CompletionResultType]::ParameterValue, 'Download one file')
+            [CompletionResult]::new('put', 'put', [CompletionResultType]::ParameterValue, 'Upload one file')
+            [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'minftp;help;serve' {
+            break
+        }
+        'minftp;help;client' {
+            break
+        }
+        'minftp;help;get' {
+            break
+        }
+        'minftp;help;put' {
+            break
+        }
+        'minftp;help;completions' {
+            break
+        }
+        'minftp;help;help' {
+            break
+        }
+    })
+
+    $completions.Where{ $_.CompletionText -like "$wordToComplete*" } |
+        Sort-Object -Property ListItemText
+}

@@ -1,0 +1,114 @@
+
+use builtin;
+use str;
+
+set edit:completion:arg-completer[minftp] = {|@words|
+    fn spaces {|n|
+        builtin:repeat $n ' ' | str:join ''
+    }
+    fn cand {|text desc|
+        edit:complex-candidate $text &display=$text' '(spaces (- 14 (wcswidth $text)))$desc
+    }
+    var command = 'minftp'
+    for word $words[1..-1] {
+        if (str:has-prefix $word '-') {
+            break
+        }
+        set command = $command';'$word
+    }
+    var completions = [
+        &'minftp'= {
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand serve 'Serve files over FTP; standard output carries the COMP 431 transcript'
+            cand client 'Run the COMP 431 client session read from standard input'
+            cand get 'Download one file'
+            cand put 'Upload one file'
+            cand completions 'Print a shell completion script'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'minftp;serve'= {
+            cand --root 'Folder to serve'
+            cand --bind 'Address to listen on (IPv4 or IPv6)'
+            cand --user 'Require this user name (extended only)'
+            cand --password 'Require this password (extended only)'
+            cand --max-clients 'Most sessions served at once; more get 421'
+            cand --idle-timeout 'Seconds a control connection may stay silent'
+            cand --data-timeout 'Seconds to connect, and to wait on each write, on a data connection'
+            cand --max-line 'Longest command line in bytes, line ending included'
+            cand --stdin 'COMP 431 Homework 1 mode: read commands from standard input, no sockets'
+            cand --extended 'Answer the command set real FTP clients need'
+            cand --writable 'Allow uploads and changes (implies --extended)'
+            cand --lab 'COSC 328 preset: --root server --writable'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'minftp;client'= {
+            cand --data-ip 'IPv4 address to advertise in PORT (default: this host''s name, resolved)'
+            cand --timeout 'Seconds to wait to connect, for a reply, or for the data connection'
+            cand --dir 'Local folder of the lab session'
+            cand --lab 'COSC 328 session: OPEN/GET/PUT/CLOSE/QUIT between client/ and server/'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'minftp;get'= {
+            cand -o 'Local file, or - for standard output'
+            cand --output 'Local file, or - for standard output'
+            cand --user 'User name (default: anonymous)'
+            cand --password 'Password'
+            cand --active 'Use an active data connection (PORT/EPRT)'
+            cand --passive 'Use a passive data connection only (EPSV/PASV)'
+            cand -q 'Print nothing but errors'
+            cand --quiet 'Print nothing but errors'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'minftp;put'= {
+            cand --user 'User name (default: anonymous)'
+            cand --password 'Password'
+            cand --active 'Use an active data connection (PORT/EPRT)'
+            cand --passive 'Use a passive data connection only (EPSV/PASV)'
+            cand -q 'Print nothing but errors'
+            cand --quiet 'Print nothing but errors'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'minftp;completions'= {
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'minftp;help'= {
+            cand serve 'Serve files over FTP; standard output carries the COMP 431 transcript'
+            cand client 'Run the COMP 431 client session read from standard input'
+            cand get 'Download one file'
+            cand put 'Upload one file'
+            cand completions 'Print a shell completion script'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'minftp;help;serve'= {
+        }
+        &'minftp;help;client'= {
+        }
+        &'minftp;help;get'= {
+        }
+        &'minftp;help;put'= {
+        }
+        &'minftp;help;completions'= {
+        }
+        &'minftp;help;help'= {
+        }
+    ]
+    $completions[$command]
+}

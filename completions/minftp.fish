@@ -1,0 +1,77 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_minftp_global_optspecs
+    string join \n h/help V/version
+end
+
+function __fish_minftp_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_minftp_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_minftp_using_subcommand
+    set -l cmd (__fish_minftp_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c minftp -n "__fish_minftp_needs_command" -s h -l help -d 'Print help'
+complete -c minftp -n "__fish_minftp_needs_command" -s V -l version -d 'Print version'
+complete -c minftp -n "__fish_minftp_needs_command" -f -a "serve" -d 'Serve files over FTP; standard output carries the COMP 431 transcript'
+complete -c minftp -n "__fish_minftp_needs_command" -f -a "client" -d 'Run the COMP 431 client session read from standard input'
+complete -c minftp -n "__fish_minftp_needs_command" -f -a "get" -d 'Download one file'
+complete -c minftp -n "__fish_minftp_needs_command" -f -a "put" -d 'Upload one file'
+complete -c minftp -n "__fish_minftp_needs_command" -f -a "completions" -d 'Print a shell completion script'
+complete -c minftp -n "__fish_minftp_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c minftp -n "__fish_minftp_using_subcommand serve" -l root -d 'Folder to serve' -r -F
+complete -c minftp -n "__fish_minftp_using_subcommand serve" -l bind -d 'Address to listen on (IPv4 or IPv6)' -r
+complete -c minftp -n "__fish_minftp_using_subcommand serve" -l user -d 'Require this user name (extended only)' -r
+complete -c minftp -n "__fish_minftp_using_subcommand serve" -l password -d 'Require this password (extended only)' -r
+complete -c minftp -n "__fish_minftp_using_subcommand serve" -l max-clients -d 'Most sessions served at once; more get 421' -r
+complete -c minftp -n "__fish_minftp_using_subcommand serve" -l idle-timeout -d 'Seconds a control connection may stay silent' -r
+complete -c minftp -n "__fish_minftp_using_subcommand serve" -l data-timeout -d 'Seconds to connect, and to wait on each write, on a data connection' -r
+complete -c minftp -n "__fish_minftp_using_subcommand serve" -l max-line -d 'Longest command line in bytes, line ending included' -r
+complete -c minftp -n "__fish_minftp_using_subcommand serve" -l stdin -d 'COMP 431 Homework 1 mode: read commands from standard input, no sockets'
+complete -c minftp -n "__fish_minftp_using_subcommand serve" -l extended -d 'Answer the command set real FTP clients need'
+complete -c minftp -n "__fish_minftp_using_subcommand serve" -l writable -d 'Allow uploads and changes (implies --extended)'
+complete -c minftp -n "__fish_minftp_using_subcommand serve" -l lab -d 'COSC 328 preset: --root server --writable'
+complete -c minftp -n "__fish_minftp_using_subcommand serve" -s h -l help -d 'Print help'
+complete -c minftp -n "__fish_minftp_using_subcommand serve" -s V -l version -d 'Print version'
+complete -c minftp -n "__fish_minftp_using_subcommand client" -l data-ip -d 'IPv4 address to advertise in PORT (default: this host\'s name, resolved)' -r
+complete -c minftp -n "__fish_minftp_using_subcommand client" -l timeout -d 'Seconds to wait to connect, for a reply, or for the data connection' -r
+complete -c minftp -n "__fish_minftp_using_subcommand client" -l dir -d 'Local folder of the lab session' -r -F
+complete -c minftp -n "__fish_minftp_using_subcommand client" -l lab -d 'COSC 328 session: OPEN/GET/PUT/CLOSE/QUIT between client/ and server/'
+complete -c minftp -n "__fish_minftp_using_subcommand client" -s h -l help -d 'Print help'
+complete -c minftp -n "__fish_minftp_using_subcommand client" -s V -l version -d 'Print version'
+complete -c minftp -n "__fish_minftp_using_subcommand get" -s o -l output -d 'Local file, or - for standard output' -r -F
+complete -c minftp -n "__fish_minftp_using_subcommand get" -l user -d 'User name (default: anonymous)' -r
+complete -c minftp -n "__fish_minftp_using_subcommand get" -l password -d 'Password' -r
+complete -c minftp -n "__fish_minftp_using_subcommand get" -l active -d 'Use an active data connection (PORT/EPRT)'
+complete -c minftp -n "__fish_minftp_using_subcommand get" -l passive -d 'Use a passive data connection only (EPSV/PASV)'
+complete -c minftp -n "__fish_minftp_using_subcommand get" -s q -l quiet -d 'Print nothing but errors'
+complete -c minftp -n "__fish_minftp_using_subcommand get" -s h -l help -d 'Print help'
+complete -c minftp -n "__fish_minftp_using_subcommand get" -s V -l version -d 'Print version'
+complete -c minftp -n "__fish_minftp_using_subcommand put" -l user -d 'User name (default: anonymous)' -r
+complete -c minftp -n "__fish_minftp_using_subcommand put" -l password -d 'Password' -r
+complete -c minftp -n "__fish_minftp_using_subcommand put" -l active -d 'Use an active data connection (PORT/EPRT)'
+complete -c minftp -n "__fish_minftp_using_subcommand put" -l passive -d 'Use a passive data connection only (EPSV/PASV)'
+complete -c minftp -n "__fish_minftp_using_subcommand put" -s q -l quiet -d 'Print nothing but errors'
+complete -c minftp -n "__fish_minftp_using_subcommand put" -s h -l help -d 'Print help'
+complete -c minftp -n "__fish_minftp_using_subcommand put" -s V -l version -d 'Print version'
+complete -c minftp -n "__fish_minftp_using_subcommand completions" -s h -l help -d 'Print help'
+complete -c minftp -n "__fish_minftp_using_subcommand completions" -s V -l version -d 'Print version'
+complete -c minftp -n "__fish_minftp_using_subcommand help; and not __fish_seen_subcommand_from serve client get put completions help" -f -a "serve" -d 'Serve files over FTP; standard output carries the COMP 431 transcript'
+complete -c minftp -n "__fish_minftp_using_subcommand help; and not __fish_seen_subcommand_from serve client get put completions help" -f -a "client" -d 'Run the COMP 431 client session read from standard input'
+complete -c minftp -n "__fish_minftp_using_subcommand help; and not __fish_seen_subcommand_from serve client get put completions help" -f -a "get" -d 'Download one file'
+complete -c minftp -n "__fish_minftp_using_subcommand help; and not __fish_seen_subcommand_from serve client get put completions help" -f -a "put" -d 'Upload one file'
+complete -c minftp -n "__fish_minftp_using_subcommand help; and not __fish_seen_subcommand_from serve client get put completions help" -f -a "completions" -d 'Print a shell completion script'
+complete -c minftp -n "__fish_minftp_using_subcommand help; and not __fish_seen_subcommand_from serve client get put completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
