@@ -67,13 +67,7 @@ pub struct ServeArgs {
     #[arg(long, value_name = "NAME", requires = "password")]
     pub user: Option<String>,
     /// Require this password (extended only)
-    #[arg(
-        long,
-        value_name = "PW",
-        env = "MINFTP_PASSWORD",
-        hide_env_values = true,
-        requires = "user"
-    )]
+    #[arg(long, value_name = "PW", env = "MINFTP_PASSWORD", hide_env_values = true, requires = "user")]
     pub password: Option<String>,
     /// Most sessions served at once; more get 421
     #[arg(long, value_name = "N", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
@@ -121,12 +115,7 @@ pub struct TransferOptions {
     #[arg(long, value_name = "NAME")]
     pub user: Option<String>,
     /// Password
-    #[arg(
-        long,
-        value_name = "PW",
-        env = "MINFTP_PASSWORD",
-        hide_env_values = true
-    )]
+    #[arg(long, value_name = "PW", env = "MINFTP_PASSWORD", hide_env_values = true)]
     pub password: Option<String>,
     /// Print nothing but errors
     #[arg(short, long)]
@@ -173,23 +162,16 @@ impl std::error::Error for NotBuiltYet {}
 /// How `serve` was asked to run, after its flags were checked.
 pub enum ServeMode {
     Stdin(ServerConfig),
-    Sockets {
-        listener: TcpListener,
-        config: ServerConfig,
-    },
+    Sockets { listener: TcpListener, config: ServerConfig },
 }
 
 impl ServeArgs {
     /// Checks the flags, opens the root and (for socket mode) binds the port.
     pub fn into_mode(self) -> Result<ServeMode> {
         if self.extended || self.writable || self.lab || self.user.is_some() {
-            return Err(NotBuiltYet(
-                "the extended dialect (--extended, --writable, --lab, --user)",
-            )
-            .into());
+            return Err(NotBuiltYet("the extended dialect (--extended, --writable, --lab, --user)").into());
         }
-        let root = Root::new(&self.root)
-            .wrap_err_with(|| format!("cannot serve {}", self.root.display()))?;
+        let root = Root::new(&self.root).wrap_err_with(|| format!("cannot serve {}", self.root.display()))?;
         let limits = Limits {
             max_clients: self.max_clients as usize,
             idle_timeout: Duration::from_secs(self.idle_timeout),
@@ -200,13 +182,12 @@ impl ServeArgs {
         if self.stdin {
             return Ok(ServeMode::Stdin(config));
         }
-        let listener =
-            TcpListener::bind((self.bind, self.port)).map_err(|err| match err.kind() {
-                io::ErrorKind::AddrInUse => {
-                    eyre!("port {} is already in use; pick another port", self.port)
-                }
-                _ => eyre!("cannot listen on {}:{}: {err}", self.bind, self.port),
-            })?;
+        let listener = TcpListener::bind((self.bind, self.port)).map_err(|err| match err.kind() {
+            io::ErrorKind::AddrInUse => {
+                eyre!("port {} is already in use; pick another port", self.port)
+            }
+            _ => eyre!("cannot listen on {}:{}: {err}", self.bind, self.port),
+        })?;
         Ok(ServeMode::Sockets { listener, config })
     }
 }
@@ -214,13 +195,7 @@ impl ServeArgs {
 /// The generated files and their contents, from the clap definitions.
 pub fn generated_files() -> Vec<(PathBuf, Vec<u8>)> {
     let mut files = Vec::new();
-    for shell in [
-        Shell::Bash,
-        Shell::Zsh,
-        Shell::Fish,
-        Shell::Elvish,
-        Shell::PowerShell,
-    ] {
+    for shell in [Shell::Bash, Shell::Zsh, Shell::Fish, Shell::Elvish, Shell::PowerShell] {
         let mut script = Vec::new();
         clap_complete::generate(shell, &mut Cli::command(), "minftp", &mut script);
         let name = shell.file_name("minftp");
@@ -234,9 +209,7 @@ pub fn generated_files() -> Vec<(PathBuf, Vec<u8>)> {
     }
     for (file, page) in pages {
         let mut roff = Vec::new();
-        clap_mangen::Man::new(page)
-            .render(&mut roff)
-            .expect("rendering into memory cannot fail");
+        clap_mangen::Man::new(page).render(&mut roff).expect("rendering into memory cannot fail");
         files.push((Path::new("man").join(file), roff));
     }
     files

@@ -12,19 +12,13 @@ use minftp::transcript::Transcript;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let _ = color_eyre::config::HookBuilder::default()
-        .display_env_section(false)
-        .install();
+    let _ = color_eyre::config::HookBuilder::default().display_env_section(false).install();
     match run(cli) {
         Ok(code) => code,
         Err(report) if is_broken_pipe(&report) => ExitCode::SUCCESS,
         Err(report) => {
             eprintln!("minftp: {report:#}");
-            if report.downcast_ref::<NotBuiltYet>().is_some() {
-                ExitCode::from(2)
-            } else {
-                ExitCode::FAILURE
-            }
+            if report.downcast_ref::<NotBuiltYet>().is_some() { ExitCode::from(2) } else { ExitCode::FAILURE }
         }
     }
 }
@@ -33,12 +27,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Serve(args) => match args.into_mode()? {
             ServeMode::Stdin(config) => {
-                stdin::run(
-                    &config,
-                    io::stdin().lock(),
-                    &Transcript::stdout(),
-                    stdin::RETR_FOLDER.as_ref(),
-                )?;
+                stdin::run(&config, io::stdin().lock(), &Transcript::stdout(), stdin::RETR_FOLDER.as_ref())?;
             }
             ServeMode::Sockets { listener, config } => {
                 let transcript = Transcript::stdout();
@@ -48,12 +37,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         },
         Command::Client(args) => {
             let config = args.into_config()?;
-            comp431::run(
-                &config,
-                io::stdin().lock(),
-                &Transcript::stdout(),
-                stdin::RETR_FOLDER.as_ref(),
-            )?;
+            comp431::run(&config, io::stdin().lock(), &Transcript::stdout(), stdin::RETR_FOLDER.as_ref())?;
         }
         Command::Get(_) => return Err(NotBuiltYet("minftp get").into()),
         Command::Put(_) => return Err(NotBuiltYet("minftp put").into()),
@@ -64,9 +48,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
 
 /// A closed standard output (`minftp ... | head`) ends the program quietly.
 fn is_broken_pipe(report: &color_eyre::Report) -> bool {
-    report.chain().any(|cause| {
-        cause
-            .downcast_ref::<io::Error>()
-            .is_some_and(|err| err.kind() == io::ErrorKind::BrokenPipe)
-    })
+    report
+        .chain()
+        .any(|cause| cause.downcast_ref::<io::Error>().is_some_and(|err| err.kind() == io::ErrorKind::BrokenPipe))
 }

@@ -15,9 +15,7 @@ pub struct Transcript {
 
 impl Transcript {
     pub fn new(out: impl Write + Send + 'static) -> Self {
-        Transcript {
-            out: Arc::new(Mutex::new(Box::new(out))),
-        }
+        Transcript { out: Arc::new(Mutex::new(Box::new(out))) }
     }
 
     /// Standard output, written without any buffer of its own beyond the lock.
@@ -40,18 +38,13 @@ impl Transcript {
     /// Writes a line the program composes itself, ending it with LF.
     pub fn line(&self, text: &str) {
         let mut out = self.lock();
-        let _ = out
-            .write_all(text.as_bytes())
-            .and_then(|()| out.write_all(b"\n"))
-            .and_then(|()| out.flush());
+        let _ = out.write_all(text.as_bytes()).and_then(|()| out.write_all(b"\n")).and_then(|()| out.flush());
     }
 
     /// Holds the transcript, so that no piece is half written (used when shutting down).
     pub fn lock(&self) -> MutexGuard<'_, Box<dyn Write + Send>> {
         // A panic while writing leaves the writer usable; keep going with it.
-        self.out
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.out.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 

@@ -13,17 +13,8 @@ use std::thread;
 /// Runs the client in `dir` with `input`, advertising 127.0.0.1 for data connections.
 fn client(dir: &Path, data_port: u16, input: &str) -> Vec<u8> {
     let port = data_port.to_string();
-    let out = run_with_input(
-        dir,
-        &["client", &port, "--data-ip", "127.0.0.1", "--timeout", "10"],
-        input.as_bytes(),
-    );
-    assert!(
-        out.status.success(),
-        "exit {:?}; stderr: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = run_with_input(dir, &["client", &port, "--data-ip", "127.0.0.1", "--timeout", "10"], input.as_bytes());
+    assert!(out.status.success(), "exit {:?}; stderr: {}", out.status, String::from_utf8_lossy(&out.stderr));
     out.stdout
 }
 
@@ -57,10 +48,7 @@ const SERVER_LOGIN: &str = "220 COMP 431 FTP server ready.\r\nUSER anonymous\r\n
     PASS guest@\r\n230 Guest login OK.\r\nSYST\r\n215 UNIX Type: L8.\r\nTYPE I\r\n200 Type set to I.\r\n";
 
 fn port_args(port: u16) -> (String, String) {
-    (
-        format!("127,0,0,1,{},{}", port >> 8, port & 0xff),
-        format!("127.0.0.1,{port}"),
-    )
+    (format!("127,0,0,1,{},{}", port >> 8, port & 0xff), format!("127.0.0.1,{port}"))
 }
 
 /// Client and server lines for a GET that succeeds.
@@ -86,11 +74,7 @@ fn session_with_two_gets_a_missing_file_a_failed_connect_and_quit() {
     write_file(root.path(), "dir/b.txt", b"second\r\n");
     let mut server = Server::start(root.path(), &[]);
     let port = server.port();
-    let dead_port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let dead_port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let dp = free_data_port();
     let input = format!(
         "CONNECT localhost {dead_port}\nGET a.bin\nCONNECT localhost {port}\nGET a.bin\nGET missing.txt\nGET dir/b.txt\nQUIT\n"
@@ -111,23 +95,14 @@ fn session_with_two_gets_a_missing_file_a_failed_connect_and_quit() {
     );
     assert_transcript(&got, want_client.as_bytes());
     assert!(fs::read(work.path().join("retr_files/file1")).unwrap() == first);
-    assert_eq!(
-        fs::read(work.path().join("retr_files/file2")).unwrap(),
-        b"second\r\n"
-    );
-    assert!(
-        !work.path().join("retr_files/file3").exists(),
-        "the missing file took no number"
-    );
+    assert_eq!(fs::read(work.path().join("retr_files/file2")).unwrap(), b"second\r\n");
+    assert!(!work.path().join("retr_files/file3").exists(), "the missing file took no number");
 
     let want_server = format!(
         "{SERVER_LOGIN}{server_a}PORT {missing_arg}\r\n200 Port command successful ({missing_shown}).\r\n\
          RETR missing.txt\r\n550 File not found or access denied.\r\n{server_b}QUIT\r\n221 Goodbye.\r\n"
     );
-    assert_transcript(
-        &server.wait_for_transcript_end(b"221 Goodbye.\r\n"),
-        want_server.as_bytes(),
-    );
+    assert_transcript(&server.wait_for_transcript_end(b"221 Goodbye.\r\n"), want_server.as_bytes());
     assert_eq!(server.interrupt(), Some(0));
 }
 
@@ -144,18 +119,11 @@ fn reconnecting_sends_quit_resets_the_data_port_and_keeps_the_file_count() {
     let (get_f, _) = get_lines("f", dp);
     let connect = connect_lines(port);
     let (first_connect, login) = connect.split_at(connect.find("FTP reply 220").unwrap());
-    let want = format!(
-        "{connect}{get_f}{first_connect}QUIT\nFTP reply 221 accepted. Text is: Goodbye.\n{login}{get_f}"
-    );
+    let want =
+        format!("{connect}{get_f}{first_connect}QUIT\nFTP reply 221 accepted. Text is: Goodbye.\n{login}{get_f}");
     assert_transcript(&got, want.as_bytes());
-    assert_eq!(
-        fs::read(work.path().join("retr_files/file1")).unwrap(),
-        b"one"
-    );
-    assert_eq!(
-        fs::read(work.path().join("retr_files/file2")).unwrap(),
-        b"one"
-    );
+    assert_eq!(fs::read(work.path().join("retr_files/file1")).unwrap(), b"one");
+    assert_eq!(fs::read(work.path().join("retr_files/file2")).unwrap(), b"one");
 }
 
 #[test]
@@ -169,10 +137,7 @@ fn a_data_port_in_use_fails_the_get_without_advancing_the_port() {
     let dp = busy.local_addr().unwrap().port();
     let input = format!("CONNECT localhost {port}\nGET f\n");
     let got = client(work.path(), dp, &input);
-    let want = format!(
-        "{}GET f\nGET accepted for f\nGET failed, FTP-data port not allocated.\n",
-        connect_lines(port)
-    );
+    let want = format!("{}GET f\nGET accepted for f\nGET failed, FTP-data port not allocated.\n", connect_lines(port));
     assert_transcript(&got, want.as_bytes());
     assert!(!work.path().join("retr_files").exists());
 }
@@ -199,10 +164,7 @@ fn input_lines_are_echoed_with_their_crlf() {
 
 /// A fake server that answers each command with the next scripted reply and records
 /// what it received; `after_150` is sent on its own after a 150 (instead of connecting).
-fn fake_server(
-    greeting: &'static [u8],
-    replies: Vec<&'static [u8]>,
-) -> (u16, thread::JoinHandle<Vec<String>>) {
+fn fake_server(greeting: &'static [u8], replies: Vec<&'static [u8]>) -> (u16, thread::JoinHandle<Vec<String>>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let handle = thread::spawn(move || {
@@ -225,9 +187,7 @@ fn fake_server(
 }
 
 fn connected_prefix(port: u16) -> String {
-    format!(
-        "CONNECT localhost {port}\nCONNECT accepted for FTP server at host localhost and port {port}\n"
-    )
+    format!("CONNECT localhost {port}\nCONNECT accepted for FTP server at host localhost and port {port}\n")
 }
 
 #[test]
@@ -241,10 +201,7 @@ fn login_stops_at_a_failure_reply() {
         connected_prefix(port)
     );
     assert_transcript(&got, want.as_bytes());
-    assert_eq!(
-        server.join().unwrap(),
-        ["USER anonymous\r\n", "PASS guest@\r\n"]
-    );
+    assert_eq!(server.join().unwrap(), ["USER anonymous\r\n", "PASS guest@\r\n"]);
 }
 
 #[test]
@@ -252,10 +209,7 @@ fn a_failing_greeting_stops_the_login() {
     let work = temp_dir();
     let (port, server) = fake_server(b"421 Too many connections.\r\n", vec![]);
     let got = client(work.path(), 40000, &format!("CONNECT localhost {port}\n"));
-    let want = format!(
-        "{}FTP reply 421 accepted. Text is: Too many connections.\n",
-        connected_prefix(port)
-    );
+    let want = format!("{}FTP reply 421 accepted. Text is: Too many connections.\n", connected_prefix(port));
     assert_transcript(&got, want.as_bytes());
     assert!(server.join().unwrap().is_empty());
 }
@@ -275,10 +229,7 @@ fn malformed_replies_print_the_failing_token_and_stop_the_login() {
         let got = client(work.path(), 40000, &format!("CONNECT localhost {port}\n"));
         let want = format!("{}{error}\n", connected_prefix(port));
         assert_transcript(&got, want.as_bytes());
-        assert!(
-            server.join().unwrap().is_empty(),
-            "no USER after a malformed greeting"
-        );
+        assert!(server.join().unwrap().is_empty(), "no USER after a malformed greeting");
     }
 }
 
@@ -291,11 +242,7 @@ fn a_425_instead_of_a_data_connection_does_not_hang() {
     replies.push(b"150 File status okay.\r\n425 Can not open data connection.\r\n");
     let (port, server) = fake_server(b"220 hi\r\n", replies);
     let dp = free_data_port();
-    let got = client(
-        work.path(),
-        dp,
-        &format!("CONNECT localhost {port}\nGET f\n"),
-    );
+    let got = client(work.path(), dp, &format!("CONNECT localhost {port}\nGET f\n"));
     let text = String::from_utf8_lossy(&got);
     assert!(
         text.ends_with("FTP reply 150 accepted. Text is: File status okay.\nFTP reply 425 accepted. Text is: Can not open data connection.\n"),
@@ -310,17 +257,10 @@ fn a_server_that_closes_the_connection_leaves_the_client_unconnected() {
     let work = temp_dir();
     let (port, server) = fake_server(b"220 hi\r\n", vec![b"331 a\r\n"]);
     let input = format!("CONNECT localhost {port}\nGET f\n");
-    let out = run_with_input(
-        work.path(),
-        &["client", "40000", "--data-ip", "127.0.0.1"],
-        input.as_bytes(),
-    );
+    let out = run_with_input(work.path(), &["client", "40000", "--data-ip", "127.0.0.1"], input.as_bytes());
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        text.ends_with("PASS guest@\nGET f\nERROR -- Command Unexpected/Unknown\n"),
-        "{text}"
-    );
+    assert!(text.ends_with("PASS guest@\nGET f\nERROR -- Command Unexpected/Unknown\n"), "{text}");
     assert!(String::from_utf8_lossy(&out.stderr).contains("closed the control connection"));
     server.join().unwrap();
 }
@@ -328,23 +268,14 @@ fn a_server_that_closes_the_connection_leaves_the_client_unconnected() {
 #[test]
 fn quit_ends_the_client_and_later_lines_are_not_read() {
     let work = temp_dir();
-    let (port, server) = fake_server(
-        b"220 hi\r\n",
-        vec![
-            b"331 a\r\n",
-            b"230 b\r\n",
-            b"215 c\r\n",
-            b"200 d\r\n",
-            b"221 bye\r\n",
-        ],
-    );
-    let got = client(
-        work.path(),
-        40000,
-        &format!("CONNECT localhost {port}\nQUIT\nHELLO\n"),
-    );
+    let (port, server) =
+        fake_server(b"220 hi\r\n", vec![b"331 a\r\n", b"230 b\r\n", b"215 c\r\n", b"200 d\r\n", b"221 bye\r\n"]);
+    let got = client(work.path(), 40000, &format!("CONNECT localhost {port}\nQUIT\nHELLO\n"));
     let text = String::from_utf8_lossy(&got);
-    assert!(text.ends_with("QUIT\nQUIT accepted, terminating FTP client\nQUIT\nFTP reply 221 accepted. Text is: bye\n"), "{text}");
+    assert!(
+        text.ends_with("QUIT\nQUIT accepted, terminating FTP client\nQUIT\nFTP reply 221 accepted. Text is: bye\n"),
+        "{text}"
+    );
     assert_eq!(server.join().unwrap().last().unwrap(), "QUIT\r\n");
 }
 
@@ -383,13 +314,8 @@ fn a_data_connection_from_another_address_is_ignored() {
         format!("CONNECT localhost {port}\nGET f\n").as_bytes(),
     );
     assert!(out.status.success());
-    assert_eq!(
-        fs::read(work.path().join("retr_files/file1")).unwrap(),
-        b"GOOD"
-    );
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("ignored a data connection from 127.0.0.2")
-    );
+    assert_eq!(fs::read(work.path().join("retr_files/file1")).unwrap(), b"GOOD");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("ignored a data connection from 127.0.0.2"));
     server.join().unwrap();
 }
 
@@ -400,9 +326,7 @@ fn connect_from(source: &str, port: u16) -> TcpStream {
     let sockaddr = |ip: std::net::Ipv4Addr, port: u16| libc::sockaddr_in {
         sin_family: libc::AF_INET as libc::sa_family_t,
         sin_port: port.to_be(),
-        sin_addr: libc::in_addr {
-            s_addr: u32::from(ip).to_be(),
-        },
+        sin_addr: libc::in_addr { s_addr: u32::from(ip).to_be() },
         sin_zero: [0; 8],
     };
     let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
@@ -412,15 +336,9 @@ fn connect_from(source: &str, port: u16) -> TcpStream {
         let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0);
         assert!(fd >= 0);
         let from = sockaddr(source, 0);
-        assert_eq!(
-            libc::bind(fd, (&from as *const libc::sockaddr_in).cast(), len),
-            0
-        );
+        assert_eq!(libc::bind(fd, (&from as *const libc::sockaddr_in).cast(), len), 0);
         let to = sockaddr(std::net::Ipv4Addr::LOCALHOST, port);
-        assert_eq!(
-            libc::connect(fd, (&to as *const libc::sockaddr_in).cast(), len),
-            0
-        );
+        assert_eq!(libc::connect(fd, (&to as *const libc::sockaddr_in).cast(), len), 0);
         TcpStream::from_raw_fd(fd)
     }
 }

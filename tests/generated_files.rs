@@ -23,16 +23,8 @@ fn committed_completions_and_man_pages_are_current() {
 
 #[test]
 fn completions_subcommand_prints_the_committed_script() {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_minftp"))
-        .args(["completions", "bash"])
-        .output()
-        .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_minftp")).args(["completions", "bash"]).output().unwrap();
     assert!(out.status.success());
-    let committed =
-        std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("completions/minftp.bash"))
-            .unwrap();
-    assert!(
-        out.stdout == committed,
-        "`minftp completions bash` differs from completions/minftp.bash"
-    );
+    let committed = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("completions/minftp.bash")).unwrap();
+    assert!(out.stdout == committed, "`minftp completions bash` differs from completions/minftp.bash");
 }

@@ -7,16 +7,12 @@ use std::fs;
 
 const GREETING: &str = "220 COMP 431 FTP server ready.\r\n";
 const LOGIN: &str = "USER anonymous\r\nPASS guest@\r\n";
-const LOGIN_ECHO: &str = "USER anonymous\r\n331 Guest access OK, send password.\r\nPASS guest@\r\n230 Guest login OK.\r\n";
+const LOGIN_ECHO: &str =
+    "USER anonymous\r\n331 Guest access OK, send password.\r\nPASS guest@\r\n230 Guest login OK.\r\n";
 
 fn serve_stdin(dir: &std::path::Path, input: &[u8]) -> Vec<u8> {
     let out = run_with_input(dir, &["serve", "--stdin"], input);
-    assert!(
-        out.status.success(),
-        "exit {:?}; stderr: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "exit {:?}; stderr: {}", out.status, String::from_utf8_lossy(&out.stderr));
     out.stdout
 }
 
@@ -24,9 +20,7 @@ fn serve_stdin(dir: &std::path::Path, input: &[u8]) -> Vec<u8> {
 fn greeting_then_echo_then_reply_for_every_line() {
     let dir = temp_dir();
     let got = serve_stdin(dir.path(), b"NOOP\r\nXYZ\r\n");
-    let want = format!(
-        "{GREETING}NOOP\r\n530 Not logged in.\r\nXYZ\r\n500 Syntax error, command unrecognized.\r\n"
-    );
+    let want = format!("{GREETING}NOOP\r\n530 Not logged in.\r\nXYZ\r\n500 Syntax error, command unrecognized.\r\n");
     assert_transcript(&got, want.as_bytes());
 }
 
@@ -34,28 +28,21 @@ fn greeting_then_echo_then_reply_for_every_line() {
 fn a_last_line_without_lf_is_echoed_and_answered_on_the_same_line() {
     let dir = temp_dir();
     let got = serve_stdin(dir.path(), b"NOOP");
-    assert_transcript(
-        &got,
-        format!("{GREETING}NOOP501 Syntax error in parameter.\r\n").as_bytes(),
-    );
+    assert_transcript(&got, format!("{GREETING}NOOP501 Syntax error in parameter.\r\n").as_bytes());
 }
 
 #[test]
 fn lines_after_a_valid_quit_get_no_output() {
     let dir = temp_dir();
     let got = serve_stdin(dir.path(), b"QUIT\r\nUSER a\r\nNOOP\r\n");
-    assert_transcript(
-        &got,
-        format!("{GREETING}QUIT\r\n200 Command OK.\r\n").as_bytes(),
-    );
+    assert_transcript(&got, format!("{GREETING}QUIT\r\n200 Command OK.\r\n").as_bytes());
 }
 
 #[test]
 fn an_invalid_quit_does_not_stop_the_session() {
     let dir = temp_dir();
     let got = serve_stdin(dir.path(), b"QUIT \r\nquit\r\n");
-    let want =
-        format!("{GREETING}QUIT \r\n501 Syntax error in parameter.\r\nquit\r\n200 Command OK.\r\n");
+    let want = format!("{GREETING}QUIT \r\n501 Syntax error in parameter.\r\nquit\r\n200 Command OK.\r\n");
     assert_transcript(&got, want.as_bytes());
 }
 
@@ -80,9 +67,7 @@ fn binary_junk_gets_one_reply_per_line_and_no_crash() {
     let got = serve_stdin(dir.path(), &input);
     let mut want = GREETING.as_bytes().to_vec();
     want.extend_from_slice(&junk);
-    want.extend_from_slice(
-        b"\n500 Syntax error, command unrecognized.\r\nNOOP\r\n530 Not logged in.\r\n",
-    );
+    want.extend_from_slice(b"\n500 Syntax error, command unrecognized.\r\nNOOP\r\n530 Not logged in.\r\n");
     assert_transcript(&got, &want);
 }
 
@@ -92,23 +77,16 @@ fn retr_copies_into_numbered_files_byte_for_byte() {
     let first = binary_content(100_000);
     write_file(dir.path(), "one.bin", &first);
     write_file(dir.path(), "sub/two.bin", b"");
-    let input = format!(
-        "{LOGIN}PORT 1,2,3,4,5,6\r\nRETR one.bin\r\nPORT 1,2,3,4,5,7\r\nRETR /sub/two.bin\r\nQUIT\r\n"
-    );
+    let input = format!("{LOGIN}PORT 1,2,3,4,5,6\r\nRETR one.bin\r\nPORT 1,2,3,4,5,7\r\nRETR /sub/two.bin\r\nQUIT\r\n");
     let got = serve_stdin(dir.path(), input.as_bytes());
     let want = format!(
         "{GREETING}{LOGIN_ECHO}PORT 1,2,3,4,5,6\r\n200 Port command successful (1.2.3.4,1286).\r\nRETR one.bin\r\n150 File status okay.\r\n250 Requested file action completed.\r\nPORT 1,2,3,4,5,7\r\n200 Port command successful (1.2.3.4,1287).\r\nRETR /sub/two.bin\r\n150 File status okay.\r\n250 Requested file action completed.\r\nQUIT\r\n200 Command OK.\r\n"
     );
     assert_transcript(&got, want.as_bytes());
-    assert_eq!(
-        fs::read(dir.path().join("retr_files/file1")).unwrap(),
-        first
-    );
+    assert_eq!(fs::read(dir.path().join("retr_files/file1")).unwrap(), first);
     assert_eq!(fs::read(dir.path().join("retr_files/file2")).unwrap(), b"");
-    let mut names: Vec<_> = fs::read_dir(dir.path().join("retr_files"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .collect();
+    let mut names: Vec<_> =
+        fs::read_dir(dir.path().join("retr_files")).unwrap().map(|e| e.unwrap().file_name()).collect();
     names.sort();
     assert_eq!(names, ["file1", "file2"], "no temporary files are left");
 }
@@ -118,9 +96,7 @@ fn a_missing_file_is_550_keeps_the_port_and_copies_nothing() {
     let dir = temp_dir();
     write_file(dir.path(), "there", b"x");
     fs::create_dir(dir.path().join("folder")).unwrap();
-    let input = format!(
-        "{LOGIN}PORT 1,2,3,4,5,6\r\nRETR nope\r\nRETR folder\r\nRETR ../there\r\nRETR there\r\n"
-    );
+    let input = format!("{LOGIN}PORT 1,2,3,4,5,6\r\nRETR nope\r\nRETR folder\r\nRETR ../there\r\nRETR there\r\n");
     let got = serve_stdin(dir.path(), input.as_bytes());
     let refused = "550 File not found or access denied.\r\n";
     let want = format!(
@@ -134,10 +110,7 @@ fn a_missing_file_is_550_keeps_the_port_and_copies_nothing() {
 fn retr_without_port_is_503_even_for_a_missing_file() {
     let dir = temp_dir();
     let got = serve_stdin(dir.path(), format!("{LOGIN}RETR nope\r\n").as_bytes());
-    assert_transcript(
-        &got,
-        format!("{GREETING}{LOGIN_ECHO}RETR nope\r\n503 Bad sequence of commands.\r\n").as_bytes(),
-    );
+    assert_transcript(&got, format!("{GREETING}{LOGIN_ECHO}RETR nope\r\n503 Bad sequence of commands.\r\n").as_bytes());
     assert!(!dir.path().join("retr_files").exists());
 }
 
@@ -148,37 +121,23 @@ fn root_flag_chooses_the_served_folder_while_files_land_in_the_working_folder() 
     write_file(served.path(), "f", b"served");
     let input = format!("{LOGIN}PORT 1,2,3,4,5,6\r\nRETR f\r\n");
     let root = served.path().to_str().unwrap();
-    let out = run_with_input(
-        work.path(),
-        &["serve", "--stdin", "--root", root],
-        input.as_bytes(),
-    );
+    let out = run_with_input(work.path(), &["serve", "--stdin", "--root", root], input.as_bytes());
     assert!(out.status.success());
-    assert_eq!(
-        fs::read(work.path().join("retr_files/file1")).unwrap(),
-        b"served"
-    );
+    assert_eq!(fs::read(work.path().join("retr_files/file1")).unwrap(), b"served");
 }
 
 #[test]
 fn an_unwritable_retr_folder_is_a_local_error_and_the_session_goes_on() {
     let dir = temp_dir();
     write_file(dir.path(), "f", b"x");
-    write_file(
-        dir.path(),
-        "retr_files",
-        b"a file where the folder should be",
-    );
+    write_file(dir.path(), "retr_files", b"a file where the folder should be");
     let input = format!("{LOGIN}PORT 1,2,3,4,5,6\r\nRETR f\r\nNOOP\r\n");
     let out = run_with_input(dir.path(), &["serve", "--stdin"], input.as_bytes());
     let want = format!(
         "{GREETING}{LOGIN_ECHO}PORT 1,2,3,4,5,6\r\n200 Port command successful (1.2.3.4,1286).\r\nRETR f\r\n150 File status okay.\r\n451 Requested action aborted: local error in processing.\r\nNOOP\r\n200 Command OK.\r\n"
     );
     assert_transcript(&out.stdout, want.as_bytes());
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("retr_files"),
-        "the reason is on stderr"
-    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("retr_files"), "the reason is on stderr");
 }
 
 #[test]

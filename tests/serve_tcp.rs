@@ -20,12 +20,7 @@ const NO_DATA: &str = "425 Can not open data connection.\r\n";
 fn retrieve(server: &Server, name: &str) -> Vec<u8> {
     let mut client = server.connect();
     client.login();
-    let data = DataListener::new();
-    client.exchange(&data.port_command(), &port_reply(data.port()));
-    client.exchange(&format!("RETR {name}\r\n"), OPENING);
-    let bytes = data.receive_all();
-    client.expect(DONE);
-    bytes
+    client.retrieve(name)
 }
 
 #[test]
@@ -52,10 +47,7 @@ fn full_session_transcript_is_exact() {
         data.port_command(),
         port_reply(data.port())
     );
-    assert_transcript(
-        &server.wait_for_transcript_end(b"221 Goodbye.\r\n"),
-        want.as_bytes(),
-    );
+    assert_transcript(&server.wait_for_transcript_end(b"221 Goodbye.\r\n"), want.as_bytes());
     assert_eq!(server.interrupt(), Some(0), "Ctrl-C exits with status 0");
 }
 
@@ -108,22 +100,12 @@ fn a_port_below_1024_is_refused_at_retr_time() {
     let server = Server::start(root.path(), &[]);
     let mut client = server.connect();
     client.login();
-    for (port_arg, shown) in [
-        ("127,0,0,1,0,21", "127.0.0.1,21"),
-        ("127,0,0,1,0,0", "127.0.0.1,0"),
-    ] {
-        client.exchange(
-            &format!("PORT {port_arg}\r\n"),
-            &format!("200 Port command successful ({shown}).\r\n"),
-        );
+    for (port_arg, shown) in [("127,0,0,1,0,21", "127.0.0.1,21"), ("127,0,0,1,0,0", "127.0.0.1,0")] {
+        client.exchange(&format!("PORT {port_arg}\r\n"), &format!("200 Port command successful ({shown}).\r\n"));
         client.exchange("RETR f\r\n", OPENING);
         client.expect(NO_DATA);
     }
-    assert!(
-        server.stderr().contains("PrivilegedPort"),
-        "stderr says why: {}",
-        server.stderr()
-    );
+    assert!(server.stderr().contains("PrivilegedPort"), "stderr says why: {}", server.stderr());
 }
 
 #[test]
@@ -173,15 +155,8 @@ fn two_clients_connected_at_once_are_both_served() {
     let mut second = server.connect();
     first.login();
     second.login();
-    let (data_a, data_b) = (DataListener::new(), DataListener::new());
-    first.exchange(&data_a.port_command(), &port_reply(data_a.port()));
-    second.exchange(&data_b.port_command(), &port_reply(data_b.port()));
-    second.exchange("RETR a\r\n", OPENING);
-    assert_eq!(data_b.receive_all(), b"for a");
-    second.expect(DONE);
-    first.exchange("RETR a\r\n", OPENING);
-    assert_eq!(data_a.receive_all(), b"for a");
-    first.expect(DONE);
+    assert_eq!(second.retrieve("a"), b"for a");
+    assert_eq!(first.retrieve("a"), b"for a");
 }
 
 #[test]
@@ -214,12 +189,8 @@ fn a_client_vanishing_without_quit_leaves_no_trace_in_the_transcript() {
     drop(client);
     let mut next = server.connect();
     next.exchange("NOOP\r\n", "530 Not logged in.\r\n");
-    let want =
-        format!("{GREETING}NOOP\r\n530 Not logged in.\r\n{GREETING}NOOP\r\n530 Not logged in.\r\n");
-    assert_transcript(
-        &server.wait_for_transcript_end(b"530 Not logged in.\r\n"),
-        want.as_bytes(),
-    );
+    let want = format!("{GREETING}NOOP\r\n530 Not logged in.\r\n{GREETING}NOOP\r\n530 Not logged in.\r\n");
+    assert_transcript(&server.wait_for_transcript_end(b"530 Not logged in.\r\n"), want.as_bytes());
     let got = server.transcript();
     assert!(!String::from_utf8_lossy(&got).contains("half-a-line"));
 }
@@ -310,10 +281,7 @@ fn a_port_already_in_use_is_a_clear_error_and_exit_status_1() {
     assert_eq!(out.status.code(), Some(1));
     assert!(out.stdout.is_empty(), "nothing on the transcript");
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains("already in use") && !stderr.contains("panicked"),
-        "stderr: {stderr}"
-    );
+    assert!(stderr.contains("already in use") && !stderr.contains("panicked"), "stderr: {stderr}");
 }
 
 #[test]
@@ -346,10 +314,7 @@ fn the_server_survives_a_connection_that_resets_at_once() {
 /// SO_LINGER with a zero timeout: closing the socket sends a reset instead of a FIN.
 fn reset_on_close(stream: &TcpStream) {
     use std::os::fd::AsRawFd;
-    let linger = libc::linger {
-        l_onoff: 1,
-        l_linger: 0,
-    };
+    let linger = libc::linger { l_onoff: 1, l_linger: 0 };
     // SAFETY: setsockopt on an open socket with a correctly sized linger value.
     let rc = unsafe {
         libc::setsockopt(

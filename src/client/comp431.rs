@@ -27,12 +27,7 @@ const MAX_REQUEST_LINE: usize = 64 * 1024;
 const RECEIVE_BUFFER: usize = 1024 * 1024;
 
 /// Runs the session over `input` until QUIT or end of input.
-pub fn run(
-    config: &ClientConfig,
-    input: impl Read,
-    out: &Transcript,
-    retr_folder: &Path,
-) -> io::Result<()> {
+pub fn run(config: &ClientConfig, input: impl Read, out: &Transcript, retr_folder: &Path) -> io::Result<()> {
     let mut client = Comp431Client {
         config,
         out,
@@ -91,9 +86,7 @@ enum Awaited {
 
 impl Comp431Client<'_> {
     fn connect(&mut self, host: &str, port: u16) {
-        self.out.line(&format!(
-            "CONNECT accepted for FTP server at host {host} and port {port}"
-        ));
+        self.out.line(&format!("CONNECT accepted for FTP server at host {host} and port {port}"));
         self.data_port = self.config.first_data_port;
         self.quit();
         match ControlConnection::connect(host, port, self.config.timeout) {
@@ -126,17 +119,11 @@ impl Comp431Client<'_> {
     }
 
     fn get(&mut self, path: &[u8]) {
-        self.out.line(&format!(
-            "GET accepted for {}",
-            String::from_utf8_lossy(path)
-        ));
+        self.out.line(&format!("GET accepted for {}", String::from_utf8_lossy(path)));
         let listener = match TcpListener::bind((Ipv4Addr::UNSPECIFIED, self.data_port)) {
             Ok(listener) => listener,
             Err(err) => {
-                eprintln!(
-                    "minftp: cannot listen on data port {}: {err}",
-                    self.data_port
-                );
+                eprintln!("minftp: cannot listen on data port {}: {err}", self.data_port);
                 self.out.line("GET failed, FTP-data port not allocated.");
                 return;
             }
@@ -146,20 +133,13 @@ impl Comp431Client<'_> {
             self.out.line("GET failed, FTP-data port not allocated.");
             return;
         };
-        let port_command = format!(
-            "PORT {}",
-            format_port_argument(SocketAddrV4::new(ip, self.data_port))
-        );
+        let port_command = format!("PORT {}", format_port_argument(SocketAddrV4::new(ip, self.data_port)));
         self.data_port = self.data_port.wrapping_add(1);
         if !self.command(port_command.as_bytes()).is_success() {
             return;
         }
         let retr = [b"RETR ".as_slice(), path].concat();
-        if !self
-            .command(&retr)
-            .code()
-            .is_some_and(|code| (100..200).contains(&code))
-        {
+        if !self.command(&retr).code().is_some_and(|code| (100..200).contains(&code)) {
             return;
         }
         match self.await_data_connection(&listener) {
@@ -181,14 +161,13 @@ impl Comp431Client<'_> {
         let n = self.completed + 1;
         let target = self.retr_folder.join(format!("file{n}"));
         let partial = self.retr_folder.join(format!(".file{n}.partial"));
-        let mut file =
-            match fs::create_dir_all(self.retr_folder).and_then(|()| File::create(&partial)) {
-                Ok(file) => Some(file),
-                Err(err) => {
-                    eprintln!("minftp: cannot write {}: {err}", partial.display());
-                    None
-                }
-            };
+        let mut file = match fs::create_dir_all(self.retr_folder).and_then(|()| File::create(&partial)) {
+            Ok(file) => Some(file),
+            Err(err) => {
+                eprintln!("minftp: cannot write {}: {err}", partial.display());
+                None
+            }
+        };
         let received = copy_stream(&mut data, file.as_mut());
         drop(data);
         if let Err(err) = &received {
@@ -215,22 +194,10 @@ impl Comp431Client<'_> {
             // A reply already read along with the previous one (a fast server's 250 after
             // its 150) still means the data connection is waiting: poll without blocking.
             let reply_waiting = control.has_buffered_input();
-            let left = if reply_waiting {
-                Duration::ZERO
-            } else {
-                deadline.saturating_duration_since(Instant::now())
-            };
+            let left = if reply_waiting { Duration::ZERO } else { deadline.saturating_duration_since(Instant::now()) };
             let mut fds = [
-                libc::pollfd {
-                    fd: listener.as_raw_fd(),
-                    events: libc::POLLIN,
-                    revents: 0,
-                },
-                libc::pollfd {
-                    fd: control.raw_fd(),
-                    events: libc::POLLIN,
-                    revents: 0,
-                },
+                libc::pollfd { fd: listener.as_raw_fd(), events: libc::POLLIN, revents: 0 },
+                libc::pollfd { fd: control.raw_fd(), events: libc::POLLIN, revents: 0 },
             ];
             let millis = libc::c_int::try_from(left.as_millis()).unwrap_or(libc::c_int::MAX);
             // SAFETY: `fds` is a valid array of two pollfd structures for the whole call.
@@ -239,11 +206,7 @@ impl Comp431Client<'_> {
                 continue;
             }
             if ready <= 0 {
-                return if reply_waiting {
-                    Awaited::ControlReply
-                } else {
-                    Awaited::Nothing
-                };
+                return if reply_waiting { Awaited::ControlReply } else { Awaited::Nothing };
             }
             // Data first: the server connects before it sends the closing reply, so a ready
             // listener means the reply (if any) belongs after the transfer.
@@ -285,10 +248,7 @@ impl Comp431Client<'_> {
         let read = control.read_reply();
         match &read {
             ReplyRead::Reply(reply) => {
-                self.out.line(&format!(
-                    "FTP reply {} accepted. Text is: {}",
-                    reply.code, reply.text
-                ));
+                self.out.line(&format!("FTP reply {} accepted. Text is: {}", reply.code, reply.text));
             }
             ReplyRead::Malformed(err) => self.out.line(err.message()),
             ReplyRead::Closed => self.lose_connection(),
@@ -322,7 +282,7 @@ pub fn choose_data_ip(
     }
     let control_local = control_local.to_canonical();
     match host_name_ip {
-        Some(ip) if !(ip.is_loopback() && !control_local.is_loopback()) => Some(ip),
+        Some(ip) if !ip.is_loopback() || control_local.is_loopback() => Some(ip),
         _ => match control_local {
             IpAddr::V4(ip) => Some(ip),
             IpAddr::V6(ip) if ip.is_loopback() => Some(Ipv4Addr::LOCALHOST),
@@ -340,13 +300,10 @@ fn host_name_ipv4() -> Option<Ipv4Addr> {
         return None;
     }
     let name = CStr::from_bytes_until_nul(&name).ok()?.to_str().ok()?;
-    (name, 0)
-        .to_socket_addrs()
-        .ok()?
-        .find_map(|addr| match addr {
-            SocketAddr::V4(v4) => Some(*v4.ip()),
-            SocketAddr::V6(_) => None,
-        })
+    (name, 0).to_socket_addrs().ok()?.find_map(|addr| match addr {
+        SocketAddr::V4(v4) => Some(*v4.ip()),
+        SocketAddr::V6(_) => None,
+    })
 }
 
 /// Copies the data connection to `file` until end of stream (into nothing when there is no
@@ -382,10 +339,7 @@ mod tests {
 
     #[test]
     fn host_name_address_is_used_by_default() {
-        assert_eq!(
-            choose_data_ip(None, Some(LAN), "127.0.0.1".parse().unwrap()),
-            Some(LAN)
-        );
+        assert_eq!(choose_data_ip(None, Some(LAN), "127.0.0.1".parse().unwrap()), Some(LAN));
     }
 
     #[test]
@@ -396,20 +350,13 @@ mod tests {
 
     #[test]
     fn loopback_host_name_on_a_loopback_connection_is_kept() {
-        let got = choose_data_ip(
-            None,
-            Some(Ipv4Addr::LOCALHOST),
-            "127.0.0.1".parse().unwrap(),
-        );
+        let got = choose_data_ip(None, Some(Ipv4Addr::LOCALHOST), "127.0.0.1".parse().unwrap());
         assert_eq!(got, Some(Ipv4Addr::LOCALHOST));
     }
 
     #[test]
     fn unresolvable_host_name_uses_the_local_address() {
         assert_eq!(choose_data_ip(None, None, IpAddr::V4(LAN)), Some(LAN));
-        assert_eq!(
-            choose_data_ip(None, None, "::ffff:152.19.160.146".parse().unwrap()),
-            Some(LAN)
-        );
+        assert_eq!(choose_data_ip(None, None, "::ffff:152.19.160.146".parse().unwrap()), Some(LAN));
     }
 }

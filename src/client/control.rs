@@ -40,8 +40,7 @@ pub struct ControlConnection {
 impl ControlConnection {
     /// Connects to `host:port`, trying each address the name resolves to.
     pub fn connect(host: &str, port: u16, timeout: Duration) -> io::Result<ControlConnection> {
-        let mut last_error =
-            io::Error::new(io::ErrorKind::NotFound, format!("{host} has no address"));
+        let mut last_error = io::Error::new(io::ErrorKind::NotFound, format!("{host} has no address"));
         for address in (host, port).to_socket_addrs()? {
             match TcpStream::connect_timeout(&address, timeout) {
                 Ok(stream) => return ControlConnection::from_stream(stream),
@@ -73,8 +72,7 @@ impl ControlConnection {
     /// Reads one reply line and parses it by the grammar of SPEC §4.3.
     pub fn read_reply(&mut self) -> ReplyRead {
         match self.reader.next_line(&mut |_| {}) {
-            Ok(Some(Line::Complete(bytes) | Line::Unterminated(bytes))) => match parse_reply(bytes)
-            {
+            Ok(Some(Line::Complete(bytes) | Line::Unterminated(bytes))) => match parse_reply(bytes) {
                 Ok(reply) => ReplyRead::Reply(reply),
                 Err(err) => ReplyRead::Malformed(err),
             },

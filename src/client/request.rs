@@ -45,41 +45,26 @@ impl RequestError {
 /// As in the course's client, the first word (after leading whitespace, any case) is
 /// checked against the expected requests first; then the request is parsed exactly.
 pub fn parse_request(line: &[u8], connected: bool) -> Result<Request, RequestError> {
-    let first_word = line
-        .split(|b| b.is_ascii_whitespace())
-        .find(|word| !word.is_empty());
+    let first_word = line.split(|b| b.is_ascii_whitespace()).find(|word| !word.is_empty());
     let Some(first_word) = first_word else {
         return Err(RequestError::Blank);
     };
-    let expected: &[&str] = if connected {
-        &["CONNECT", "GET", "QUIT"]
-    } else {
-        &["CONNECT"]
-    };
-    let Some(&verb) = expected
-        .iter()
-        .find(|verb| first_word.eq_ignore_ascii_case(verb.as_bytes()))
-    else {
+    let expected: &[&str] = if connected { &["CONNECT", "GET", "QUIT"] } else { &["CONNECT"] };
+    let Some(&verb) = expected.iter().find(|verb| first_word.eq_ignore_ascii_case(verb.as_bytes())) else {
         return Err(RequestError::Unexpected);
     };
     let (content, has_line_end) = match line.strip_suffix(b"\n") {
         Some(content) => (content.strip_suffix(b"\r").unwrap_or(content), true),
         None => (line, false),
     };
-    let rest = content
-        .strip_prefix(verb.as_bytes())
-        .ok_or(RequestError::Request)?;
+    let rest = content.strip_prefix(verb.as_bytes()).ok_or(RequestError::Request)?;
     let request = match verb {
         "CONNECT" => parse_connect(rest)?,
         "GET" => parse_get(rest)?,
         _ if rest.is_empty() => Request::Quit,
         _ => return Err(RequestError::LineEnd),
     };
-    if has_line_end {
-        Ok(request)
-    } else {
-        Err(RequestError::LineEnd)
-    }
+    if has_line_end { Ok(request) } else { Err(RequestError::LineEnd) }
 }
 
 /// `<SP>+<server-host><SP>+<server-port>` after the word CONNECT.
@@ -105,9 +90,7 @@ fn parse_get(rest: &[u8]) -> Result<Request, RequestError> {
     if path.is_empty() || !path.is_ascii() || path.contains(&b'\r') {
         return Err(RequestError::Pathname);
     }
-    Ok(Request::Get {
-        path: path.to_vec(),
-    })
+    Ok(Request::Get { path: path.to_vec() })
 }
 
 /// Skips `<SP>+`. Nothing left means the next token is missing (`missing`); another byte
@@ -117,11 +100,7 @@ fn after_separator(rest: &[u8], missing: RequestError) -> Result<&[u8], RequestE
         None => Err(missing),
         Some(b' ') => {
             let trimmed = &rest[rest.iter().take_while(|&&b| b == b' ').count()..];
-            if trimmed.is_empty() {
-                Err(missing)
-            } else {
-                Ok(trimmed)
-            }
+            if trimmed.is_empty() { Err(missing) } else { Ok(trimmed) }
         }
         // Only possible right after the request word, as in `GET\tfile`.
         Some(_) => Err(RequestError::Request),
@@ -139,9 +118,7 @@ pub fn is_valid_host(host: &[u8]) -> bool {
     !host.is_empty()
         && host.split(|&b| b == b'.').all(|element| {
             element.first().is_some_and(u8::is_ascii_alphabetic)
-                && element
-                    .iter()
-                    .all(|&b| b.is_ascii_alphanumeric() || b == b'-')
+                && element.iter().all(|&b| b.is_ascii_alphanumeric() || b == b'-')
         })
 }
 
@@ -165,10 +142,7 @@ mod tests {
     }
 
     fn connect(host: &str, port: u16) -> Result<Request, RequestError> {
-        Ok(Request::Connect {
-            host: host.into(),
-            port,
-        })
+        Ok(Request::Connect { host: host.into(), port })
     }
 
     #[test]
@@ -181,26 +155,15 @@ mod tests {
 
     #[test]
     fn crlf_and_lf_both_end_a_request() {
-        assert_eq!(
-            connected("CONNECT localhost 21\r\n"),
-            connect("localhost", 21)
-        );
+        assert_eq!(connected("CONNECT localhost 21\r\n"), connect("localhost", 21));
         assert_eq!(connected("QUIT\r\n"), Ok(Request::Quit));
         assert_eq!(connected("QUIT\n"), Ok(Request::Quit));
     }
 
     #[test]
     fn several_spaces_separate_tokens() {
-        assert_eq!(
-            connected("CONNECT   localhost   21\n"),
-            connect("localhost", 21)
-        );
-        assert_eq!(
-            connected("GET   a.txt\n"),
-            Ok(Request::Get {
-                path: b"a.txt".to_vec()
-            })
-        );
+        assert_eq!(connected("CONNECT   localhost   21\n"), connect("localhost", 21));
+        assert_eq!(connected("GET   a.txt\n"), Ok(Request::Get { path: b"a.txt".to_vec() }));
     }
 
     #[test]
@@ -210,36 +173,21 @@ mod tests {
 
     #[test]
     fn host_element_starting_with_a_digit_is_a_host_error() {
-        assert_eq!(
-            connected("CONNECT 127.0.0.1 21\n"),
-            Err(RequestError::ServerHost)
-        );
-        assert_eq!(
-            connected("CONNECT a.1b 21\n"),
-            Err(RequestError::ServerHost)
-        );
+        assert_eq!(connected("CONNECT 127.0.0.1 21\n"), Err(RequestError::ServerHost));
+        assert_eq!(connected("CONNECT a.1b 21\n"), Err(RequestError::ServerHost));
     }
 
     #[test]
     fn empty_elements_and_trailing_dots_are_host_errors() {
-        assert_eq!(
-            connected("CONNECT a..b 21\n"),
-            Err(RequestError::ServerHost)
-        );
-        assert_eq!(
-            connected("CONNECT a.b. 21\n"),
-            Err(RequestError::ServerHost)
-        );
+        assert_eq!(connected("CONNECT a..b 21\n"), Err(RequestError::ServerHost));
+        assert_eq!(connected("CONNECT a.b. 21\n"), Err(RequestError::ServerHost));
         assert_eq!(connected("CONNECT .a 21\n"), Err(RequestError::ServerHost));
     }
 
     #[test]
     fn host_with_other_characters_is_a_host_error() {
         assert_eq!(connected("CONNECT a_b 21\n"), Err(RequestError::ServerHost));
-        assert_eq!(
-            connected("CONNECT a\tb 21\n"),
-            Err(RequestError::ServerHost)
-        );
+        assert_eq!(connected("CONNECT a\tb 21\n"), Err(RequestError::ServerHost));
     }
 
     #[test]
@@ -250,28 +198,16 @@ mod tests {
 
     #[test]
     fn missing_port_is_a_port_error() {
-        assert_eq!(
-            connected("CONNECT localhost\n"),
-            Err(RequestError::ServerPort)
-        );
-        assert_eq!(
-            connected("CONNECT localhost \n"),
-            Err(RequestError::ServerPort)
-        );
+        assert_eq!(connected("CONNECT localhost\n"), Err(RequestError::ServerPort));
+        assert_eq!(connected("CONNECT localhost \n"), Err(RequestError::ServerPort));
     }
 
     #[test]
     fn port_range_is_0_to_65535() {
         assert_eq!(connected("CONNECT h 65535\n"), connect("h", 65535));
         assert_eq!(connected("CONNECT h 0\n"), connect("h", 0));
-        assert_eq!(
-            connected("CONNECT h 65536\n"),
-            Err(RequestError::ServerPort)
-        );
-        assert_eq!(
-            connected("CONNECT h 999999\n"),
-            Err(RequestError::ServerPort)
-        );
+        assert_eq!(connected("CONNECT h 65536\n"), Err(RequestError::ServerPort));
+        assert_eq!(connected("CONNECT h 999999\n"), Err(RequestError::ServerPort));
     }
 
     #[test]
@@ -300,12 +236,7 @@ mod tests {
 
     #[test]
     fn get_path_keeps_spaces_including_trailing_ones() {
-        assert_eq!(
-            connected("GET my file \n"),
-            Ok(Request::Get {
-                path: b"my file ".to_vec()
-            })
-        );
+        assert_eq!(connected("GET my file \n"), Ok(Request::Get { path: b"my file ".to_vec() }));
     }
 
     #[test]
@@ -317,10 +248,7 @@ mod tests {
 
     #[test]
     fn get_with_a_non_ascii_path_is_a_pathname_error() {
-        assert_eq!(
-            parse_request(b"GET caf\xc3\xa9\n", true),
-            Err(RequestError::Pathname)
-        );
+        assert_eq!(parse_request(b"GET caf\xc3\xa9\n", true), Err(RequestError::Pathname));
     }
 
     #[test]
@@ -353,14 +281,8 @@ mod tests {
 
     #[test]
     fn get_and_quit_before_connecting_are_unexpected() {
-        assert_eq!(
-            parse_request(b"GET f\n", false),
-            Err(RequestError::Unexpected)
-        );
-        assert_eq!(
-            parse_request(b"QUIT\n", false),
-            Err(RequestError::Unexpected)
-        );
+        assert_eq!(parse_request(b"GET f\n", false), Err(RequestError::Unexpected));
+        assert_eq!(parse_request(b"QUIT\n", false), Err(RequestError::Unexpected));
     }
 
     #[test]

@@ -14,10 +14,7 @@ pub fn parse_port_argument(arg: &[u8]) -> Option<SocketAddrV4> {
         return None;
     }
     let [h1, h2, h3, h4, p1, p2] = numbers;
-    Some(SocketAddrV4::new(
-        Ipv4Addr::new(h1, h2, h3, h4),
-        u16::from_be_bytes([p1, p2]),
-    ))
+    Some(SocketAddrV4::new(Ipv4Addr::new(h1, h2, h3, h4), u16::from_be_bytes([p1, p2])))
 }
 
 /// `<n>`: 1 to 3 decimal digits with a value of 0-255 (leading zeros allowed).
@@ -52,10 +49,7 @@ mod tests {
     #[test]
     fn port_argument_combines_the_last_two_numbers_into_the_port() {
         assert_eq!(parsed("1,2,3,4,5,6").as_deref(), Some("1.2.3.4,1286"));
-        assert_eq!(
-            parsed("152,2,131,205,31,144").as_deref(),
-            Some("152.2.131.205,8080")
-        );
+        assert_eq!(parsed("152,2,131,205,31,144").as_deref(), Some("152.2.131.205,8080"));
     }
 
     #[test]
@@ -72,10 +66,7 @@ mod tests {
 
     #[test]
     fn port_numbers_may_have_leading_zeros_up_to_three_digits() {
-        assert_eq!(
-            parsed("001,002,003,004,000,010").as_deref(),
-            Some("1.2.3.4,10")
-        );
+        assert_eq!(parsed("001,002,003,004,000,010").as_deref(), Some("1.2.3.4,10"));
         assert_eq!(parsed("0001,2,3,4,5,6"), None);
     }
 
@@ -92,9 +83,6 @@ mod tests {
     fn port_argument_round_trips() {
         let addr = SocketAddrV4::new(Ipv4Addr::new(152, 19, 160, 146), 10000);
         assert_eq!(format_port_argument(addr), "152,19,160,146,39,16");
-        assert_eq!(
-            parse_port_argument(format_port_argument(addr).as_bytes()),
-            Some(addr)
-        );
+        assert_eq!(parse_port_argument(format_port_argument(addr).as_bytes()), Some(addr));
     }
 }

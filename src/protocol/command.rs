@@ -45,10 +45,7 @@ impl Verb {
 
     /// The verb named by `token`, compared without regard to ASCII case.
     pub fn from_token(token: &[u8]) -> Option<Verb> {
-        Verb::ALL
-            .iter()
-            .find(|(name, _)| token.eq_ignore_ascii_case(name.as_bytes()))
-            .map(|&(_, verb)| verb)
+        Verb::ALL.iter().find(|(name, _)| token.eq_ignore_ascii_case(name.as_bytes())).map(|&(_, verb)| verb)
     }
 
     fn argument(self) -> Argument {
@@ -86,14 +83,9 @@ pub enum CommandError {
 
 /// Parses one command line, its line ending included, as received.
 pub fn parse_command(line: &[u8]) -> Result<Command, CommandError> {
-    let token_len = line
-        .iter()
-        .position(|&b| matches!(b, b' ' | b'\r' | b'\n'))
-        .unwrap_or(line.len());
+    let token_len = line.iter().position(|&b| matches!(b, b' ' | b'\r' | b'\n')).unwrap_or(line.len());
     let verb = Verb::from_token(&line[..token_len]).ok_or(CommandError::UnknownVerb)?;
-    let rest = line[token_len..]
-        .strip_suffix(b"\r\n")
-        .ok_or(CommandError::BadSyntax)?;
+    let rest = line[token_len..].strip_suffix(b"\r\n").ok_or(CommandError::BadSyntax)?;
     if rest.contains(&b'\r') {
         return Err(CommandError::BadSyntax);
     }
@@ -103,11 +95,7 @@ pub fn parse_command(line: &[u8]) -> Result<Command, CommandError> {
         _ => after_spaces(rest).ok_or(CommandError::BadSyntax)?,
     };
     let text = || {
-        if argument.is_ascii() {
-            Ok(argument.to_vec())
-        } else {
-            Err(CommandError::BadSyntax)
-        }
+        if argument.is_ascii() { Ok(argument.to_vec()) } else { Err(CommandError::BadSyntax) }
     };
     Ok(match verb {
         Verb::User => Command::User(text()?),
@@ -145,19 +133,13 @@ mod tests {
 
     #[test]
     fn verbs_are_case_insensitive() {
-        assert_eq!(
-            parse("uSeR anonymous\r\n"),
-            Ok(Command::User(b"anonymous".to_vec()))
-        );
+        assert_eq!(parse("uSeR anonymous\r\n"), Ok(Command::User(b"anonymous".to_vec())));
         assert_eq!(parse("syST\r\n"), Ok(Command::Syst));
     }
 
     #[test]
     fn arguments_keep_their_case() {
-        assert_eq!(
-            parse("PASS GuEsT@\r\n"),
-            Ok(Command::Pass(b"GuEsT@".to_vec()))
-        );
+        assert_eq!(parse("PASS GuEsT@\r\n"), Ok(Command::Pass(b"GuEsT@".to_vec())));
     }
 
     #[test]
@@ -230,36 +212,21 @@ mod tests {
 
     #[test]
     fn nul_and_control_bytes_are_valid_string_bytes() {
-        assert_eq!(
-            parse_command(b"RETR a\x00b\r\n"),
-            Ok(Command::Retr(b"a\x00b".to_vec()))
-        );
+        assert_eq!(parse_command(b"RETR a\x00b\r\n"), Ok(Command::Retr(b"a\x00b".to_vec())));
     }
 
     #[test]
     fn type_takes_exactly_uppercase_a_or_i() {
         assert_eq!(parse("TYPE A\r\n"), Ok(Command::Type(TransferType::Ascii)));
         assert_eq!(parse("type I\r\n"), Ok(Command::Type(TransferType::Image)));
-        for bad in [
-            "TYPE a\r\n",
-            "TYPE AI\r\n",
-            "TYPE A \r\n",
-            "TYPE B\r\n",
-            "TYPE\r\n",
-            "TYPE \r\n",
-        ] {
+        for bad in ["TYPE a\r\n", "TYPE AI\r\n", "TYPE A \r\n", "TYPE B\r\n", "TYPE\r\n", "TYPE \r\n"] {
             assert_eq!(parse(bad), SYNTAX, "{bad:?}");
         }
     }
 
     #[test]
     fn parameterless_verbs_take_nothing_not_even_a_space() {
-        for bad in [
-            "SYST \r\n",
-            "NOOP \r\n",
-            "QUIT x\r\n",
-            "noop hello world\r\n",
-        ] {
+        for bad in ["SYST \r\n", "NOOP \r\n", "QUIT x\r\n", "noop hello world\r\n"] {
             assert_eq!(parse(bad), SYNTAX, "{bad:?}");
         }
     }

@@ -31,13 +31,7 @@ impl<R: Read> LineReader<R> {
         let max_line = max_line.max(1);
         // Room for one whole line plus read-ahead, so pipelined commands need few reads.
         let capacity = max_line.max(4096) * 2;
-        LineReader {
-            inner,
-            buf: vec![0; capacity].into_boxed_slice(),
-            start: 0,
-            end: 0,
-            max_line,
-        }
+        LineReader { inner, buf: vec![0; capacity].into_boxed_slice(), start: 0, end: 0, max_line }
     }
 
     /// The underlying stream (for example to change its timeouts).
@@ -138,16 +132,12 @@ mod tests {
         let mut out = Vec::new();
         loop {
             let mut spilled = Vec::new();
-            let line = reader
-                .next_line(&mut |b| spilled.extend_from_slice(b))
-                .unwrap();
+            let line = reader.next_line(&mut |b| spilled.extend_from_slice(b)).unwrap();
             match line {
                 None => return out,
                 Some(Line::Complete(b)) => out.push(("complete".into(), b.to_vec())),
                 Some(Line::Unterminated(b)) => out.push(("unterminated".into(), b.to_vec())),
-                Some(Line::TooLong { terminated }) => {
-                    out.push((format!("toolong {terminated}"), spilled))
-                }
+                Some(Line::TooLong { terminated }) => out.push((format!("toolong {terminated}"), spilled)),
             }
         }
     }

@@ -70,10 +70,7 @@ impl Reply {
             TypeSet(TransferType::Ascii) => "Type set to A.",
             TypeSet(TransferType::Image) => "Type set to I.",
             PortOk(addr) => {
-                return Cow::Owned(format!(
-                    "Port command successful ({}).",
-                    format_port_reply_address(*addr)
-                ));
+                return Cow::Owned(format!("Port command successful ({}).", format_port_reply_address(*addr)));
             }
             SystemType => "UNIX Type: L8.",
             Greeting => "COMP 431 FTP server ready.",
@@ -146,27 +143,19 @@ impl ReplyError {
 /// The code token is the bytes up to the first space, so `220-x` and `2200 x` are
 /// code errors; the text is everything after that space up to CR or LF.
 pub fn parse_reply(line: &[u8]) -> Result<ParsedReply, ReplyError> {
-    let code_len = line
-        .iter()
-        .position(|&b| matches!(b, b' ' | b'\r' | b'\n'))
-        .unwrap_or(line.len());
+    let code_len = line.iter().position(|&b| matches!(b, b' ' | b'\r' | b'\n')).unwrap_or(line.len());
     let code_token = &line[..code_len];
     if code_token.len() != 3 || !code_token.iter().all(u8::is_ascii_digit) {
         return Err(ReplyError::Code);
     }
-    let code = code_token
-        .iter()
-        .fold(0u16, |n, d| n * 10 + u16::from(d - b'0'));
+    let code = code_token.iter().fold(0u16, |n, d| n * 10 + u16::from(d - b'0'));
     if !(100..=599).contains(&code) {
         return Err(ReplyError::Code);
     }
     let Some(after_code) = line[code_len..].strip_prefix(b" ") else {
         return Err(ReplyError::Text);
     };
-    let text_len = after_code
-        .iter()
-        .position(|&b| b == b'\r' || b == b'\n')
-        .unwrap_or(after_code.len());
+    let text_len = after_code.iter().position(|&b| b == b'\r' || b == b'\n').unwrap_or(after_code.len());
     let text = &after_code[..text_len];
     if text.is_empty() || !text.is_ascii() {
         return Err(ReplyError::Text);
@@ -174,10 +163,7 @@ pub fn parse_reply(line: &[u8]) -> Result<ParsedReply, ReplyError> {
     if &after_code[text_len..] != b"\r\n" {
         return Err(ReplyError::LineEnd);
     }
-    Ok(ParsedReply {
-        code,
-        text: String::from_utf8_lossy(text).into_owned(),
-    })
+    Ok(ParsedReply { code, text: String::from_utf8_lossy(text).into_owned() })
 }
 
 #[cfg(test)]
@@ -187,32 +173,20 @@ mod tests {
 
     #[test]
     fn every_reply_renders_code_space_text_crlf() {
-        assert_eq!(
-            Reply::Greeting.to_wire(),
-            b"220 COMP 431 FTP server ready.\r\n"
-        );
-        assert_eq!(
-            Reply::TypeSet(TransferType::Image).to_wire(),
-            b"200 Type set to I.\r\n"
-        );
+        assert_eq!(Reply::Greeting.to_wire(), b"220 COMP 431 FTP server ready.\r\n");
+        assert_eq!(Reply::TypeSet(TransferType::Image).to_wire(), b"200 Type set to I.\r\n");
     }
 
     #[test]
     fn port_reply_prints_dotted_address_and_decimal_port() {
         let addr = SocketAddrV4::new(Ipv4Addr::new(1, 2, 3, 4), 1286);
-        assert_eq!(
-            Reply::PortOk(addr).to_wire(),
-            b"200 Port command successful (1.2.3.4,1286).\r\n"
-        );
+        assert_eq!(Reply::PortOk(addr).to_wire(), b"200 Port command successful (1.2.3.4,1286).\r\n");
     }
 
     #[test]
     fn a_well_formed_reply_parses() {
         let r = parse_reply(b"220 COMP 431 FTP server ready.\r\n").unwrap();
-        assert_eq!(
-            (r.code, r.text.as_str()),
-            (220, "COMP 431 FTP server ready.")
-        );
+        assert_eq!((r.code, r.text.as_str()), (220, "COMP 431 FTP server ready."));
     }
 
     #[test]
@@ -256,9 +230,6 @@ mod tests {
 
     #[test]
     fn reply_text_keeps_inner_and_leading_spaces() {
-        assert_eq!(
-            parse_reply(b"200  two  spaces\r\n").unwrap().text,
-            " two  spaces"
-        );
+        assert_eq!(parse_reply(b"200  two  spaces\r\n").unwrap().text, " two  spaces");
     }
 }

@@ -75,13 +75,10 @@ pub fn send_file(file: &File, len: u64, socket: &TcpStream) -> Result<u64, SendE
     let mut offset: libc::off_t = 0;
     let total = i64::try_from(len).map_err(|e| SendError::Local(io::Error::other(e)))?;
     while offset < total {
-        let count = usize::try_from(total - offset)
-            .unwrap_or(SENDFILE_MAX)
-            .min(SENDFILE_MAX);
+        let count = usize::try_from(total - offset).unwrap_or(SENDFILE_MAX).min(SENDFILE_MAX);
         // SAFETY: both descriptors are open for the duration of the call, and `offset` is a
         // valid pointer; sendfile neither keeps nor frees either.
-        let sent =
-            unsafe { libc::sendfile(socket.as_raw_fd(), file.as_raw_fd(), &mut offset, count) };
+        let sent = unsafe { libc::sendfile(socket.as_raw_fd(), file.as_raw_fd(), &mut offset, count) };
         if sent < 0 {
             let err = io::Error::last_os_error();
             match err.raw_os_error() {
@@ -94,10 +91,7 @@ pub fn send_file(file: &File, len: u64, socket: &TcpStream) -> Result<u64, SendE
         }
         if sent == 0 {
             let short = format!("the file shrank while it was sent ({offset} of {len} bytes)");
-            return Err(SendError::Local(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                short,
-            )));
+            return Err(SendError::Local(io::Error::new(io::ErrorKind::UnexpectedEof, short)));
         }
     }
     Ok(len)
@@ -122,10 +116,7 @@ mod tests {
 
     #[test]
     fn the_client_own_address_is_allowed() {
-        assert_eq!(
-            check_data_target(ip("152.19.160.146"), addr("152.19.160.146:10000"), own),
-            Ok(())
-        );
+        assert_eq!(check_data_target(ip("152.19.160.146"), addr("152.19.160.146:10000"), own), Ok(()));
     }
 
     #[test]
@@ -142,14 +133,8 @@ mod tests {
 
     #[test]
     fn a_loopback_client_may_use_any_address_of_this_machine() {
-        assert_eq!(
-            check_data_target(ip("127.0.0.1"), addr("10.0.0.5:10000"), own),
-            Ok(())
-        );
-        assert_eq!(
-            check_data_target(ip("::1"), addr("127.0.0.1:10000"), own),
-            Ok(())
-        );
+        assert_eq!(check_data_target(ip("127.0.0.1"), addr("10.0.0.5:10000"), own), Ok(()));
+        assert_eq!(check_data_target(ip("::1"), addr("127.0.0.1:10000"), own), Ok(()));
     }
 
     #[test]
@@ -160,30 +145,14 @@ mod tests {
 
     #[test]
     fn ports_below_1024_are_refused_even_for_the_client() {
-        assert_eq!(
-            check_data_target(ip("127.0.0.1"), addr("127.0.0.1:1023"), own),
-            Err(Refusal::PrivilegedPort)
-        );
-        assert_eq!(
-            check_data_target(ip("127.0.0.1"), addr("127.0.0.1:0"), own),
-            Err(Refusal::PrivilegedPort)
-        );
-        assert_eq!(
-            check_data_target(ip("127.0.0.1"), addr("127.0.0.1:1024"), own),
-            Ok(())
-        );
+        assert_eq!(check_data_target(ip("127.0.0.1"), addr("127.0.0.1:1023"), own), Err(Refusal::PrivilegedPort));
+        assert_eq!(check_data_target(ip("127.0.0.1"), addr("127.0.0.1:0"), own), Err(Refusal::PrivilegedPort));
+        assert_eq!(check_data_target(ip("127.0.0.1"), addr("127.0.0.1:1024"), own), Ok(()));
     }
 
     #[test]
     fn an_ipv4_mapped_peer_counts_as_ipv4() {
-        assert_eq!(
-            check_data_target(
-                ip("::ffff:152.19.160.146"),
-                addr("152.19.160.146:2000"),
-                own
-            ),
-            Ok(())
-        );
+        assert_eq!(check_data_target(ip("::ffff:152.19.160.146"), addr("152.19.160.146:2000"), own), Ok(()));
     }
 
     #[test]

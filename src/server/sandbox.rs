@@ -26,10 +26,7 @@ impl Root {
     pub fn new(dir: &Path) -> io::Result<Root> {
         let canonical = fs::canonicalize(dir)?;
         if !canonical.is_dir() {
-            return Err(io::Error::new(
-                io::ErrorKind::NotADirectory,
-                format!("{} is not a folder", dir.display()),
-            ));
+            return Err(io::Error::new(io::ErrorKind::NotADirectory, format!("{} is not a folder", dir.display())));
         }
         Ok(Root { canonical })
     }
@@ -43,10 +40,7 @@ impl Root {
     /// One leading `/` or `\` is stripped; what is left must be relative. `..` and
     /// symlinks are resolved by the file system, and the result must still lie in the root.
     pub fn resolve(&self, requested: &[u8]) -> Option<PathBuf> {
-        let relative = requested
-            .strip_prefix(b"/")
-            .or_else(|| requested.strip_prefix(b"\\"))
-            .unwrap_or(requested);
+        let relative = requested.strip_prefix(b"/").or_else(|| requested.strip_prefix(b"\\")).unwrap_or(requested);
         if relative.is_empty() || relative.starts_with(b"/") || relative.contains(&0) {
             return None;
         }
@@ -59,16 +53,9 @@ impl Root {
         let path = self.resolve(requested)?;
         // O_NOFOLLOW: a symlink swapped in after `resolve` is refused, not followed.
         // O_NONBLOCK: opening a FIFO must not hang the session; it is refused below.
-        let file = OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-            .open(path)
-            .ok()?;
+        let file = OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK).open(path).ok()?;
         let metadata = file.metadata().ok()?;
-        metadata.is_file().then(|| OpenedFile {
-            file,
-            len: metadata.len(),
-        })
+        metadata.is_file().then(|| OpenedFile { file, len: metadata.len() })
     }
 }
 
@@ -94,10 +81,7 @@ mod tests {
         symlink(outside.path(), root_dir.join("dir-out")).unwrap();
         symlink("a.txt", root_dir.join("link-in")).unwrap();
         let root = Root::new(&root_dir).unwrap();
-        Fixture {
-            _outside: outside,
-            root,
-        }
+        Fixture { _outside: outside, root }
     }
 
     fn opens(f: &Fixture, path: &str) -> bool {

@@ -32,10 +32,7 @@ pub enum Step {
     /// A RETR that passed every check the machine can make. The driver checks the file:
     /// when it cannot be sent it answers 550 (the PORT stays pending); when it can, it
     /// calls [`Session::start_transfer`] and answers 150.
-    Retrieve {
-        path: Vec<u8>,
-        data_address: SocketAddrV4,
-    },
+    Retrieve { path: Vec<u8>, data_address: SocketAddrV4 },
 }
 
 /// One client's session state.
@@ -48,11 +45,7 @@ pub struct Session {
 
 impl Session {
     pub fn new(channel: Channel) -> Self {
-        Session {
-            channel,
-            login: Login::LoggedOut,
-            pending_port: None,
-        }
+        Session { channel, login: Login::LoggedOut, pending_port: None }
     }
 
     pub fn login(&self) -> Login {
@@ -185,10 +178,7 @@ mod tests {
     #[test]
     fn user_twice_stays_user_given() {
         let mut s = Session::new(Channel::Socket);
-        assert_eq!(
-            codes(&mut s, &["USER a\r\n", "user b\r\n", "PASS c\r\n"]),
-            [331, 331, 230]
-        );
+        assert_eq!(codes(&mut s, &["USER a\r\n", "user b\r\n", "PASS c\r\n"]), [331, 331, 230]);
     }
 
     #[test]
@@ -203,50 +193,32 @@ mod tests {
     #[test]
     fn commands_before_login_are_530() {
         let mut s = Session::new(Channel::Socket);
-        let lines = [
-            "TYPE I\r\n",
-            "SYST\r\n",
-            "NOOP\r\n",
-            "PORT 1,2,3,4,5,6\r\n",
-            "RETR f\r\n",
-        ];
+        let lines = ["TYPE I\r\n", "SYST\r\n", "NOOP\r\n", "PORT 1,2,3,4,5,6\r\n", "RETR f\r\n"];
         assert_eq!(codes(&mut s, &lines), [530; 5]);
     }
 
     #[test]
     fn syntax_is_checked_before_login() {
         let mut s = Session::new(Channel::Socket);
-        assert_eq!(
-            codes(&mut s, &["TYPE X\r\n", "NOOP jasleen\r\n", "USER\r\n"]),
-            [501, 501, 501]
-        );
+        assert_eq!(codes(&mut s, &["TYPE X\r\n", "NOOP jasleen\r\n", "USER\r\n"]), [501, 501, 501]);
     }
 
     #[test]
     fn a_501_cancels_a_pending_user() {
         let mut s = Session::new(Channel::Socket);
-        assert_eq!(
-            codes(&mut s, &["USER a\r\n", "PASS \r\n", "PASS b\r\n"]),
-            [331, 501, 530]
-        );
+        assert_eq!(codes(&mut s, &["USER a\r\n", "PASS \r\n", "PASS b\r\n"]), [331, 501, 530]);
     }
 
     #[test]
     fn a_530_cancels_a_pending_user() {
         let mut s = Session::new(Channel::Socket);
-        assert_eq!(
-            codes(&mut s, &["USEr a b\r\n", "SYST\r\n", "PASS foobar\r\n"]),
-            [331, 530, 530]
-        );
+        assert_eq!(codes(&mut s, &["USEr a b\r\n", "SYST\r\n", "PASS foobar\r\n"]), [331, 530, 530]);
     }
 
     #[test]
     fn a_500_keeps_a_pending_user() {
         let mut s = Session::new(Channel::Socket);
-        assert_eq!(
-            codes(&mut s, &["USER a\r\n", "XYZZY\r\n", "PASS b\r\n"]),
-            [331, 500, 230]
-        );
+        assert_eq!(codes(&mut s, &["USER a\r\n", "XYZZY\r\n", "PASS b\r\n"]), [331, 500, 230]);
     }
 
     #[test]
@@ -271,10 +243,7 @@ mod tests {
             "USER anonymous\r\n",
             "PASS password\r\n",
         ];
-        assert_eq!(
-            codes(&mut s, &lines),
-            [331, 501, 331, 501, 501, 500, 530, 331, 230]
-        );
+        assert_eq!(codes(&mut s, &lines), [331, 501, 331, 501, 501, 500, 530, 331, 230]);
     }
 
     #[test]
@@ -288,23 +257,14 @@ mod tests {
         let mut s = with_port();
         let step = s.handle(b"RETR dir/f x\r\n");
         let want = SocketAddrV4::new(Ipv4Addr::LOCALHOST, 1024);
-        assert_eq!(
-            step,
-            Step::Retrieve {
-                path: b"dir/f x".to_vec(),
-                data_address: want
-            }
-        );
+        assert_eq!(step, Step::Retrieve { path: b"dir/f x".to_vec(), data_address: want });
     }
 
     #[test]
     fn a_refused_retr_keeps_the_port_pending() {
         // The driver answers 550 and does not call start_transfer.
         let mut s = with_port();
-        assert!(matches!(
-            s.handle(b"RETR missing\r\n"),
-            Step::Retrieve { .. }
-        ));
+        assert!(matches!(s.handle(b"RETR missing\r\n"), Step::Retrieve { .. }));
         assert!(s.pending_port().is_some());
         assert!(matches!(s.handle(b"RETR other\r\n"), Step::Retrieve { .. }));
     }
@@ -328,10 +288,7 @@ mod tests {
     fn a_new_port_replaces_the_pending_one() {
         let mut s = with_port();
         codes(&mut s, &["PORT 127,0,0,1,8,0\r\n"]);
-        assert_eq!(
-            s.pending_port(),
-            Some(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 2048))
-        );
+        assert_eq!(s.pending_port(), Some(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 2048)));
     }
 
     #[test]
@@ -356,10 +313,7 @@ mod tests {
     #[test]
     fn an_invalid_quit_keeps_the_session() {
         let mut s = logged_in();
-        assert_eq!(
-            codes(&mut s, &["QUIT x\r\n", "quit\n", "NOOP\r\n"]),
-            [501, 501, 200]
-        );
+        assert_eq!(codes(&mut s, &["QUIT x\r\n", "quit\n", "NOOP\r\n"]), [501, 501, 200]);
         assert_eq!(s.login(), Login::LoggedIn);
     }
 }

@@ -24,15 +24,12 @@ pub fn exit_cleanly_on_interrupt(transcript: Transcript) -> io::Result<()> {
         }
         set
     };
-    thread::Builder::new()
-        .name("signals".into())
-        .stack_size(64 * 1024)
-        .spawn(move || {
-            let mut signal = 0;
-            // SAFETY: `set` is a valid, initialised signal set and `signal` a valid out pointer.
-            while unsafe { libc::sigwait(&set, &mut signal) } != 0 {}
-            let _guard = transcript.lock();
-            std::process::exit(0);
-        })?;
+    thread::Builder::new().name("signals".into()).stack_size(64 * 1024).spawn(move || {
+        let mut signal = 0;
+        // SAFETY: `set` is a valid, initialised signal set and `signal` a valid out pointer.
+        while unsafe { libc::sigwait(&set, &mut signal) } != 0 {}
+        let _guard = transcript.lock();
+        std::process::exit(0);
+    })?;
     Ok(())
 }

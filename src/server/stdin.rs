@@ -16,12 +16,7 @@ use crate::transcript::Transcript;
 pub const RETR_FOLDER: &str = "retr_files";
 
 /// Runs a whole session read from `input`; returns at a valid QUIT or at end of input.
-pub fn run(
-    config: &ServerConfig,
-    input: impl Read,
-    transcript: &Transcript,
-    retr_folder: &Path,
-) -> io::Result<()> {
+pub fn run(config: &ServerConfig, input: impl Read, transcript: &Transcript, retr_folder: &Path) -> io::Result<()> {
     transcript.reply(&Reply::Greeting);
     let mut session = Session::new(Channel::Stdin);
     let mut reader = LineReader::new(input, config.limits.max_line);

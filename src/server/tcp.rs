@@ -20,17 +20,9 @@ use crate::transcript::Transcript;
 const SESSION_STACK: usize = 256 * 1024;
 
 /// Serves connections from `listener` until the process is stopped.
-pub fn serve(
-    listener: TcpListener,
-    config: ServerConfig,
-    transcript: Transcript,
-) -> io::Result<()> {
+pub fn serve(listener: TcpListener, config: ServerConfig, transcript: Transcript) -> io::Result<()> {
     // On standard error, so the transcript stays clean; tests read the chosen port here.
-    eprintln!(
-        "minftp: serving {} on {}",
-        config.root.path().display(),
-        listener.local_addr()?
-    );
+    eprintln!("minftp: serving {} on {}", config.root.path().display(), listener.local_addr()?);
     let config = Arc::new(config);
     let active = Arc::new(AtomicUsize::new(0));
     for stream in listener.incoming() {
@@ -50,17 +42,12 @@ pub fn serve(
         };
         let config = Arc::clone(&config);
         let transcript = transcript.clone();
-        let spawned = thread::Builder::new()
-            .name("session".into())
-            .stack_size(SESSION_STACK)
-            .spawn(move || {
-                let _slot = slot;
-                if let Err(err) =
-                    ControlConnection::new(stream, &config, transcript).and_then(|c| c.run())
-                {
-                    eprintln!("minftp: session ended: {err}");
-                }
-            });
+        let spawned = thread::Builder::new().name("session".into()).stack_size(SESSION_STACK).spawn(move || {
+            let _slot = slot;
+            if let Err(err) = ControlConnection::new(stream, &config, transcript).and_then(|c| c.run()) {
+                eprintln!("minftp: session ended: {err}");
+            }
+        });
         if let Err(err) = spawned {
             eprintln!("minftp: cannot start a session thread: {err}");
         }
@@ -74,9 +61,7 @@ struct SessionSlot(Arc<AtomicUsize>);
 impl SessionSlot {
     fn claim(active: &Arc<AtomicUsize>, max: usize) -> Option<SessionSlot> {
         active
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < max).then_some(n + 1)
-            })
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < max).then_some(n + 1))
             .ok()
             .map(|_| SessionSlot(Arc::clone(active)))
     }
@@ -98,21 +83,11 @@ struct ControlConnection<'a> {
 }
 
 impl<'a> ControlConnection<'a> {
-    fn new(
-        stream: TcpStream,
-        config: &'a ServerConfig,
-        transcript: Transcript,
-    ) -> io::Result<Self> {
+    fn new(stream: TcpStream, config: &'a ServerConfig, transcript: Transcript) -> io::Result<Self> {
         let peer = stream.peer_addr()?;
         stream.set_read_timeout(Some(config.limits.idle_timeout))?;
         stream.set_nodelay(true)?;
-        Ok(ControlConnection {
-            stream,
-            peer,
-            config,
-            transcript,
-            session: Session::new(Channel::Socket),
-        })
+        Ok(ControlConnection { stream, peer, config, transcript, session: Session::new(Channel::Socket) })
     }
 
     /// Prints a reply to the transcript, then sends it (SPEC §3.5: print before sending).
@@ -128,12 +103,7 @@ impl<'a> ControlConnection<'a> {
             let transcript = &self.transcript;
             let line = match reader.next_line(&mut |chunk| transcript.write(chunk)) {
                 Ok(line) => line,
-                Err(err)
-                    if matches!(
-                        err.kind(),
-                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                    ) =>
-                {
+                Err(err) if matches!(err.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
                     return self.send(&Reply::IdleTimeout);
                 }
                 // A reset connection ends the session silently, like a disconnect.
@@ -144,9 +114,7 @@ impl<'a> ControlConnection<'a> {
                 None | Some(Line::Unterminated(_)) | Some(Line::TooLong { terminated: false }) => {
                     return Ok(());
                 }
-                Some(Line::TooLong { terminated: true }) => {
-                    Step::Reply(self.session.handle_over_long_line())
-                }
+                Some(Line::TooLong { terminated: true }) => Step::Reply(self.session.handle_over_long_line()),
                 Some(Line::Complete(bytes)) => {
                     self.transcript.write(bytes);
                     self.session.handle(bytes)
@@ -155,18 +123,15 @@ impl<'a> ControlConnection<'a> {
             match step {
                 Step::Reply(reply) => self.send(&reply)?,
                 Step::Quit(reply) => return self.send(&reply),
-                Step::Retrieve { path, data_address } => {
-                    match self.config.root.open_for_reading(&path) {
-                        None => self.send(&Reply::FileUnavailable)?,
-                        Some(opened) => {
-                            self.session.start_transfer();
-                            self.send(&Reply::FileStatusOk)?;
-                            let outcome = self
-                                .send_over_active_connection(opened, SocketAddr::V4(data_address));
-                            self.send(&outcome)?;
-                        }
+                Step::Retrieve { path, data_address } => match self.config.root.open_for_reading(&path) {
+                    None => self.send(&Reply::FileUnavailable)?,
+                    Some(opened) => {
+                        self.session.start_transfer();
+                        self.send(&Reply::FileStatusOk)?;
+                        let outcome = self.send_over_active_connection(opened, SocketAddr::V4(data_address));
+                        self.send(&outcome)?;
                     }
-                }
+                },
             }
         }
     }
@@ -175,10 +140,7 @@ impl<'a> ControlConnection<'a> {
     /// returns the reply that closes the transfer.
     fn send_over_active_connection(&self, opened: OpenedFile, target: SocketAddr) -> Reply {
         if let Err(refusal) = check_data_target(self.peer.ip(), target, is_own_address) {
-            eprintln!(
-                "minftp: refused data connection to {target} for {}: {refusal:?}",
-                self.peer
-            );
+            eprintln!("minftp: refused data connection to {target} for {}: {refusal:?}", self.peer);
             return Reply::CannotOpenData;
         }
         let data = match connect_active(target, self.config.limits.data_timeout) {

@@ -16,10 +16,7 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_minftp");
 /// A `minftp` command with a clean environment, run in `dir`.
 pub fn minftp(dir: &Path) -> Command {
     let mut command = Command::new(BIN);
-    command
-        .current_dir(dir)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default());
+    command.current_dir(dir).env_clear().env("PATH", std::env::var_os("PATH").unwrap_or_default());
     command
 }
 
@@ -57,18 +54,11 @@ pub fn wait_bounded(mut child: Child, limit: Duration) -> Output {
             child.kill().unwrap();
             let status = child.wait().unwrap();
             let stderr = err_reader.join().unwrap();
-            panic!(
-                "minftp did not finish within {limit:?} ({status}); stderr:\n{}",
-                String::from_utf8_lossy(&stderr)
-            );
+            panic!("minftp did not finish within {limit:?} ({status}); stderr:\n{}", String::from_utf8_lossy(&stderr));
         }
         thread::sleep(Duration::from_millis(10));
     };
-    Output {
-        status,
-        stdout: out_reader.join().unwrap(),
-        stderr: err_reader.join().unwrap(),
-    }
+    Output { status, stdout: out_reader.join().unwrap(), stderr: err_reader.join().unwrap() }
 }
 
 fn read_all(source: Option<&mut impl Read>) -> Vec<u8> {
@@ -81,20 +71,13 @@ fn read_all(source: Option<&mut impl Read>) -> Vec<u8> {
 
 /// Shows bytes readably in assertion messages (CR and LF made visible).
 pub fn show(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes)
-        .replace('\r', "\\r")
-        .replace('\n', "\\n\n")
+    String::from_utf8_lossy(bytes).replace('\r', "\\r").replace('\n', "\\n\n")
 }
 
 /// Asserts two transcripts are equal byte for byte, printing both readably when not.
 #[track_caller]
 pub fn assert_transcript(got: &[u8], want: &[u8]) {
-    assert!(
-        got == want,
-        "transcript differs.\n--- got:\n{}\n--- want:\n{}",
-        show(got),
-        show(want)
-    );
+    assert!(got == want, "transcript differs.\n--- got:\n{}\n--- want:\n{}", show(got), show(want));
 }
 
 /// A `minftp serve` process listening on 127.0.0.1 at a port the OS chose.
@@ -131,13 +114,7 @@ impl Server {
             .unwrap_or_else(|| panic!("no address in the server's first stderr line: {first:?}"));
         stderr.lock().unwrap().extend_from_slice(first.as_bytes());
         drain_into(err_lines, Arc::clone(&stderr));
-        Server {
-            child: Some(child),
-            addr,
-            stdout,
-            stderr,
-            root: root.to_path_buf(),
-        }
+        Server { child: Some(child), addr, stdout, stderr, root: root.to_path_buf() }
     }
 
     pub fn port(&self) -> u16 {
@@ -170,11 +147,7 @@ impl Server {
                 return got;
             }
             if Instant::now() > deadline {
-                panic!(
-                    "transcript does not end with {:?}:\n{}",
-                    show(suffix),
-                    show(&got)
-                );
+                panic!("transcript does not end with {:?}:\n{}", show(suffix), show(&got));
             }
             thread::sleep(Duration::from_millis(10));
         }
@@ -228,9 +201,7 @@ pub struct RawClient {
 impl RawClient {
     pub fn connect(addr: SocketAddr) -> RawClient {
         let stream = TcpStream::connect(addr).expect("connect to the server");
-        stream
-            .set_read_timeout(Some(Duration::from_secs(20)))
-            .unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
         let reader = BufReader::new(stream.try_clone().unwrap());
         RawClient { stream, reader }
     }
@@ -260,17 +231,25 @@ impl RawClient {
     }
 
     pub fn login(&mut self) {
-        self.exchange(
-            "USER anonymous\r\n",
-            "331 Guest access OK, send password.\r\n",
-        );
+        self.exchange("USER anonymous\r\n", "331 Guest access OK, send password.\r\n");
         self.exchange("PASS guest@\r\n", "230 Guest login OK.\r\n");
+    }
+
+    /// Sends PORT for a fresh data listener and RETR `name`; checks 150 and 250 and returns
+    /// the bytes that arrived on the data connection.
+    pub fn retrieve(&mut self, name: &str) -> Vec<u8> {
+        let data = DataListener::new();
+        self.exchange(&data.port_command(), &port_reply(data.port()));
+        self.exchange(&format!("RETR {name}\r\n"), "150 File status okay.\r\n");
+        let bytes = data.receive_all();
+        self.expect("250 Requested file action completed.\r\n");
+        bytes
     }
 
     /// True once the server has closed the connection (reads end of stream).
     pub fn is_closed(&mut self) -> bool {
         let mut rest = Vec::new();
-        matches!(self.reader.read_to_end(&mut rest), Ok(_)) && rest.is_empty()
+        self.reader.read_to_end(&mut rest).is_ok() && rest.is_empty()
     }
 }
 
@@ -296,9 +275,7 @@ impl DataListener {
     /// Accepts the server's data connection and reads it to the end.
     pub fn receive_all(&self) -> Vec<u8> {
         let (mut stream, _) = self.listener.accept().unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(30)))
-            .unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
         let mut bytes = Vec::new();
         stream.read_to_end(&mut bytes).unwrap();
         bytes
