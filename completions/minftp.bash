@@ -263,7 +263,7 @@ _minftp() {
             return 0
             ;;
         minftp__subcmd__serve)
-            opts="-h -V --root --bind --stdin --extended --writable --lab --user --password --max-clients --idle-timeout --data-timeout --max-line --help --version"
+            opts="-h -V --root --bind --stdin --extended --writable --lab --user --password --passive-ports --max-clients --idle-timeout --data-timeout --max-line --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -282,6 +282,10 @@ _minftp() {
                     return 0
                     ;;
                 --password)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --passive-ports)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -32,18 +32,19 @@ complete -c minftp -n "__fish_minftp_needs_command" -f -a "get" -d 'Download one
 complete -c minftp -n "__fish_minftp_needs_command" -f -a "put" -d 'Upload one file'
 complete -c minftp -n "__fish_minftp_needs_command" -f -a "completions" -d 'Print a shell completion script'
 complete -c minftp -n "__fish_minftp_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c minftp -n "__fish_minftp_using_subcommand serve" -l root -d 'Folder to serve' -r -F
+complete -c minftp -n "__fish_minftp_using_subcommand serve" -l root -d 'Folder to serve [default: ., or server with --lab]' -r -F
 complete -c minftp -n "__fish_minftp_using_subcommand serve" -l bind -d 'Address to listen on (IPv4 or IPv6)' -r
-complete -c minftp -n "__fish_minftp_using_subcommand serve" -l user -d 'Require this user name (extended only)' -r
-complete -c minftp -n "__fish_minftp_using_subcommand serve" -l password -d 'Require this password (extended only)' -r
+complete -c minftp -n "__fish_minftp_using_subcommand serve" -l user -d 'Require this user name (extended dialect only; default: anonymous, any password)' -r
+complete -c minftp -n "__fish_minftp_using_subcommand serve" -l password -d 'Require this password (or set MINFTP_PASSWORD, which keeps it out of `ps`)' -r
+complete -c minftp -n "__fish_minftp_using_subcommand serve" -l passive-ports -d 'Ports for passive data connections, as FIRST-LAST [default: any free port]' -r
 complete -c minftp -n "__fish_minftp_using_subcommand serve" -l max-clients -d 'Most sessions served at once; more get 421' -r
 complete -c minftp -n "__fish_minftp_using_subcommand serve" -l idle-timeout -d 'Seconds a control connection may stay silent' -r
-complete -c minftp -n "__fish_minftp_using_subcommand serve" -l data-timeout -d 'Seconds to connect, and to wait on each write, on a data connection' -r
+complete -c minftp -n "__fish_minftp_using_subcommand serve" -l data-timeout -d 'Seconds to connect or accept, and to wait on each read or write, on a data connection' -r
 complete -c minftp -n "__fish_minftp_using_subcommand serve" -l max-line -d 'Longest command line in bytes, line ending included' -r
 complete -c minftp -n "__fish_minftp_using_subcommand serve" -l stdin -d 'COMP 431 Homework 1 mode: read commands from standard input, no sockets'
-complete -c minftp -n "__fish_minftp_using_subcommand serve" -l extended -d 'Answer the command set real FTP clients need'
+complete -c minftp -n "__fish_minftp_using_subcommand serve" -l extended -d 'Answer the command set real FTP clients need (curl, wget, lftp, FileZilla, ftplib)'
 complete -c minftp -n "__fish_minftp_using_subcommand serve" -l writable -d 'Allow uploads and changes (implies --extended)'
-complete -c minftp -n "__fish_minftp_using_subcommand serve" -l lab -d 'COSC 328 preset: --root server --writable'
+complete -c minftp -n "__fish_minftp_using_subcommand serve" -l lab -d 'COSC 328 preset: --root server --writable (creates server/ if missing)'
 complete -c minftp -n "__fish_minftp_using_subcommand serve" -s h -l help -d 'Print help'
 complete -c minftp -n "__fish_minftp_using_subcommand serve" -s V -l version -d 'Print version'
 complete -c minftp -n "__fish_minftp_using_subcommand client" -l data-ip -d 'IPv4 address to advertise in PORT (default: this host\'s name, resolved)' -r

@@ -4,6 +4,7 @@
 use std::fs;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, TcpListener};
+use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -11,8 +12,10 @@ use clap::{Args, CommandFactory, Parser, Subcommand};
 use clap_complete::{Generator, Shell};
 use color_eyre::eyre::{Result, WrapErr, eyre};
 
+use crate::protocol::command::Dialect;
 use crate::protocol::line::DEFAULT_MAX_LINE;
 use crate::server::sandbox::Root;
+use crate::server::session::{Credentials, Policy};
 use crate::server::{Limits, ServerConfig};
 
 /// An FTP server and client: byte-exact for the COMP 431 course, usable by real FTP clients.
@@ -42,45 +45,59 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// TCP port to listen on
+    /// TCP port to listen on (0: any free port, shown on standard error)
     #[arg(default_value_t = 2121)]
     pub port: u16,
-    /// Folder to serve
-    #[arg(long, value_name = "DIR", default_value = ".")]
-    pub root: PathBuf,
+    /// Folder to serve [default: ., or server with --lab]
+    #[arg(long, value_name = "DIR")]
+    pub root: Option<PathBuf>,
     /// Address to listen on (IPv4 or IPv6)
     #[arg(long, value_name = "ADDR", default_value = "0.0.0.0")]
     pub bind: IpAddr,
     /// COMP 431 Homework 1 mode: read commands from standard input, no sockets
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["extended", "writable", "lab", "user"])]
     pub stdin: bool,
-    /// Answer the command set real FTP clients need
+    /// Answer the command set real FTP clients need (curl, wget, lftp, FileZilla, ftplib)
     #[arg(long)]
     pub extended: bool,
     /// Allow uploads and changes (implies --extended)
     #[arg(long)]
     pub writable: bool,
-    /// COSC 328 preset: --root server --writable
+    /// COSC 328 preset: --root server --writable (creates server/ if missing)
     #[arg(long)]
     pub lab: bool,
-    /// Require this user name (extended only)
+    /// Require this user name (extended dialect only; default: anonymous, any password)
     #[arg(long, value_name = "NAME", requires = "password")]
     pub user: Option<String>,
-    /// Require this password (extended only)
-    #[arg(long, value_name = "PW", env = "MINFTP_PASSWORD", hide_env_values = true, requires = "user")]
+    /// Require this password (or set MINFTP_PASSWORD, which keeps it out of `ps`)
+    #[arg(long, value_name = "PW", env = "MINFTP_PASSWORD", hide_env_values = true)]
     pub password: Option<String>,
+    /// Ports for passive data connections, as FIRST-LAST [default: any free port]
+    #[arg(long, value_name = "FIRST-LAST", value_parser = parse_port_range)]
+    pub passive_ports: Option<RangeInclusive<u16>>,
     /// Most sessions served at once; more get 421
     #[arg(long, value_name = "N", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_clients: u32,
     /// Seconds a control connection may stay silent
     #[arg(long, value_name = "SECS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..))]
     pub idle_timeout: u64,
-    /// Seconds to connect, and to wait on each write, on a data connection
+    /// Seconds to connect or accept, and to wait on each read or write, on a data connection
     #[arg(long, value_name = "SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
     pub data_timeout: u64,
     /// Longest command line in bytes, line ending included
     #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_LINE as u32, value_parser = clap::value_parser!(u32).range(16..))]
     pub max_line: u32,
+}
+
+/// `FIRST-LAST`, with FIRST <= LAST.
+fn parse_port_range(text: &str) -> std::result::Result<RangeInclusive<u16>, String> {
+    let (first, last) = text.split_once('-').ok_or("expected FIRST-LAST, such as 50000-50100")?;
+    let first: u16 = first.trim().parse().map_err(|e| format!("bad first port: {e}"))?;
+    let last: u16 = last.trim().parse().map_err(|e| format!("bad last port: {e}"))?;
+    if first == 0 || first > last {
+        return Err("the range must be FIRST-LAST with 0 < FIRST <= LAST".into());
+    }
+    Ok(first..=last)
 }
 
 #[derive(Debug, Args)]
@@ -168,24 +185,39 @@ pub enum ServeMode {
 impl ServeArgs {
     /// Checks the flags, opens the root and (for socket mode) binds the port.
     pub fn into_mode(self) -> Result<ServeMode> {
-        if self.extended || self.writable || self.lab || self.user.is_some() {
-            return Err(NotBuiltYet("the extended dialect (--extended, --writable, --lab, --user)").into());
+        let extended = self.extended || self.writable || self.lab;
+        if self.user.is_some() && !extended {
+            return Err(eyre!("--user applies to the extended dialect; add --extended (or --writable)"));
         }
-        let root = Root::new(&self.root).wrap_err_with(|| format!("cannot serve {}", self.root.display()))?;
+        let root_dir = self.root.clone().unwrap_or_else(|| PathBuf::from(if self.lab { "server" } else { "." }));
+        if self.lab {
+            fs::create_dir_all(&root_dir).wrap_err_with(|| format!("cannot create {}", root_dir.display()))?;
+        }
+        let root = Root::new(&root_dir).wrap_err_with(|| format!("cannot serve {}", root_dir.display()))?;
         let limits = Limits {
             max_clients: self.max_clients as usize,
             idle_timeout: Duration::from_secs(self.idle_timeout),
             data_timeout: Duration::from_secs(self.data_timeout),
             max_line: self.max_line as usize,
+            ..Limits::default()
         };
-        let config = ServerConfig { root, limits };
+        let credentials = match (self.user, self.password) {
+            (Some(user), Some(password)) => {
+                Some(Credentials { user: user.into_bytes(), password: password.into_bytes() })
+            }
+            _ => None,
+        };
+        let policy = Policy {
+            dialect: if extended { Dialect::Extended } else { Dialect::Comp431 },
+            writable: self.writable || self.lab,
+            credentials,
+        };
+        let config = ServerConfig { root, limits, policy, passive_ports: self.passive_ports };
         if self.stdin {
             return Ok(ServeMode::Stdin(config));
         }
         let listener = TcpListener::bind((self.bind, self.port)).map_err(|err| match err.kind() {
-            io::ErrorKind::AddrInUse => {
-                eyre!("port {} is already in use; pick another port", self.port)
-            }
+            io::ErrorKind::AddrInUse => eyre!("port {} is already in use; pick another port", self.port),
             _ => eyre!("cannot listen on {}:{}: {err}", self.bind, self.port),
         })?;
         Ok(ServeMode::Sockets { listener, config })

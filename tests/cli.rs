@@ -7,7 +7,7 @@ use common::*;
 #[test]
 fn features_not_built_yet_say_so_with_exit_status_2() {
     let dir = temp_dir();
-    for args in [&["get", "127.0.0.1:1", "f"][..], &["put", "127.0.0.1:1", "f"], &["serve", "0", "--extended"]] {
+    for args in [&["get", "127.0.0.1:1", "f"][..], &["put", "127.0.0.1:1", "f"]] {
         let out = run_with_input(dir.path(), args, b"");
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         let stderr = String::from_utf8_lossy(&out.stderr);

@@ -1,6 +1,7 @@
-//! Address encodings of the PORT command: `h1,h2,h3,h4,p1,p2` and the reply's `h1.h2.h3.h4,P`.
+//! Address encodings on the wire: PORT's `h1,h2,h3,h4,p1,p2`, the COMP 431 reply's
+//! `h1.h2.h3.h4,P`, EPRT's `|af|addr|port|` and EPSV's `(|||port|)` (RFC 959, RFC 2428).
 
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4};
 
 /// Parses the argument of PORT: six numbers of 1 to 3 decimal digits, each 0-255,
 /// separated by single commas and nothing else (SPEC §3.1).
@@ -36,6 +37,53 @@ pub fn format_port_argument(addr: SocketAddrV4) -> String {
 /// The address as the PORT reply prints it: `h1.h2.h3.h4,P` with P = p1*256+p2.
 pub fn format_port_reply_address(addr: SocketAddrV4) -> String {
     format!("{},{}", addr.ip(), addr.port())
+}
+
+/// Parses EPRT's argument `<d><af><d><addr><d><port><d>` (RFC 2428): the delimiter is the
+/// first byte (any printable ASCII), af 1 is IPv4 and 2 is IPv6.
+pub fn parse_eprt_argument(arg: &[u8]) -> Option<SocketAddr> {
+    let (&delimiter, rest) = arg.split_first()?;
+    if !(33..=126).contains(&delimiter) || arg.last() != Some(&delimiter) {
+        return None;
+    }
+    let fields: Vec<&[u8]> = rest[..rest.len().checked_sub(1)?].split(|&b| b == delimiter).collect();
+    let [family, address, port] = fields[..] else { return None };
+    let address = std::str::from_utf8(address).ok()?;
+    let ip: IpAddr = match family {
+        b"1" => address.parse::<Ipv4Addr>().ok()?.into(),
+        b"2" => address.parse::<Ipv6Addr>().ok()?.into(),
+        _ => return None,
+    };
+    if port.is_empty() || port.len() > 5 || !port.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let port = std::str::from_utf8(port).ok()?.parse().ok()?;
+    Some(SocketAddr::new(ip, port))
+}
+
+/// The argument of a client's EPRT: `|1|a.b.c.d|port|` or `|2|v6|port|`.
+pub fn format_eprt_argument(addr: SocketAddr) -> String {
+    let family = if addr.is_ipv4() { 1 } else { 2 };
+    format!("|{family}|{}|{}|", addr.ip(), addr.port())
+}
+
+/// The port in a 229 reply's text: `... (|||port|)`.
+pub fn parse_epsv_reply(text: &str) -> Option<u16> {
+    let inside = &text[text.find('(')? + 1..text.rfind(')')?];
+    let delimiter = inside.chars().next()?;
+    let fields: Vec<&str> = inside.split(delimiter).collect();
+    match fields[..] {
+        ["", "", "", port, ""] => port.parse().ok(),
+        _ => None,
+    }
+}
+
+/// The address in a 227 reply's text: the first run of six comma-separated numbers.
+pub fn parse_pasv_reply(text: &str) -> Option<SocketAddrV4> {
+    let start = text.find(|c: char| c.is_ascii_digit())?;
+    let digits = &text[start..];
+    let end = digits.find(|c: char| !(c.is_ascii_digit() || c == ',')).unwrap_or(digits.len());
+    parse_port_argument(digits[..end].as_bytes())
 }
 
 #[cfg(test)]
@@ -84,5 +132,53 @@ mod tests {
         let addr = SocketAddrV4::new(Ipv4Addr::new(152, 19, 160, 146), 10000);
         assert_eq!(format_port_argument(addr), "152,19,160,146,39,16");
         assert_eq!(parse_port_argument(format_port_argument(addr).as_bytes()), Some(addr));
+    }
+
+    #[test]
+    fn eprt_parses_ipv4_and_ipv6() {
+        assert_eq!(parse_eprt_argument(b"|1|132.235.1.2|6275|"), Some("132.235.1.2:6275".parse().unwrap()));
+        assert_eq!(parse_eprt_argument(b"|2|::1|5282|"), Some("[::1]:5282".parse().unwrap()));
+        assert_eq!(parse_eprt_argument(b"!1!10.0.0.1!80!"), Some("10.0.0.1:80".parse().unwrap()));
+    }
+
+    #[test]
+    fn eprt_refuses_bad_family_address_port_or_shape() {
+        for bad in [
+            &b"|3|1.2.3.4|80|"[..],
+            b"|1|::1|80|",
+            b"|2|1.2.3.4|80|",
+            b"|1|1.2.3.4|65536|",
+            b"|1|1.2.3.4||",
+            b"|1|1.2.3.4|80",
+            b"|1|1.2.3.4|80|x|",
+            b"",
+            b"|",
+        ] {
+            assert_eq!(parse_eprt_argument(bad), None, "{:?}", String::from_utf8_lossy(bad));
+        }
+    }
+
+    #[test]
+    fn eprt_round_trips() {
+        for addr in ["127.0.0.1:2121", "[::1]:40000"] {
+            let addr: SocketAddr = addr.parse().unwrap();
+            assert_eq!(parse_eprt_argument(format_eprt_argument(addr).as_bytes()), Some(addr));
+        }
+    }
+
+    #[test]
+    fn epsv_reply_gives_its_port() {
+        assert_eq!(parse_epsv_reply("Entering Extended Passive Mode (|||6446|)"), Some(6446));
+        assert_eq!(parse_epsv_reply("Entering Extended Passive Mode (!!!6446!)"), Some(6446));
+        assert_eq!(parse_epsv_reply("Entering Extended Passive Mode (|1|6446|)"), None);
+        assert_eq!(parse_epsv_reply("no parentheses"), None);
+    }
+
+    #[test]
+    fn pasv_reply_gives_its_address_with_or_without_parentheses() {
+        let want = Some(SocketAddrV4::new(Ipv4Addr::new(127, 0, 0, 1), 1286));
+        assert_eq!(parse_pasv_reply("Entering Passive Mode (127,0,0,1,5,6)."), want);
+        assert_eq!(parse_pasv_reply("Entering Passive Mode 127,0,0,1,5,6"), want);
+        assert_eq!(parse_pasv_reply("Entering Passive Mode (127,0,0,1,5)"), None);
     }
 }

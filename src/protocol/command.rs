@@ -1,11 +1,21 @@
-//! Commands a client sends to the server, and the COMP 431 grammar that parses them (SPEC §3.1).
+//! Commands a client sends to the server, and the grammars that parse them: the COMP 431
+//! dialect (SPEC §3.1) and the extended dialect real clients need (SPEC §5).
 
-use std::net::SocketAddrV4;
+use std::net::{SocketAddr, SocketAddrV4};
 
-use super::address::parse_port_argument;
+use super::address::{parse_eprt_argument, parse_port_argument};
 use super::reply::TransferType;
 
-/// The verbs of the COMP 431 dialect.
+/// Which command set and which line rules a server speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    /// The eight verbs of the course, CR LF required, ASCII arguments (the default).
+    Comp431,
+    /// What curl, wget, lftp, ftplib and FileZilla use: CR LF or LF, any argument bytes.
+    Extended,
+}
+
+/// Every verb either dialect knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verb {
     User,
@@ -16,44 +26,129 @@ pub enum Verb {
     Quit,
     Port,
     Retr,
+    Eprt,
+    Pasv,
+    Epsv,
+    Pwd,
+    Cwd,
+    Cdup,
+    List,
+    Nlst,
+    Mlsd,
+    Mlst,
+    Size,
+    Mdtm,
+    Rest,
+    Feat,
+    Opts,
+    Help,
+    Stat,
+    Abor,
+    Mode,
+    Stru,
+    Allo,
+    Stor,
+    Appe,
+    Dele,
+    Mkd,
+    Rmd,
+    Rnfr,
+    Rnto,
 }
 
-/// What follows a verb, before the CR LF.
+/// What follows a verb, before the line ending.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Argument {
     /// Nothing at all, not even a space.
     Nothing,
-    /// `<SP>+<string>`: one or more bytes 0x00-0x7F other than CR and LF.
+    /// `<SP>+<string>`: one or more bytes other than CR and LF (ASCII only in COMP 431).
     Text,
-    /// `<SP>+("A"|"I")`.
+    /// Either nothing or `<SP>+<string>`.
+    OptionalText,
+    /// `<SP>+` a type code.
     TypeCode,
     /// `<SP>+` six comma-separated numbers.
     HostPort,
+    /// `<SP>+` an RFC 2428 address.
+    ExtendedAddress,
+    /// `<SP>+` decimal digits.
+    Number,
 }
 
-impl Verb {
-    const ALL: [(&'static str, Verb); 8] = [
-        ("USER", Verb::User),
-        ("PASS", Verb::Pass),
-        ("TYPE", Verb::Type),
-        ("SYST", Verb::Syst),
-        ("NOOP", Verb::Noop),
-        ("QUIT", Verb::Quit),
-        ("PORT", Verb::Port),
-        ("RETR", Verb::Retr),
-    ];
+/// The COMP 431 verbs; every other verb is unknown (500) in that dialect.
+const COMP431_VERBS: [(&str, Verb); 8] = [
+    ("USER", Verb::User),
+    ("PASS", Verb::Pass),
+    ("TYPE", Verb::Type),
+    ("SYST", Verb::Syst),
+    ("NOOP", Verb::Noop),
+    ("QUIT", Verb::Quit),
+    ("PORT", Verb::Port),
+    ("RETR", Verb::Retr),
+];
 
-    /// The verb named by `token`, compared without regard to ASCII case.
-    pub fn from_token(token: &[u8]) -> Option<Verb> {
-        Verb::ALL.iter().find(|(name, _)| token.eq_ignore_ascii_case(name.as_bytes())).map(|&(_, verb)| verb)
+/// The verbs the extended dialect adds (X-prefixed names are RFC 775 aliases).
+const EXTENDED_VERBS: [(&str, Verb); 33] = [
+    ("EPRT", Verb::Eprt),
+    ("PASV", Verb::Pasv),
+    ("EPSV", Verb::Epsv),
+    ("PWD", Verb::Pwd),
+    ("XPWD", Verb::Pwd),
+    ("CWD", Verb::Cwd),
+    ("XCWD", Verb::Cwd),
+    ("CDUP", Verb::Cdup),
+    ("XCUP", Verb::Cdup),
+    ("LIST", Verb::List),
+    ("NLST", Verb::Nlst),
+    ("MLSD", Verb::Mlsd),
+    ("MLST", Verb::Mlst),
+    ("SIZE", Verb::Size),
+    ("MDTM", Verb::Mdtm),
+    ("REST", Verb::Rest),
+    ("FEAT", Verb::Feat),
+    ("OPTS", Verb::Opts),
+    ("HELP", Verb::Help),
+    ("STAT", Verb::Stat),
+    ("ABOR", Verb::Abor),
+    ("MODE", Verb::Mode),
+    ("STRU", Verb::Stru),
+    ("ALLO", Verb::Allo),
+    ("STOR", Verb::Stor),
+    ("APPE", Verb::Appe),
+    ("DELE", Verb::Dele),
+    ("MKD", Verb::Mkd),
+    ("XMKD", Verb::Mkd),
+    ("RMD", Verb::Rmd),
+    ("XRMD", Verb::Rmd),
+    ("RNFR", Verb::Rnfr),
+    ("RNTO", Verb::Rnto),
+];
+
+impl Verb {
+    /// The verb named by `token` in `dialect`, compared without regard to ASCII case.
+    pub fn from_token(token: &[u8], dialect: Dialect) -> Option<Verb> {
+        let extended: &[(&str, Verb)] = match dialect {
+            Dialect::Comp431 => &[],
+            Dialect::Extended => &EXTENDED_VERBS,
+        };
+        COMP431_VERBS
+            .iter()
+            .chain(extended)
+            .find(|(name, _)| token.eq_ignore_ascii_case(name.as_bytes()))
+            .map(|&(_, verb)| verb)
     }
 
     fn argument(self) -> Argument {
+        use Verb::*;
         match self {
-            Verb::User | Verb::Pass | Verb::Retr => Argument::Text,
-            Verb::Type => Argument::TypeCode,
-            Verb::Port => Argument::HostPort,
-            Verb::Syst | Verb::Noop | Verb::Quit => Argument::Nothing,
+            User | Pass | Retr | Cwd | Size | Mdtm | Opts | Mode | Stru | Allo | Stor | Appe | Dele | Mkd | Rmd
+            | Rnfr | Rnto => Argument::Text,
+            List | Nlst | Mlsd | Mlst | Help | Stat | Epsv => Argument::OptionalText,
+            Type => Argument::TypeCode,
+            Port => Argument::HostPort,
+            Eprt => Argument::ExtendedAddress,
+            Rest => Argument::Number,
+            Syst | Noop | Quit | Pasv | Pwd | Cdup | Feat | Abor => Argument::Nothing,
         }
     }
 }
@@ -69,6 +164,34 @@ pub enum Command {
     Quit,
     Port(SocketAddrV4),
     Retr(Vec<u8>),
+    Eprt(SocketAddr),
+    Pasv,
+    Epsv(Option<Vec<u8>>),
+    Pwd,
+    Cwd(Vec<u8>),
+    Cdup,
+    List(Option<Vec<u8>>),
+    Nlst(Option<Vec<u8>>),
+    Mlsd(Option<Vec<u8>>),
+    Mlst(Option<Vec<u8>>),
+    Size(Vec<u8>),
+    Mdtm(Vec<u8>),
+    Rest(u64),
+    Feat,
+    Opts(Vec<u8>),
+    Help(Option<Vec<u8>>),
+    Stat(Option<Vec<u8>>),
+    Abor,
+    Mode(Vec<u8>),
+    Stru(Vec<u8>),
+    Allo(Vec<u8>),
+    Stor(Vec<u8>),
+    Appe(Vec<u8>),
+    Dele(Vec<u8>),
+    Mkd(Vec<u8>),
+    Rmd(Vec<u8>),
+    Rnfr(Vec<u8>),
+    Rnto(Vec<u8>),
 }
 
 /// Why a line is not a valid command. The order of the variants is the order of
@@ -81,36 +204,99 @@ pub enum CommandError {
     BadSyntax,
 }
 
-/// Parses one command line, its line ending included, as received.
+/// Parses one command line of the COMP 431 dialect, its line ending included, as received.
 pub fn parse_command(line: &[u8]) -> Result<Command, CommandError> {
+    parse_command_in(line, Dialect::Comp431)
+}
+
+/// Parses one command line, its line ending included, as received, in `dialect`.
+pub fn parse_command_in(line: &[u8], dialect: Dialect) -> Result<Command, CommandError> {
     let token_len = line.iter().position(|&b| matches!(b, b' ' | b'\r' | b'\n')).unwrap_or(line.len());
-    let verb = Verb::from_token(&line[..token_len]).ok_or(CommandError::UnknownVerb)?;
-    let rest = line[token_len..].strip_suffix(b"\r\n").ok_or(CommandError::BadSyntax)?;
+    let verb = Verb::from_token(&line[..token_len], dialect).ok_or(CommandError::UnknownVerb)?;
+    let rest = strip_line_ending(&line[token_len..], dialect).ok_or(CommandError::BadSyntax)?;
     if rest.contains(&b'\r') {
         return Err(CommandError::BadSyntax);
     }
     let argument = match verb.argument() {
-        Argument::Nothing if rest.is_empty() => &[][..],
+        Argument::Nothing | Argument::OptionalText if rest.is_empty() => None,
         Argument::Nothing => return Err(CommandError::BadSyntax),
-        _ => after_spaces(rest).ok_or(CommandError::BadSyntax)?,
+        _ => Some(after_spaces(rest).ok_or(CommandError::BadSyntax)?),
     };
-    let text = || {
-        if argument.is_ascii() { Ok(argument.to_vec()) } else { Err(CommandError::BadSyntax) }
+    let text = || match argument {
+        Some(text) if dialect == Dialect::Extended || text.is_ascii() => Ok(text.to_vec()),
+        _ => Err(CommandError::BadSyntax),
     };
+    let optional_text = || argument.map(|_| text()).transpose();
+    let bad = CommandError::BadSyntax;
     Ok(match verb {
         Verb::User => Command::User(text()?),
         Verb::Pass => Command::Pass(text()?),
         Verb::Retr => Command::Retr(text()?),
-        Verb::Type => Command::Type(match argument {
-            b"A" => TransferType::Ascii,
-            b"I" => TransferType::Image,
-            _ => return Err(CommandError::BadSyntax),
-        }),
-        Verb::Port => Command::Port(parse_port_argument(argument).ok_or(CommandError::BadSyntax)?),
+        Verb::Type => Command::Type(parse_type_code(argument.ok_or(bad)?, dialect).ok_or(bad)?),
+        Verb::Port => Command::Port(parse_port_argument(argument.ok_or(bad)?).ok_or(bad)?),
         Verb::Syst => Command::Syst,
         Verb::Noop => Command::Noop,
         Verb::Quit => Command::Quit,
+        Verb::Eprt => Command::Eprt(parse_eprt_argument(argument.ok_or(bad)?).ok_or(bad)?),
+        Verb::Pasv => Command::Pasv,
+        Verb::Epsv => Command::Epsv(optional_text()?),
+        Verb::Pwd => Command::Pwd,
+        Verb::Cwd => Command::Cwd(text()?),
+        Verb::Cdup => Command::Cdup,
+        Verb::List => Command::List(optional_text()?),
+        Verb::Nlst => Command::Nlst(optional_text()?),
+        Verb::Mlsd => Command::Mlsd(optional_text()?),
+        Verb::Mlst => Command::Mlst(optional_text()?),
+        Verb::Size => Command::Size(text()?),
+        Verb::Mdtm => Command::Mdtm(text()?),
+        Verb::Rest => Command::Rest(parse_decimal(argument.ok_or(bad)?).ok_or(bad)?),
+        Verb::Feat => Command::Feat,
+        Verb::Opts => Command::Opts(text()?),
+        Verb::Help => Command::Help(optional_text()?),
+        Verb::Stat => Command::Stat(optional_text()?),
+        Verb::Abor => Command::Abor,
+        Verb::Mode => Command::Mode(text()?),
+        Verb::Stru => Command::Stru(text()?),
+        Verb::Allo => Command::Allo(text()?),
+        Verb::Stor => Command::Stor(text()?),
+        Verb::Appe => Command::Appe(text()?),
+        Verb::Dele => Command::Dele(text()?),
+        Verb::Mkd => Command::Mkd(text()?),
+        Verb::Rmd => Command::Rmd(text()?),
+        Verb::Rnfr => Command::Rnfr(text()?),
+        Verb::Rnto => Command::Rnto(text()?),
     })
+}
+
+/// The line without its ending: CR LF in COMP 431; CR LF or a bare LF in the extended dialect.
+fn strip_line_ending(rest: &[u8], dialect: Dialect) -> Option<&[u8]> {
+    match dialect {
+        Dialect::Comp431 => rest.strip_suffix(b"\r\n"),
+        Dialect::Extended => rest.strip_suffix(b"\n").map(|r| r.strip_suffix(b"\r").unwrap_or(r)),
+    }
+}
+
+/// `A` or `I` (exactly, in COMP 431); the extended dialect also takes `A N`, `L 8`, `L8`
+/// and lowercase, since real clients send them.
+fn parse_type_code(code: &[u8], dialect: Dialect) -> Option<TransferType> {
+    match (dialect, code) {
+        (_, b"A") => Some(TransferType::Ascii),
+        (_, b"I") => Some(TransferType::Image),
+        (Dialect::Comp431, _) => None,
+        (Dialect::Extended, code) => match code.to_ascii_uppercase().as_slice() {
+            b"A" | b"A N" => Some(TransferType::Ascii),
+            b"I" | b"L 8" | b"L8" => Some(TransferType::Image),
+            _ => None,
+        },
+    }
+}
+
+/// Decimal digits that fit a u64.
+fn parse_decimal(digits: &[u8]) -> Option<u64> {
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(digits).ok()?.parse().ok()
 }
 
 /// `<SP>+<x>`: what follows one or more spaces, if at least one space and then something follow.
@@ -249,5 +435,70 @@ mod tests {
         ] {
             assert_eq!(parse(bad), SYNTAX, "{bad:?}");
         }
+    }
+
+    fn extended(line: &str) -> Result<Command, CommandError> {
+        parse_command_in(line.as_bytes(), Dialect::Extended)
+    }
+
+    #[test]
+    fn the_default_dialect_answers_500_to_every_extended_verb() {
+        for (name, _) in EXTENDED_VERBS {
+            for line in [format!("{name}\r\n"), format!("{name} x\r\n")] {
+                assert_eq!(parse(&line), UNKNOWN, "{line:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_extended_dialect_knows_every_extended_verb() {
+        for (name, _) in EXTENDED_VERBS {
+            let known = [format!("{name}\r\n"), format!("{name} |1|127.0.0.1|5000|\r\n"), format!("{name} 5\r\n")]
+                .iter()
+                .any(|line| extended(line) != UNKNOWN);
+            assert!(known, "{name}");
+        }
+    }
+
+    #[test]
+    fn extended_lines_may_end_in_bare_lf() {
+        assert_eq!(extended("PWD\n"), Ok(Command::Pwd));
+        assert_eq!(extended("CWD a b\n"), Ok(Command::Cwd(b"a b".to_vec())));
+    }
+
+    #[test]
+    fn extended_arguments_may_be_utf8() {
+        assert_eq!(parse_command_in("RETR café\r\n".as_bytes(), Dialect::Extended), Ok(Command::Retr("café".into())));
+    }
+
+    #[test]
+    fn extended_type_takes_what_real_clients_send() {
+        for (line, want) in [
+            ("TYPE A N\r\n", TransferType::Ascii),
+            ("TYPE L 8\r\n", TransferType::Image),
+            ("type i\r\n", TransferType::Image),
+        ] {
+            assert_eq!(extended(line), Ok(Command::Type(want)), "{line:?}");
+        }
+        assert_eq!(extended("TYPE E\r\n"), SYNTAX);
+    }
+
+    #[test]
+    fn list_takes_an_optional_argument() {
+        assert_eq!(extended("LIST\r\n"), Ok(Command::List(None)));
+        assert_eq!(extended("LIST -la\r\n"), Ok(Command::List(Some(b"-la".to_vec()))));
+    }
+
+    #[test]
+    fn rest_takes_a_decimal_offset() {
+        assert_eq!(extended("REST 100\r\n"), Ok(Command::Rest(100)));
+        assert_eq!(extended("REST -1\r\n"), SYNTAX);
+        assert_eq!(extended("REST\r\n"), SYNTAX);
+    }
+
+    #[test]
+    fn eprt_takes_an_rfc_2428_address() {
+        assert_eq!(extended("EPRT |2|::1|4000|\r\n"), Ok(Command::Eprt("[::1]:4000".parse().unwrap())));
+        assert_eq!(extended("EPRT |1|::1|4000|\r\n"), SYNTAX);
     }
 }

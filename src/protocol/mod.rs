@@ -1,7 +1,8 @@
-//! The protocol core shared by server and client: lines, commands, replies and address
-//! encodings. It knows nothing of the command line or of files.
+//! The protocol core shared by server and client: lines, commands, replies, address
+//! encodings and data connections. It knows nothing of the command line.
 
 pub mod address;
 pub mod command;
+pub mod data;
 pub mod line;
 pub mod reply;

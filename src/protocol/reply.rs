@@ -1,12 +1,11 @@
 //! Replies: the one table of reply codes and texts, their wire encoding, and the reply grammar.
 
-use std::borrow::Cow;
 use std::fmt;
 use std::net::SocketAddrV4;
 
-use super::address::format_port_reply_address;
+use super::address::{format_port_argument, format_port_reply_address};
 
-/// Every reply the server sends. The texts live only in [`Reply::text`].
+/// Every reply the server sends. The texts live only in [`Reply::to_wire`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reply {
     FileStatusOk,
@@ -29,6 +28,41 @@ pub enum Reply {
     BadSequence,
     NotLoggedIn,
     FileUnavailable,
+    // The extended dialect (SPEC §5).
+    TransferComplete,
+    PassiveMode(SocketAddrV4),
+    ExtendedPassiveMode(u16),
+    EpsvAllAccepted,
+    ExtendedPortOk,
+    CurrentDirectory(Vec<u8>),
+    DirectoryCreated(Vec<u8>),
+    FileSize(u64),
+    ModificationTime(String),
+    RestartAt(u64),
+    RenameReady,
+    Features,
+    Help,
+    Status {
+        logged_in: bool,
+    },
+    /// `250-` listing of one entry (MLST): the facts line.
+    MachineListing(Vec<u8>),
+    /// `213-` status of a path (STAT path): listing lines.
+    PathStatus(Vec<Vec<u8>>),
+    Utf8On,
+    MlstOptions,
+    ModeSet,
+    StructureSet,
+    AlloIgnored,
+    NothingToAbort,
+    UserNeedsPassword,
+    UserLoggedIn,
+    LoginIncorrect,
+    PermissionDenied,
+    ParameterNotImplemented,
+    ProtocolNotSupported,
+    StorageExceeded,
+    NameNotAllowed,
 }
 
 /// The representation type set by TYPE (bytes are never translated, whichever is chosen).
@@ -38,18 +72,47 @@ pub enum TransferType {
     Image,
 }
 
+/// The features FEAT lists: exactly what the extended dialect implements.
+pub const FEATURES: [&str; 10] = [
+    "EPRT",
+    "EPSV",
+    "MDTM",
+    "MLST type*;size*;modify*;perm*;",
+    "PASV",
+    "REST STREAM",
+    "SIZE",
+    "TVFS",
+    "UTF8",
+    "MODE S",
+];
+
+/// The verbs HELP lists.
+const HELP_VERBS: &str = "ABOR ALLO APPE CDUP CWD DELE EPRT EPSV FEAT HELP LIST MDTM MKD MLSD MLST MODE NLST NOOP \
+OPTS PASS PASV PORT PWD QUIT REST RETR RMD RNFR RNTO SIZE STAT STOR STRU SYST TYPE USER";
+
 impl Reply {
     pub fn code(&self) -> u16 {
         use Reply::*;
         match self {
             FileStatusOk => 150,
-            CommandOk | TypeSet(_) | PortOk(_) => 200,
+            CommandOk | TypeSet(_) | PortOk(_) | EpsvAllAccepted | ExtendedPortOk | Utf8On | MlstOptions | ModeSet
+            | StructureSet => 200,
+            AlloIgnored => 202,
+            Features | Status { .. } => 211,
+            FileSize(_) | ModificationTime(_) | PathStatus(_) => 213,
+            Help => 214,
             SystemType => 215,
             Greeting => 220,
             Goodbye => 221,
-            LoggedIn => 230,
-            FileActionDone => 250,
-            UserOk => 331,
+            NothingToAbort => 225,
+            TransferComplete => 226,
+            PassiveMode(_) => 227,
+            ExtendedPassiveMode(_) => 229,
+            LoggedIn | UserLoggedIn => 230,
+            FileActionDone | MachineListing(_) => 250,
+            CurrentDirectory(_) | DirectoryCreated(_) => 257,
+            UserOk | UserNeedsPassword => 331,
+            RestartAt(_) | RenameReady => 350,
             TooManyConnections | IdleTimeout => 421,
             CannotOpenData => 425,
             TransferAborted => 426,
@@ -57,51 +120,114 @@ impl Reply {
             UnknownCommand => 500,
             BadParameter => 501,
             BadSequence => 503,
-            NotLoggedIn => 530,
-            FileUnavailable => 550,
+            ParameterNotImplemented => 504,
+            ProtocolNotSupported => 522,
+            NotLoggedIn | LoginIncorrect => 530,
+            FileUnavailable | PermissionDenied => 550,
+            StorageExceeded => 552,
+            NameNotAllowed => 553,
         }
     }
 
-    pub fn text(&self) -> Cow<'static, str> {
-        use Reply::*;
-        Cow::Borrowed(match self {
-            FileStatusOk => "File status okay.",
-            CommandOk => "Command OK.",
-            TypeSet(TransferType::Ascii) => "Type set to A.",
-            TypeSet(TransferType::Image) => "Type set to I.",
-            PortOk(addr) => {
-                return Cow::Owned(format!("Port command successful ({}).", format_port_reply_address(*addr)));
-            }
-            SystemType => "UNIX Type: L8.",
-            Greeting => "COMP 431 FTP server ready.",
-            Goodbye => "Goodbye.",
-            LoggedIn => "Guest login OK.",
-            FileActionDone => "Requested file action completed.",
-            UserOk => "Guest access OK, send password.",
-            TooManyConnections => "Too many connections.",
-            IdleTimeout => "Idle timeout, closing control connection.",
-            CannotOpenData => "Can not open data connection.",
-            TransferAborted => "Connection closed; transfer aborted.",
-            LocalError => "Requested action aborted: local error in processing.",
-            UnknownCommand => "Syntax error, command unrecognized.",
-            BadParameter => "Syntax error in parameter.",
-            BadSequence => "Bad sequence of commands.",
-            NotLoggedIn => "Not logged in.",
-            FileUnavailable => "File not found or access denied.",
-        })
-    }
-
-    /// The reply as sent on the wire and printed in the transcript: `CODE TEXT\r\n`.
-    /// This is the only place a reply gets its CR LF.
+    /// The reply as sent on the wire and printed in the transcript: `CODE TEXT\r\n`, or for
+    /// a multi-line reply `CODE-FIRST\r\n`, the lines, and `CODE LAST\r\n`. This is the only
+    /// place replies get their texts and their CR LF.
     pub fn to_wire(&self) -> Vec<u8> {
-        format!("{self}\r\n").into_bytes()
+        use Reply::*;
+        let single = |text: &str| format!("{} {text}\r\n", self.code()).into_bytes();
+        let quoted = |path: &[u8], text: &str| {
+            let mut line = format!("{} \"", self.code()).into_bytes();
+            // RFC 959: a quote inside the name is doubled.
+            for &b in path {
+                line.extend_from_slice(if b == b'"' { b"\"\"" } else { std::slice::from_ref(&b) });
+            }
+            line.extend_from_slice(format!("\" {text}\r\n").as_bytes());
+            line
+        };
+        let multi = |first: &str, lines: &[&[u8]], last: &str| {
+            let mut out = format!("{}-{first}\r\n", self.code()).into_bytes();
+            for line in lines {
+                out.push(b' ');
+                out.extend_from_slice(line);
+                out.extend_from_slice(b"\r\n");
+            }
+            out.extend_from_slice(format!("{} {last}\r\n", self.code()).as_bytes());
+            out
+        };
+        match self {
+            FileStatusOk => single("File status okay."),
+            CommandOk => single("Command OK."),
+            TypeSet(TransferType::Ascii) => single("Type set to A."),
+            TypeSet(TransferType::Image) => single("Type set to I."),
+            PortOk(addr) => single(&format!("Port command successful ({}).", format_port_reply_address(*addr))),
+            SystemType => single("UNIX Type: L8."),
+            Greeting => single("COMP 431 FTP server ready."),
+            Goodbye => single("Goodbye."),
+            LoggedIn => single("Guest login OK."),
+            FileActionDone => single("Requested file action completed."),
+            UserOk => single("Guest access OK, send password."),
+            TooManyConnections => single("Too many connections."),
+            IdleTimeout => single("Idle timeout, closing control connection."),
+            CannotOpenData => single("Can not open data connection."),
+            TransferAborted => single("Connection closed; transfer aborted."),
+            LocalError => single("Requested action aborted: local error in processing."),
+            UnknownCommand => single("Syntax error, command unrecognized."),
+            BadParameter => single("Syntax error in parameter."),
+            BadSequence => single("Bad sequence of commands."),
+            NotLoggedIn => single("Not logged in."),
+            FileUnavailable => single("File not found or access denied."),
+            TransferComplete => single("Transfer complete."),
+            PassiveMode(addr) => single(&format!("Entering Passive Mode ({}).", format_port_argument(*addr))),
+            ExtendedPassiveMode(port) => single(&format!("Entering Extended Passive Mode (|||{port}|).")),
+            EpsvAllAccepted => single("EPSV ALL command successful."),
+            ExtendedPortOk => single("EPRT command successful."),
+            CurrentDirectory(path) => quoted(path, "is the current directory."),
+            DirectoryCreated(path) => quoted(path, "created."),
+            FileSize(size) => single(&size.to_string()),
+            ModificationTime(stamp) => single(stamp),
+            RestartAt(offset) => single(&format!("Restarting at {offset}. Send STOR or RETR to continue.")),
+            RenameReady => single("File exists, ready for destination name."),
+            Features => {
+                let lines: Vec<&[u8]> = FEATURES.iter().map(|f| f.as_bytes()).collect();
+                multi("Features:", &lines, "End")
+            }
+            Help => multi("The following commands are recognized:", &[HELP_VERBS.as_bytes()], "Help OK."),
+            Status { logged_in } => {
+                let state: &[u8] = if *logged_in { b"Logged in." } else { b"Not logged in." };
+                multi(
+                    "minftp status:",
+                    &[state, b"TYPE: binary; STRUcture: File; transfer MODE: Stream"],
+                    "End of status.",
+                )
+            }
+            MachineListing(facts) => multi("Listing:", &[facts], "End"),
+            PathStatus(lines) => {
+                let lines: Vec<&[u8]> = lines.iter().map(Vec::as_slice).collect();
+                multi("Status follows:", &lines, "End of status.")
+            }
+            Utf8On => single("UTF8 set to on."),
+            MlstOptions => single("MLST OPTS type;size;modify;perm;"),
+            ModeSet => single("Mode set to S."),
+            StructureSet => single("Structure set to F."),
+            AlloIgnored => single("ALLO command ignored."),
+            NothingToAbort => single("No transfer to abort."),
+            UserNeedsPassword => single("User name okay, need password."),
+            UserLoggedIn => single("User logged in."),
+            LoginIncorrect => single("Login incorrect."),
+            PermissionDenied => single("Permission denied."),
+            ParameterNotImplemented => single("Command not implemented for that parameter."),
+            ProtocolNotSupported => single("Network protocol not supported, use (1,2)."),
+            StorageExceeded => single("Requested file action aborted. Exceeded storage allocation."),
+            NameNotAllowed => single("Requested action not taken. File name not allowed."),
+        }
     }
 }
 
 impl fmt::Display for Reply {
-    /// `CODE TEXT`, without the line ending.
+    /// The reply as text, for diagnostics (without its final line ending).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {}", self.code(), self.text())
+        let wire = self.to_wire();
+        f.write_str(String::from_utf8_lossy(wire.strip_suffix(b"\r\n").unwrap_or(&wire)).as_ref())
     }
 }
 
@@ -181,6 +307,28 @@ mod tests {
     fn port_reply_prints_dotted_address_and_decimal_port() {
         let addr = SocketAddrV4::new(Ipv4Addr::new(1, 2, 3, 4), 1286);
         assert_eq!(Reply::PortOk(addr).to_wire(), b"200 Port command successful (1.2.3.4,1286).\r\n");
+    }
+
+    #[test]
+    fn multi_line_replies_mark_every_line_but_the_last_with_a_hyphen() {
+        let wire = String::from_utf8(Reply::Features.to_wire()).unwrap();
+        assert!(wire.starts_with("211-Features:\r\n EPRT\r\n"), "{wire}");
+        assert!(wire.ends_with("\r\n211 End\r\n"), "{wire}");
+    }
+
+    #[test]
+    fn quotes_in_a_directory_name_are_doubled() {
+        assert_eq!(
+            Reply::CurrentDirectory(b"/a\"b".to_vec()).to_wire(),
+            b"257 \"/a\"\"b\" is the current directory.\r\n"
+        );
+    }
+
+    #[test]
+    fn passive_replies_carry_the_address() {
+        let addr = SocketAddrV4::new(Ipv4Addr::new(127, 0, 0, 1), 1286);
+        assert_eq!(Reply::PassiveMode(addr).to_wire(), b"227 Entering Passive Mode (127,0,0,1,5,6).\r\n");
+        assert_eq!(Reply::ExtendedPassiveMode(6446).to_wire(), b"229 Entering Extended Passive Mode (|||6446|).\r\n");
     }
 
     #[test]

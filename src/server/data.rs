@@ -1,10 +1,9 @@
-//! Active data connections: where the server may connect (bounce protection), and sending
-//! a file over the connection with `sendfile(2)`.
+//! The server's data connections: where it may connect (bounce protection), connecting
+//! actively, and listening passively.
 
-use std::fs::File;
 use std::io;
-use std::net::{IpAddr, SocketAddr, TcpStream, UdpSocket};
-use std::os::fd::AsRawFd;
+use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::ops::RangeInclusive;
 use std::time::Duration;
 
 /// Why the server refuses to connect to a PORT address.
@@ -57,44 +56,25 @@ pub fn connect_active(target: SocketAddr, timeout: Duration) -> io::Result<TcpSt
     Ok(stream)
 }
 
-/// How sending a file ended when it did not end well.
-#[derive(Debug)]
-pub enum SendError {
-    /// The client closed or stalled the data connection: 426.
-    Peer(io::Error),
-    /// The file could not be read whole (truncated or failing while sent): 451.
-    Local(io::Error),
-}
-
-/// The most `sendfile(2)` moves in one call on Linux.
-const SENDFILE_MAX: usize = 0x7fff_f000;
-
-/// Sends the first `len` bytes of `file` to `socket` with `sendfile(2)`, so the bytes
-/// never pass through user space.
-pub fn send_file(file: &File, len: u64, socket: &TcpStream) -> Result<u64, SendError> {
-    let mut offset: libc::off_t = 0;
-    let total = i64::try_from(len).map_err(|e| SendError::Local(io::Error::other(e)))?;
-    while offset < total {
-        let count = usize::try_from(total - offset).unwrap_or(SENDFILE_MAX).min(SENDFILE_MAX);
-        // SAFETY: both descriptors are open for the duration of the call, and `offset` is a
-        // valid pointer; sendfile neither keeps nor frees either.
-        let sent = unsafe { libc::sendfile(socket.as_raw_fd(), file.as_raw_fd(), &mut offset, count) };
-        if sent < 0 {
-            let err = io::Error::last_os_error();
-            match err.raw_os_error() {
-                Some(libc::EINTR) => continue,
-                Some(libc::EPIPE | libc::ECONNRESET | libc::EAGAIN | libc::ETIMEDOUT) => {
-                    return Err(SendError::Peer(err));
-                }
-                _ => return Err(SendError::Local(err)),
-            }
-        }
-        if sent == 0 {
-            let short = format!("the file shrank while it was sent ({offset} of {len} bytes)");
-            return Err(SendError::Local(io::Error::new(io::ErrorKind::UnexpectedEof, short)));
+/// Opens a passive-mode listener on the control connection's local address, in `ports` when
+/// given (trying each port of the range from a varying start), else on any free port.
+pub fn open_passive_listener(local_ip: IpAddr, ports: Option<&RangeInclusive<u16>>) -> io::Result<TcpListener> {
+    let Some(ports) = ports else {
+        return TcpListener::bind((local_ip, 0));
+    };
+    let count = u32::from(*ports.end() - *ports.start()) + 1;
+    // Spread sessions over the range instead of all racing for its first port.
+    let clock = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+    let start = std::process::id().wrapping_add(clock);
+    let mut last_error = io::Error::new(io::ErrorKind::AddrInUse, "no free port in the passive range");
+    for i in 0..count {
+        let port = *ports.start() + ((start.wrapping_add(i)) % count) as u16;
+        match TcpListener::bind((local_ip, port)) {
+            Ok(listener) => return Ok(listener),
+            Err(err) => last_error = err,
         }
     }
-    Ok(len)
+    Err(last_error)
 }
 
 #[cfg(test)]

@@ -2,16 +2,22 @@
 //! (standard input for Homework 1, TCP connections otherwise).
 
 pub mod data;
+pub mod files;
+pub mod listing;
 pub mod sandbox;
 pub mod session;
 pub mod shutdown;
 pub mod stdin;
 pub mod tcp;
+pub mod upload;
+pub mod vpath;
 
+use std::ops::RangeInclusive;
 use std::time::Duration;
 
 use crate::protocol::line::DEFAULT_MAX_LINE;
 use sandbox::Root;
+use session::Policy;
 
 /// Limits and timeouts of SPEC §7.
 #[derive(Debug, Clone)]
@@ -20,10 +26,12 @@ pub struct Limits {
     pub max_clients: usize,
     /// A control connection silent this long is closed.
     pub idle_timeout: Duration,
-    /// Connecting, and each write, on a data connection.
+    /// Connecting, accepting, and each read or write, on a data connection.
     pub data_timeout: Duration,
     /// The longest command line, its line ending included.
     pub max_line: usize,
+    /// How long a wrong password waits for its 530.
+    pub login_failure_delay: Duration,
 }
 
 impl Default for Limits {
@@ -33,6 +41,7 @@ impl Default for Limits {
             idle_timeout: Duration::from_secs(300),
             data_timeout: Duration::from_secs(30),
             max_line: DEFAULT_MAX_LINE,
+            login_failure_delay: Duration::from_secs(1),
         }
     }
 }
@@ -42,4 +51,7 @@ impl Default for Limits {
 pub struct ServerConfig {
     pub root: Root,
     pub limits: Limits,
+    pub policy: Policy,
+    /// Ports for passive data connections; any free port when `None`.
+    pub passive_ports: Option<RangeInclusive<u16>>,
 }

@@ -8,6 +8,9 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
+use super::session::RequestedPath;
+use super::vpath::VirtualPath;
+
 /// The root folder, canonical (absolute, no symlinks), so a prefix test is meaningful.
 #[derive(Debug, Clone)]
 pub struct Root {
@@ -48,12 +51,41 @@ impl Root {
         resolved.starts_with(&self.canonical).then_some(resolved)
     }
 
+    /// Where a virtual path leads, following symlinks, if it exists inside the root.
+    pub fn resolve_virtual(&self, path: &VirtualPath) -> Option<PathBuf> {
+        if path.is_root() {
+            return Some(self.canonical.clone());
+        }
+        let relative = path.relative();
+        if relative.contains(&0) {
+            return None;
+        }
+        let resolved = fs::canonicalize(self.canonical.join(OsStr::from_bytes(relative))).ok()?;
+        resolved.starts_with(&self.canonical).then_some(resolved)
+    }
+
+    /// The place of a path's last part, not followed if it is a symlink: for creating,
+    /// deleting or renaming it. Its folder must exist inside the root; the root itself
+    /// is never such a place.
+    pub fn resolve_entry(&self, path: &VirtualPath) -> Option<PathBuf> {
+        let name = path.file_name();
+        if path.is_root() || name.contains(&0) {
+            return None;
+        }
+        let folder = self.resolve_virtual(&path.parent())?;
+        folder.is_dir().then(|| folder.join(OsStr::from_bytes(name)))
+    }
+
     /// Opens a regular, readable file inside the root for sending; `None` means 550.
-    pub fn open_for_reading(&self, requested: &[u8]) -> Option<OpenedFile> {
-        let path = self.resolve(requested)?;
-        // O_NOFOLLOW: a symlink swapped in after `resolve` is refused, not followed.
+    pub fn open(&self, path: &RequestedPath) -> Option<OpenedFile> {
+        let resolved = match path {
+            RequestedPath::Raw(requested) => self.resolve(requested)?,
+            RequestedPath::Virtual(path) => self.resolve_virtual(path)?,
+        };
+        // O_NOFOLLOW: a symlink swapped in after resolving is refused, not followed.
         // O_NONBLOCK: opening a FIFO must not hang the session; it is refused below.
-        let file = OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK).open(path).ok()?;
+        let file =
+            OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK).open(resolved).ok()?;
         let metadata = file.metadata().ok()?;
         metadata.is_file().then(|| OpenedFile { file, len: metadata.len() })
     }
@@ -85,13 +117,17 @@ mod tests {
     }
 
     fn opens(f: &Fixture, path: &str) -> bool {
-        f.root.open_for_reading(path.as_bytes()).is_some()
+        f.root.open(&RequestedPath::Raw(path.as_bytes().to_vec())).is_some()
+    }
+
+    fn virtual_path(path: &str) -> VirtualPath {
+        VirtualPath::root().join(path.as_bytes())
     }
 
     #[test]
     fn a_plain_file_opens_with_its_length() {
         let f = fixture();
-        assert_eq!(f.root.open_for_reading(b"sub/b.txt").unwrap().len, 2);
+        assert_eq!(f.root.open(&RequestedPath::Raw(b"sub/b.txt".to_vec())).unwrap().len, 2);
     }
 
     #[test]
@@ -146,7 +182,7 @@ mod tests {
 
     #[test]
     fn nul_bytes_are_refused() {
-        assert!(fixture().root.open_for_reading(b"a.txt\0junk").is_none());
+        assert!(!opens(&fixture(), "a.txt\0junk"));
     }
 
     #[test]
@@ -156,5 +192,27 @@ mod tests {
         let c_path = std::ffi::CString::new(fifo.as_os_str().as_bytes()).unwrap();
         assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o644) }, 0);
         assert!(!opens(&f, "fifo"));
+    }
+
+    #[test]
+    fn virtual_paths_resolve_inside_the_root_only() {
+        let f = fixture();
+        assert_eq!(f.root.resolve_virtual(&VirtualPath::root()).as_deref(), Some(f.root.path()));
+        assert!(f.root.resolve_virtual(&virtual_path("sub/b.txt")).is_some());
+        assert!(f.root.resolve_virtual(&virtual_path("link-out")).is_none());
+        assert!(f.root.resolve_virtual(&virtual_path("dir-out")).is_none());
+        // ".." above the root stays at the root: /../a.txt is /a.txt.
+        assert!(f.root.resolve_virtual(&virtual_path("../a.txt")).is_some());
+    }
+
+    #[test]
+    fn entries_are_placed_in_existing_folders_inside_the_root() {
+        let f = fixture();
+        assert_eq!(f.root.resolve_entry(&virtual_path("sub/new")), Some(f.root.path().join("sub/new")));
+        // A symlink as the last part is the entry itself, not its target.
+        assert_eq!(f.root.resolve_entry(&virtual_path("link-out")), Some(f.root.path().join("link-out")));
+        assert_eq!(f.root.resolve_entry(&virtual_path("dir-out/new")), None);
+        assert_eq!(f.root.resolve_entry(&virtual_path("missing/new")), None);
+        assert_eq!(f.root.resolve_entry(&VirtualPath::root()), None);
     }
 }

@@ -1,8 +1,11 @@
-//! The server's session state machine (SPEC §3.2-3.3): a command line in, a reply or an action out; no I/O.
+//! The server's session state machine (SPEC §3.2-3.3, §5): a command line in, a reply or
+//! an action out; no I/O. Both dialects and every driver use this one machine.
 
-use std::net::SocketAddrV4;
+use std::borrow::Cow;
+use std::net::{SocketAddr, SocketAddrV4};
 
-use crate::protocol::command::{Command, CommandError, parse_command};
+use super::vpath::VirtualPath;
+use crate::protocol::command::{Command, CommandError, Dialect, parse_command_in};
 use crate::protocol::reply::Reply;
 
 /// Where the commands come from; it decides only what a valid QUIT is answered.
@@ -22,6 +25,97 @@ pub enum Login {
     LoggedIn,
 }
 
+/// A required login (`--user` / `--password`); without one, any name and password will do.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credentials {
+    pub user: Vec<u8>,
+    pub password: Vec<u8>,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Credentials {{ user: {:?}, password: **** }}", String::from_utf8_lossy(&self.user))
+    }
+}
+
+/// What a session is allowed to do.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    pub dialect: Dialect,
+    /// Uploads and changes allowed (`--writable`).
+    pub writable: bool,
+    pub credentials: Option<Credentials>,
+}
+
+impl Policy {
+    /// The COMP 431 server: eight verbs, anonymous, read-only.
+    pub fn comp431() -> Policy {
+        Policy { dialect: Dialect::Comp431, writable: false, credentials: None }
+    }
+}
+
+/// Failed logins after which the connection is closed.
+pub const MAX_LOGIN_FAILURES: u32 = 3;
+
+/// Where the next data connection comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DataTarget {
+    /// The server connects to this address (PORT, EPRT).
+    Active(SocketAddr),
+    /// The client connects to the listener the driver opened (PASV, EPSV).
+    Passive,
+}
+
+/// A path as a command named it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RequestedPath {
+    /// COMP 431 RETR: the argument as sent, resolved by the sandbox's COMP 431 rule.
+    Raw(Vec<u8>),
+    /// Extended dialect: resolved against the working directory.
+    Virtual(VirtualPath),
+}
+
+/// The listing formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListFormat {
+    /// LIST: `ls -l` lines.
+    Long,
+    /// NLST: names only.
+    Names,
+    /// MLSD: RFC 3659 facts.
+    Facts,
+}
+
+/// Work on a data connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Transfer {
+    Retrieve { path: RequestedPath, offset: u64 },
+    Store { path: VirtualPath, append: bool, offset: u64 },
+    List { path: VirtualPath, format: ListFormat },
+}
+
+/// Work on the file system without a data connection; the driver answers it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FileAction {
+    /// CWD/CDUP: if the folder exists, call [`Session::change_directory`] and answer 250.
+    ChangeDirectory(VirtualPath),
+    Size(VirtualPath),
+    ModificationTime(VirtualPath),
+    /// MLST: one entry's facts on the control connection.
+    Facts(VirtualPath),
+    /// STAT with a path: a listing on the control connection.
+    Status(VirtualPath),
+    MakeDirectory(VirtualPath),
+    RemoveDirectory(VirtualPath),
+    Delete(VirtualPath),
+    /// RNFR: if the path exists, call [`Session::rename_source_exists`] and answer 350.
+    RenameFrom(VirtualPath),
+    RenameTo {
+        from: VirtualPath,
+        to: VirtualPath,
+    },
+}
+
 /// What the driver must do with one command line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Step {
@@ -29,36 +123,102 @@ pub enum Step {
     Reply(Reply),
     /// Send this reply, then end the session.
     Quit(Reply),
-    /// A RETR that passed every check the machine can make. The driver checks the file:
-    /// when it cannot be sent it answers 550 (the PORT stays pending); when it can, it
-    /// calls [`Session::start_transfer`] and answers 150.
-    Retrieve { path: Vec<u8>, data_address: SocketAddrV4 },
+    /// A transfer that passed every check the machine can make. The driver checks the file:
+    /// when it cannot be used it answers 550 (the data target stays pending); when it can,
+    /// it calls [`Session::start_transfer`] and answers 150.
+    Transfer {
+        transfer: Transfer,
+        data: DataTarget,
+    },
+    File(FileAction),
+    /// PASV (`extended: false`) or EPSV: open a listener, call [`Session::passive_opened`]
+    /// and answer 227 or 229 with its address.
+    OpenPassive {
+        extended: bool,
+    },
+    /// A wrong login: answer `530 Login incorrect.` after a delay, and close when `close`.
+    RejectLogin {
+        close: bool,
+    },
 }
 
 /// One client's session state.
 #[derive(Debug, Clone)]
 pub struct Session {
     channel: Channel,
+    policy: Policy,
     login: Login,
-    pending_port: Option<SocketAddrV4>,
+    user: Vec<u8>,
+    login_failures: u32,
+    data: Option<DataTarget>,
+    cwd: VirtualPath,
+    restart_offset: u64,
+    rename_source: Option<VirtualPath>,
+    epsv_all: bool,
 }
 
 impl Session {
+    /// A COMP 431 session.
     pub fn new(channel: Channel) -> Self {
-        Session { channel, login: Login::LoggedOut, pending_port: None }
+        Session::with_policy(channel, Policy::comp431())
+    }
+
+    pub fn with_policy(channel: Channel, policy: Policy) -> Self {
+        Session {
+            channel,
+            policy,
+            login: Login::LoggedOut,
+            user: Vec::new(),
+            login_failures: 0,
+            data: None,
+            cwd: VirtualPath::root(),
+            restart_offset: 0,
+            rename_source: None,
+            epsv_all: false,
+        }
     }
 
     pub fn login(&self) -> Login {
         self.login
     }
 
+    /// The pending COMP 431 PORT address, if any.
     pub fn pending_port(&self) -> Option<SocketAddrV4> {
-        self.pending_port
+        match self.data {
+            Some(DataTarget::Active(SocketAddr::V4(addr))) => Some(addr),
+            _ => None,
+        }
+    }
+
+    pub fn cwd(&self) -> &VirtualPath {
+        &self.cwd
+    }
+
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// The line as the transcript shows it: a password is masked when a real login is
+    /// required, so it never reaches standard output.
+    pub fn transcript_echo<'a>(&self, line: &'a [u8]) -> Cow<'a, [u8]> {
+        let verb_len = line.iter().position(|&b| matches!(b, b' ' | b'\r' | b'\n')).unwrap_or(line.len());
+        let is_pass = line[..verb_len].eq_ignore_ascii_case(b"PASS");
+        if self.policy.credentials.is_none() || !is_pass {
+            return Cow::Borrowed(line);
+        }
+        let ending: &[u8] = if line.ends_with(b"\r\n") {
+            b"\r\n"
+        } else if line.ends_with(b"\n") {
+            b"\n"
+        } else {
+            b""
+        };
+        Cow::Owned([&line[..4], b" ****", ending].concat())
     }
 
     /// Handles one complete command line (its line ending included).
     pub fn handle(&mut self, line: &[u8]) -> Step {
-        let step = match parse_command(line) {
+        let step = match parse_command_in(line, self.policy.dialect) {
             // An unknown verb changes no state at all.
             Err(CommandError::UnknownVerb) => return Step::Reply(Reply::UnknownCommand),
             Err(CommandError::BadSyntax) => Step::Reply(Reply::BadParameter),
@@ -75,9 +235,35 @@ impl Session {
         Reply::UnknownCommand
     }
 
-    /// The RETR announced by [`Step::Retrieve`] got its 150: the pending PORT is used up.
+    /// The transfer announced by [`Step::Transfer`] got its 150: the data target and the
+    /// restart offset are used up.
     pub fn start_transfer(&mut self) {
-        self.pending_port = None;
+        self.data = None;
+        self.restart_offset = 0;
+    }
+
+    /// The reply that closes a successful transfer: the course's 250, or the 226 real
+    /// clients expect in the extended dialect.
+    pub fn transfer_done_reply(&self) -> Reply {
+        match self.policy.dialect {
+            Dialect::Comp431 => Reply::FileActionDone,
+            Dialect::Extended => Reply::TransferComplete,
+        }
+    }
+
+    /// The driver opened the passive listener announced by [`Step::OpenPassive`].
+    pub fn passive_opened(&mut self) {
+        self.data = Some(DataTarget::Passive);
+    }
+
+    /// The folder of a [`FileAction::ChangeDirectory`] exists.
+    pub fn change_directory(&mut self, path: VirtualPath) {
+        self.cwd = path;
+    }
+
+    /// The path of a [`FileAction::RenameFrom`] exists.
+    pub fn rename_source_exists(&mut self, path: VirtualPath) {
+        self.rename_source = Some(path);
     }
 
     /// (decided) A pending USER survives only a 331, a 230 or a 500; any other reply
@@ -90,43 +276,164 @@ impl Session {
 
     /// A syntactically valid command: sequence rules (530 before 503) and state changes.
     fn apply(&mut self, command: Command) -> Step {
+        // RNFR must be followed directly by RNTO.
+        let rename_source = self.rename_source.take();
         let reply = match command {
             Command::Quit => {
-                *self = Session::new(self.channel);
+                *self = Session::with_policy(self.channel, self.policy.clone());
                 return Step::Quit(match self.channel {
                     Channel::Stdin => Reply::CommandOk,
                     Channel::Socket => Reply::Goodbye,
                 });
             }
-            Command::User(_) => {
+            Command::User(name) => {
                 if self.login == Login::LoggedIn {
-                    self.pending_port = None;
+                    self.data = None;
+                    self.cwd = VirtualPath::root();
                 }
                 self.login = Login::UserGiven;
-                Reply::UserOk
+                self.user = name;
+                if self.policy.credentials.is_some() { Reply::UserNeedsPassword } else { Reply::UserOk }
             }
-            Command::Pass(_) => match self.login {
+            Command::Pass(password) => match self.login {
                 Login::LoggedOut => Reply::NotLoggedIn,
-                Login::UserGiven => {
-                    self.login = Login::LoggedIn;
-                    Reply::LoggedIn
-                }
+                Login::UserGiven => return self.check_password(&password),
                 Login::LoggedIn => Reply::BadSequence,
             },
+            // Real clients ask for these before logging in (lftp sends FEAT first).
+            Command::Feat => Reply::Features,
+            Command::Help(_) => Reply::Help,
+            Command::Opts(option) => options_reply(&option),
+            Command::Stat(None) => Reply::Status { logged_in: self.login == Login::LoggedIn },
             _ if self.login != Login::LoggedIn => Reply::NotLoggedIn,
             Command::Type(kind) => Reply::TypeSet(kind),
             Command::Syst => Reply::SystemType,
             Command::Noop => Reply::CommandOk,
-            Command::Port(address) => {
-                self.pending_port = Some(address);
-                Reply::PortOk(address)
+            Command::Port(address) => self.set_active(SocketAddr::V4(address), Reply::PortOk(address)),
+            Command::Eprt(address) => self.set_active(address, Reply::ExtendedPortOk),
+            Command::Pasv if self.epsv_all => Reply::BadSequence,
+            Command::Pasv => return Step::OpenPassive { extended: false },
+            Command::Epsv(None) => return Step::OpenPassive { extended: true },
+            Command::Epsv(Some(argument)) => match argument.to_ascii_uppercase().as_slice() {
+                b"ALL" => {
+                    self.epsv_all = true;
+                    Reply::EpsvAllAccepted
+                }
+                b"1" | b"2" => return Step::OpenPassive { extended: true },
+                _ => Reply::ProtocolNotSupported,
+            },
+            Command::Retr(path) => {
+                let path = match self.policy.dialect {
+                    Dialect::Comp431 => RequestedPath::Raw(path),
+                    Dialect::Extended => RequestedPath::Virtual(self.cwd.join(&path)),
+                };
+                return self.transfer(Transfer::Retrieve { path, offset: self.restart_offset });
             }
-            Command::Retr(path) => match self.pending_port {
+            Command::List(argument) => return self.list(argument, ListFormat::Long),
+            Command::Nlst(argument) => return self.list(argument, ListFormat::Names),
+            Command::Mlsd(argument) => return self.list(argument, ListFormat::Facts),
+            Command::Pwd => Reply::CurrentDirectory(self.cwd.as_bytes().to_vec()),
+            Command::Cwd(path) => return Step::File(FileAction::ChangeDirectory(self.cwd.join(&path))),
+            Command::Cdup => return Step::File(FileAction::ChangeDirectory(self.cwd.parent())),
+            Command::Size(path) => return Step::File(FileAction::Size(self.cwd.join(&path))),
+            Command::Mdtm(path) => return Step::File(FileAction::ModificationTime(self.cwd.join(&path))),
+            Command::Mlst(path) => return Step::File(FileAction::Facts(self.path_or_cwd(path.as_deref()))),
+            Command::Stat(Some(path)) => return Step::File(FileAction::Status(self.path_or_cwd(Some(&path)))),
+            Command::Rest(offset) => {
+                self.restart_offset = offset;
+                Reply::RestartAt(offset)
+            }
+            Command::Abor => {
+                self.data = None;
+                Reply::NothingToAbort
+            }
+            Command::Mode(mode) if mode.eq_ignore_ascii_case(b"S") => Reply::ModeSet,
+            Command::Stru(structure) if structure.eq_ignore_ascii_case(b"F") => Reply::StructureSet,
+            Command::Mode(_) | Command::Stru(_) => Reply::ParameterNotImplemented,
+            Command::Allo(_) => Reply::AlloIgnored,
+            // Everything below changes the served folder.
+            _ if !self.policy.writable => Reply::PermissionDenied,
+            Command::Stor(path) => {
+                let (path, offset) = (self.cwd.join(&path), self.restart_offset);
+                return self.transfer(Transfer::Store { path, append: false, offset });
+            }
+            Command::Appe(path) => {
+                return self.transfer(Transfer::Store { path: self.cwd.join(&path), append: true, offset: 0 });
+            }
+            Command::Dele(path) => return Step::File(FileAction::Delete(self.cwd.join(&path))),
+            Command::Mkd(path) => return Step::File(FileAction::MakeDirectory(self.cwd.join(&path))),
+            Command::Rmd(path) => return Step::File(FileAction::RemoveDirectory(self.cwd.join(&path))),
+            Command::Rnfr(path) => return Step::File(FileAction::RenameFrom(self.cwd.join(&path))),
+            Command::Rnto(path) => match rename_source {
+                Some(from) => return Step::File(FileAction::RenameTo { from, to: self.cwd.join(&path) }),
                 None => Reply::BadSequence,
-                Some(data_address) => return Step::Retrieve { path, data_address },
             },
         };
         Step::Reply(reply)
+    }
+
+    fn check_password(&mut self, password: &[u8]) -> Step {
+        let Some(credentials) = &self.policy.credentials else {
+            self.login = Login::LoggedIn;
+            return Step::Reply(Reply::LoggedIn);
+        };
+        if self.user == credentials.user && password == credentials.password.as_slice() {
+            self.login = Login::LoggedIn;
+            self.login_failures = 0;
+            return Step::Reply(Reply::UserLoggedIn);
+        }
+        self.login = Login::LoggedOut;
+        self.login_failures += 1;
+        Step::RejectLogin { close: self.login_failures >= MAX_LOGIN_FAILURES }
+    }
+
+    fn set_active(&mut self, address: SocketAddr, reply: Reply) -> Reply {
+        if self.epsv_all {
+            return Reply::BadSequence;
+        }
+        self.data = Some(DataTarget::Active(address));
+        reply
+    }
+
+    /// A transfer needs a data target first (SPEC §3.3: otherwise 503, even for a missing file).
+    fn transfer(&mut self, transfer: Transfer) -> Step {
+        match self.data {
+            None => Step::Reply(Reply::BadSequence),
+            Some(data) => Step::Transfer { transfer, data },
+        }
+    }
+
+    /// LIST, NLST and MLSD: options such as `-a` or `-la` are ignored (wget sends `LIST -a`).
+    fn list(&mut self, argument: Option<Vec<u8>>, format: ListFormat) -> Step {
+        let argument = argument.as_deref().map(strip_list_options).filter(|a| !a.is_empty());
+        let path = self.path_or_cwd(argument);
+        self.transfer(Transfer::List { path, format })
+    }
+
+    fn path_or_cwd(&self, path: Option<&[u8]>) -> VirtualPath {
+        path.map_or_else(|| self.cwd.clone(), |path| self.cwd.join(path))
+    }
+}
+
+/// What is left of a LIST argument once leading `-options` are removed.
+fn strip_list_options(mut argument: &[u8]) -> &[u8] {
+    while argument.starts_with(b"-") {
+        let end = argument.iter().position(|&b| b == b' ').unwrap_or(argument.len());
+        argument = &argument[end..];
+        argument = &argument[argument.iter().take_while(|&&b| b == b' ').count()..];
+    }
+    argument
+}
+
+/// OPTS: UTF8 ON (lftp and FileZilla require a 200) and the MLST fact selection.
+fn options_reply(option: &[u8]) -> Reply {
+    let upper = option.to_ascii_uppercase();
+    if upper == b"UTF8 ON" || upper == b"UTF8" {
+        Reply::Utf8On
+    } else if upper.starts_with(b"MLST") {
+        Reply::MlstOptions
+    } else {
+        Reply::BadParameter
     }
 }
 
@@ -140,7 +447,8 @@ mod tests {
             .iter()
             .map(|line| match session.handle(line.as_bytes()) {
                 Step::Reply(r) | Step::Quit(r) => r.code(),
-                Step::Retrieve { .. } => 150,
+                Step::Transfer { .. } => 150,
+                other => panic!("not a COMP 431 step: {other:?}"),
             })
             .collect()
     }
@@ -256,17 +564,18 @@ mod tests {
     fn retr_with_port_asks_the_driver_to_retrieve() {
         let mut s = with_port();
         let step = s.handle(b"RETR dir/f x\r\n");
-        let want = SocketAddrV4::new(Ipv4Addr::LOCALHOST, 1024);
-        assert_eq!(step, Step::Retrieve { path: b"dir/f x".to_vec(), data_address: want });
+        let want = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 1024));
+        let transfer = Transfer::Retrieve { path: RequestedPath::Raw(b"dir/f x".to_vec()), offset: 0 };
+        assert_eq!(step, Step::Transfer { transfer, data: DataTarget::Active(want) });
     }
 
     #[test]
     fn a_refused_retr_keeps_the_port_pending() {
         // The driver answers 550 and does not call start_transfer.
         let mut s = with_port();
-        assert!(matches!(s.handle(b"RETR missing\r\n"), Step::Retrieve { .. }));
+        assert!(matches!(s.handle(b"RETR missing\r\n"), Step::Transfer { .. }));
         assert!(s.pending_port().is_some());
-        assert!(matches!(s.handle(b"RETR other\r\n"), Step::Retrieve { .. }));
+        assert!(matches!(s.handle(b"RETR other\r\n"), Step::Transfer { .. }));
     }
 
     #[test]
@@ -279,7 +588,7 @@ mod tests {
     #[test]
     fn a_started_transfer_uses_up_the_port() {
         let mut s = with_port();
-        assert!(matches!(s.handle(b"RETR f\r\n"), Step::Retrieve { .. }));
+        assert!(matches!(s.handle(b"RETR f\r\n"), Step::Transfer { .. }));
         s.start_transfer();
         assert_eq!(codes(&mut s, &["RETR f\r\n"]), [503]);
     }

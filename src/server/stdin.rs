@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use super::ServerConfig;
 use super::sandbox::OpenedFile;
-use super::session::{Channel, Session, Step};
+use super::session::{Channel, Session, Step, Transfer};
 use crate::protocol::line::{Line, LineReader};
 use crate::protocol::reply::Reply;
 use crate::transcript::Transcript;
@@ -37,7 +37,7 @@ pub fn run(config: &ServerConfig, input: impl Read, transcript: &Transcript, ret
                 transcript.reply(&reply);
                 return Ok(());
             }
-            Step::Retrieve { path, .. } => match config.root.open_for_reading(&path) {
+            Step::Transfer { transfer: Transfer::Retrieve { path, .. }, .. } => match config.root.open(&path) {
                 None => transcript.reply(&Reply::FileUnavailable),
                 Some(opened) => {
                     session.start_transfer();
@@ -54,6 +54,12 @@ pub fn run(config: &ServerConfig, input: impl Read, transcript: &Transcript, ret
                     }
                 }
             },
+            // The COMP 431 dialect has no other transfers or actions; should one ever
+            // appear, it is refused rather than half done.
+            other => {
+                debug_assert!(false, "not a COMP 431 step: {other:?}");
+                transcript.reply(&Reply::UnknownCommand);
+            }
         }
     }
 }

@@ -1,16 +1,21 @@
-//! The socket server: accepts control connections, one thread per session, and carries
-//! out RETR over an active data connection.
+//! The socket server: accepts control connections, one thread per session, and carries out
+//! what the session machine asks: data transfers (active or passive), file actions, logins.
 
+use std::fs;
 use std::io::{self, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{IpAddr, SocketAddr, SocketAddrV4, TcpListener, TcpStream};
+use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 
 use super::ServerConfig;
-use super::data::{SendError, check_data_target, connect_active, is_own_address, send_file};
-use super::sandbox::OpenedFile;
-use super::session::{Channel, Session, Step};
+use super::data::{check_data_target, connect_active, is_own_address, open_passive_listener};
+use super::files::{entry_facts, listing, listing_lines, modification_time};
+use super::listing::facts_line;
+use super::session::{DataTarget, FileAction, Session, Step, Transfer};
+use super::upload::Upload;
+use crate::protocol::data::{Accepted, ReceiveError, SendError, accept_from, receive, send_file};
 use crate::protocol::line::{Line, LineReader};
 use crate::protocol::reply::Reply;
 use crate::transcript::Transcript;
@@ -73,95 +78,332 @@ impl Drop for SessionSlot {
     }
 }
 
+/// What ends the session after a step.
+enum Flow {
+    Continue,
+    Close,
+}
+
 /// One client's control connection and session.
 struct ControlConnection<'a> {
     stream: TcpStream,
+    reader: LineReader<TcpStream>,
     peer: SocketAddr,
+    local: SocketAddr,
     config: &'a ServerConfig,
     transcript: Transcript,
     session: Session,
+    /// The listener a PASV or EPSV opened, until a transfer uses it.
+    passive: Option<TcpListener>,
 }
 
 impl<'a> ControlConnection<'a> {
     fn new(stream: TcpStream, config: &'a ServerConfig, transcript: Transcript) -> io::Result<Self> {
         let peer = stream.peer_addr()?;
+        let local = stream.local_addr()?;
         stream.set_read_timeout(Some(config.limits.idle_timeout))?;
         stream.set_nodelay(true)?;
-        Ok(ControlConnection { stream, peer, config, transcript, session: Session::new(Channel::Socket) })
+        let reader = LineReader::new(stream.try_clone()?, config.limits.max_line);
+        let session = Session::with_policy(super::session::Channel::Socket, config.policy.clone());
+        Ok(ControlConnection { stream, reader, peer, local, config, transcript, session, passive: None })
     }
 
     /// Prints a reply to the transcript, then sends it (SPEC §3.5: print before sending).
     fn send(&self, reply: &Reply) -> io::Result<()> {
-        self.transcript.reply(reply);
-        (&self.stream).write_all(&reply.to_wire())
+        let wire = reply.to_wire();
+        self.transcript.write(&wire);
+        (&self.stream).write_all(&wire)
     }
 
     fn run(mut self) -> io::Result<()> {
         self.send(&Reply::Greeting)?;
-        let mut reader = LineReader::new(self.stream.try_clone()?, self.config.limits.max_line);
+        let mut line = Vec::with_capacity(256);
         loop {
             let transcript = &self.transcript;
-            let line = match reader.next_line(&mut |chunk| transcript.write(chunk)) {
-                Ok(line) => line,
+            let step = match self.reader.next_line(&mut |chunk| transcript.write(chunk)) {
                 Err(err) if matches!(err.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
                     return self.send(&Reply::IdleTimeout);
                 }
                 // A reset connection ends the session silently, like a disconnect.
                 Err(_) => return Ok(()),
-            };
-            let step = match line {
                 // A disconnect, with or without a partial line, ends the session silently.
-                None | Some(Line::Unterminated(_)) | Some(Line::TooLong { terminated: false }) => {
-                    return Ok(());
-                }
-                Some(Line::TooLong { terminated: true }) => Step::Reply(self.session.handle_over_long_line()),
-                Some(Line::Complete(bytes)) => {
-                    self.transcript.write(bytes);
-                    self.session.handle(bytes)
+                Ok(None | Some(Line::Unterminated(_)) | Some(Line::TooLong { terminated: false })) => return Ok(()),
+                Ok(Some(Line::TooLong { terminated: true })) => Step::Reply(self.session.handle_over_long_line()),
+                Ok(Some(Line::Complete(bytes))) => {
+                    line.clear();
+                    line.extend_from_slice(bytes);
+                    self.transcript.write(&self.session.transcript_echo(&line));
+                    self.session.handle(&line)
                 }
             };
-            match step {
-                Step::Reply(reply) => self.send(&reply)?,
-                Step::Quit(reply) => return self.send(&reply),
-                Step::Retrieve { path, data_address } => match self.config.root.open_for_reading(&path) {
-                    None => self.send(&Reply::FileUnavailable)?,
-                    Some(opened) => {
-                        self.session.start_transfer();
-                        self.send(&Reply::FileStatusOk)?;
-                        let outcome = self.send_over_active_connection(opened, SocketAddr::V4(data_address));
-                        self.send(&outcome)?;
-                    }
-                },
+            if let Flow::Close = self.carry_out(step)? {
+                return Ok(());
             }
         }
     }
 
-    /// Connects to the client's data port (if the bounce rule allows it) and sends the file;
-    /// returns the reply that closes the transfer.
-    fn send_over_active_connection(&self, opened: OpenedFile, target: SocketAddr) -> Reply {
-        if let Err(refusal) = check_data_target(self.peer.ip(), target, is_own_address) {
-            eprintln!("minftp: refused data connection to {target} for {}: {refusal:?}", self.peer);
-            return Reply::CannotOpenData;
+    fn carry_out(&mut self, step: Step) -> io::Result<Flow> {
+        match step {
+            Step::Reply(reply) => self.send(&reply)?,
+            Step::Quit(reply) => {
+                self.send(&reply)?;
+                return Ok(Flow::Close);
+            }
+            Step::Transfer { transfer, data } => self.transfer(transfer, data)?,
+            Step::File(action) => {
+                let reply = self.file_action(action);
+                self.send(&reply)?;
+            }
+            Step::OpenPassive { extended } => {
+                let reply = self.open_passive(extended);
+                self.send(&reply)?;
+            }
+            Step::RejectLogin { close } => {
+                // Slows down password guessing; the session holds no lock meanwhile.
+                thread::sleep(self.config.limits.login_failure_delay);
+                self.send(&Reply::LoginIncorrect)?;
+                if close {
+                    return Ok(Flow::Close);
+                }
+            }
         }
-        let data = match connect_active(target, self.config.limits.data_timeout) {
-            Ok(data) => data,
+        Ok(Flow::Continue)
+    }
+
+    fn open_passive(&mut self, extended: bool) -> Reply {
+        let local_ip = self.local.ip().to_canonical();
+        let announced = match (extended, local_ip) {
+            (false, IpAddr::V6(_)) => return Reply::ProtocolNotSupported,
+            (_, ip) => ip,
+        };
+        match open_passive_listener(announced, self.config.passive_ports.as_ref()) {
+            Ok(listener) => {
+                let port = listener.local_addr().map_or(0, |a| a.port());
+                self.passive = Some(listener);
+                self.session.passive_opened();
+                match announced {
+                    IpAddr::V4(ip) if !extended => Reply::PassiveMode(SocketAddrV4::new(ip, port)),
+                    _ => Reply::ExtendedPassiveMode(port),
+                }
+            }
             Err(err) => {
-                eprintln!("minftp: data connection to {target} failed: {err}");
-                return Reply::CannotOpenData;
+                eprintln!("minftp: cannot open a passive data port: {err}");
+                Reply::CannotOpenData
+            }
+        }
+    }
+
+    /// The data connection for a transfer that got its 150, or the reply that ends it.
+    fn open_data(&mut self, data: DataTarget) -> Result<TcpStream, Reply> {
+        let timeout = self.config.limits.data_timeout;
+        let stream = match data {
+            DataTarget::Active(target) => {
+                if let Err(refusal) = check_data_target(self.peer.ip(), target, is_own_address) {
+                    eprintln!("minftp: refused data connection to {target} for {}: {refusal:?}", self.peer);
+                    return Err(Reply::CannotOpenData);
+                }
+                connect_active(target, timeout).map_err(|err| {
+                    eprintln!("minftp: data connection to {target} failed: {err}");
+                    Reply::CannotOpenData
+                })?
+            }
+            DataTarget::Passive => {
+                let listener = self.passive.take().ok_or(Reply::CannotOpenData)?;
+                match accept_from(&listener, self.peer.ip(), None, timeout) {
+                    Ok(Accepted::Connection(stream)) => stream,
+                    other => {
+                        eprintln!("minftp: no passive data connection from {}: {other:?}", self.peer);
+                        return Err(Reply::CannotOpenData);
+                    }
+                }
             }
         };
-        let result = send_file(&opened.file, opened.len, &data);
-        drop(data);
-        match result {
-            Ok(_) => Reply::FileActionDone,
-            Err(SendError::Peer(err)) => {
-                eprintln!("minftp: data connection to {target} dropped: {err}");
-                Reply::TransferAborted
+        // A peer that stops reading or sending must not hold the session forever.
+        let _ = stream.set_write_timeout(Some(timeout));
+        let _ = stream.set_read_timeout(Some(timeout));
+        Ok(stream)
+    }
+
+    fn transfer(&mut self, transfer: Transfer, data: DataTarget) -> io::Result<()> {
+        match transfer {
+            Transfer::Retrieve { path, offset } => {
+                let Some(opened) = self.config.root.open(&path).filter(|o| offset <= o.len) else {
+                    return self.send(&Reply::FileUnavailable);
+                };
+                let reply = self.with_data_connection(data, |connection, done| {
+                    match send_file(&opened.file, offset, opened.len, &connection, &mut |_| {}) {
+                        Ok(_) => done,
+                        Err(SendError::Peer(err)) => {
+                            eprintln!("minftp: data connection dropped: {err}");
+                            Reply::TransferAborted
+                        }
+                        Err(SendError::Local(err)) => {
+                            eprintln!("minftp: reading the file failed: {err}");
+                            Reply::LocalError
+                        }
+                    }
+                })?;
+                self.send(&reply)
             }
-            Err(SendError::Local(err)) => {
-                eprintln!("minftp: reading the file failed: {err}");
-                Reply::LocalError
+            Transfer::List { path, format } => {
+                let writable = self.config.policy.writable;
+                let Some(bytes) =
+                    self.config.root.resolve_virtual(&path).and_then(|p| listing(&p, format, writable).ok())
+                else {
+                    return self.send(&Reply::FileUnavailable);
+                };
+                let reply =
+                    self.with_data_connection(data, |mut connection, done| match connection.write_all(&bytes) {
+                        Ok(()) => done,
+                        Err(_) => Reply::TransferAborted,
+                    })?;
+                self.send(&reply)
+            }
+            Transfer::Store { path, append, offset } => {
+                let target = self.config.root.resolve_entry(&path).filter(|t| !t.is_dir());
+                let upload = match target.map(|t| Upload::begin(&t, append, offset)) {
+                    Some(Ok(upload)) => upload,
+                    Some(Err(err)) => {
+                        eprintln!("minftp: cannot start the upload: {err}");
+                        return self.send(&Reply::NameNotAllowed);
+                    }
+                    None => return self.send(&Reply::FileUnavailable),
+                };
+                let reply = self.receive_upload(upload, data)?;
+                self.send(&reply)
             }
         }
+    }
+
+    /// Sends 150, opens the data connection and runs `work` on it; returns the final reply.
+    fn with_data_connection(
+        &mut self,
+        data: DataTarget,
+        work: impl FnOnce(TcpStream, Reply) -> Reply,
+    ) -> io::Result<Reply> {
+        self.session.start_transfer();
+        self.send(&Reply::FileStatusOk)?;
+        Ok(match self.open_data(data) {
+            Ok(connection) => work(connection, self.session.transfer_done_reply()),
+            Err(reply) => reply,
+        })
+    }
+
+    fn receive_upload(&mut self, mut upload: Upload, data: DataTarget) -> io::Result<Reply> {
+        let received = self.with_data_connection(data, |mut connection, done| {
+            match receive(&mut connection, upload.file(), &mut |_| {}) {
+                Ok(_) => done,
+                Err(ReceiveError::Peer(err)) => {
+                    eprintln!("minftp: upload connection broke: {err}");
+                    Reply::TransferAborted
+                }
+                Err(ReceiveError::Local(err)) => {
+                    eprintln!("minftp: writing the upload failed: {err}");
+                    storage_error_reply(&err)
+                }
+            }
+        })?;
+        if received.code() >= 400 {
+            return Ok(received);
+        }
+        // A client killed mid-upload closes the data connection like a finished upload,
+        // but its control connection closes too: then the upload is not kept.
+        if self.control_connection_closed() {
+            return Ok(Reply::TransferAborted);
+        }
+        Ok(match upload.commit() {
+            Ok(()) => received,
+            Err(err) => {
+                eprintln!("minftp: cannot put the upload in place: {err}");
+                storage_error_reply(&err)
+            }
+        })
+    }
+
+    /// True when the client has closed the control connection (nothing buffered, and the
+    /// socket reads end of stream without blocking).
+    fn control_connection_closed(&self) -> bool {
+        if !self.reader.buffered().is_empty() {
+            return false;
+        }
+        let mut byte = 0u8;
+        // SAFETY: recv into a one-byte buffer that lives for the call; MSG_PEEK consumes nothing.
+        let n = unsafe {
+            libc::recv(self.stream.as_raw_fd(), (&mut byte as *mut u8).cast(), 1, libc::MSG_PEEK | libc::MSG_DONTWAIT)
+        };
+        n == 0
+    }
+
+    fn file_action(&mut self, action: FileAction) -> Reply {
+        let root = &self.config.root;
+        let done = Reply::FileActionDone;
+        let refused = Reply::FileUnavailable;
+        let ok_or_refused = |result: io::Result<()>, reply: Reply| match result {
+            Ok(()) => reply,
+            Err(err) => {
+                eprintln!("minftp: {err}");
+                Reply::FileUnavailable
+            }
+        };
+        match action {
+            FileAction::ChangeDirectory(path) => match root.resolve_virtual(&path) {
+                Some(folder) if folder.is_dir() => {
+                    self.session.change_directory(path);
+                    done
+                }
+                _ => refused,
+            },
+            FileAction::Size(path) => match root.resolve_virtual(&path).and_then(|p| fs::metadata(p).ok()) {
+                Some(metadata) if metadata.is_file() => Reply::FileSize(metadata.len()),
+                _ => refused,
+            },
+            FileAction::ModificationTime(path) => {
+                match root.resolve_virtual(&path).and_then(|p| modification_time(&p).ok()) {
+                    Some(stamp) => Reply::ModificationTime(stamp),
+                    None => refused,
+                }
+            }
+            FileAction::Facts(path) => match root.resolve_virtual(&path).and_then(|p| entry_facts(&p).ok()) {
+                Some(facts) => Reply::MachineListing(facts_line(path.as_bytes(), &facts, self.config.policy.writable)),
+                None => refused,
+            },
+            FileAction::Status(path) => match root.resolve_virtual(&path).and_then(|p| listing_lines(&p).ok()) {
+                Some(lines) => Reply::PathStatus(lines),
+                None => refused,
+            },
+            FileAction::MakeDirectory(path) => match root.resolve_entry(&path) {
+                Some(place) => ok_or_refused(fs::create_dir(place), Reply::DirectoryCreated(path.as_bytes().to_vec())),
+                None => refused,
+            },
+            FileAction::RemoveDirectory(path) => match root.resolve_entry(&path) {
+                Some(place) => ok_or_refused(fs::remove_dir(place), done),
+                None => refused,
+            },
+            FileAction::Delete(path) => match root.resolve_entry(&path) {
+                Some(place) if !place.symlink_metadata().is_ok_and(|m| m.is_dir()) => {
+                    ok_or_refused(fs::remove_file(place), done)
+                }
+                _ => refused,
+            },
+            FileAction::RenameFrom(path) => match root.resolve_entry(&path) {
+                Some(place) if place.symlink_metadata().is_ok() => {
+                    self.session.rename_source_exists(path);
+                    Reply::RenameReady
+                }
+                _ => refused,
+            },
+            FileAction::RenameTo { from, to } => match (root.resolve_entry(&from), root.resolve_entry(&to)) {
+                (Some(from), Some(to)) => ok_or_refused(fs::rename(from, to), done),
+                _ => refused,
+            },
+        }
+    }
+}
+
+/// A full disk or a file-size limit is 552; other write failures are 451.
+fn storage_error_reply(err: &io::Error) -> Reply {
+    match err.raw_os_error() {
+        Some(libc::ENOSPC | libc::EFBIG | libc::EDQUOT) => Reply::StorageExceeded,
+        _ => Reply::LocalError,
     }
 }

@@ -1,0 +1,142 @@
+//! Data connections, for both sides: accepting only the expected peer (while watching the
+//! control connection), sending a file with `sendfile(2)`, and receiving into a writer.
+
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::net::{IpAddr, TcpListener, TcpStream};
+use std::os::fd::{AsRawFd, RawFd};
+use std::time::{Duration, Instant};
+
+/// The buffer data is received into: large, so a gigabyte takes few system calls.
+pub const RECEIVE_BUFFER: usize = 1024 * 1024;
+
+/// What happened while a data connection was awaited.
+#[derive(Debug)]
+pub enum Accepted {
+    Connection(TcpStream),
+    /// The watched descriptor (the control connection) became readable first.
+    Watched,
+    TimedOut,
+}
+
+/// Waits up to `timeout` for the peer `expected_peer` to connect to `listener`. Connections
+/// from any other address are closed at once (port-stealing protection). When `watch` is
+/// given and becomes readable before a connection arrives, returns [`Accepted::Watched`];
+/// a ready listener always wins, since a server connects before it sends its final reply.
+pub fn accept_from(
+    listener: &TcpListener,
+    expected_peer: IpAddr,
+    watch: Option<RawFd>,
+    timeout: Duration,
+) -> io::Result<Accepted> {
+    let deadline = Instant::now() + timeout;
+    let expected_peer = expected_peer.to_canonical();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let mut fds = vec![libc::pollfd { fd: listener.as_raw_fd(), events: libc::POLLIN, revents: 0 }];
+        if let Some(fd) = watch {
+            fds.push(libc::pollfd { fd, events: libc::POLLIN, revents: 0 });
+        }
+        let millis = libc::c_int::try_from(left.as_millis()).unwrap_or(libc::c_int::MAX);
+        // SAFETY: `fds` is a valid array of `fds.len()` pollfd structures for the whole call.
+        let ready = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, millis) };
+        if ready < 0 {
+            let err = io::Error::last_os_error();
+            if err.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(err);
+        }
+        if ready == 0 {
+            return Ok(Accepted::TimedOut);
+        }
+        if fds[0].revents != 0 {
+            let (stream, from) = listener.accept()?;
+            if from.ip().to_canonical() == expected_peer {
+                stream.set_nonblocking(false)?;
+                return Ok(Accepted::Connection(stream));
+            }
+            eprintln!("minftp: ignored a data connection from {from} (expected {expected_peer})");
+        } else if fds.get(1).is_some_and(|fd| fd.revents != 0) {
+            return Ok(Accepted::Watched);
+        }
+    }
+}
+
+/// How sending a file ended when it did not end well.
+#[derive(Debug)]
+pub enum SendError {
+    /// The peer closed or stalled the data connection.
+    Peer(io::Error),
+    /// The file could not be read whole (truncated or failing while sent).
+    Local(io::Error),
+}
+
+/// The most `sendfile(2)` moves in one call on Linux.
+const SENDFILE_MAX: usize = 0x7fff_f000;
+
+/// Sends bytes `offset..len` of `file` to `socket` with `sendfile(2)`, so the bytes never
+/// pass through user space. `on_progress` gets the running total after each call.
+pub fn send_file(
+    file: &File,
+    offset: u64,
+    len: u64,
+    socket: &TcpStream,
+    on_progress: &mut dyn FnMut(u64),
+) -> Result<u64, SendError> {
+    let local = |e: std::num::TryFromIntError| SendError::Local(io::Error::other(e));
+    let mut position = libc::off_t::try_from(offset).map_err(local)?;
+    let end = libc::off_t::try_from(len).map_err(local)?;
+    while position < end {
+        let count = usize::try_from(end - position).unwrap_or(SENDFILE_MAX).min(SENDFILE_MAX);
+        // SAFETY: both descriptors are open for the duration of the call, and `position` is a
+        // valid pointer; sendfile neither keeps nor frees either.
+        let sent = unsafe { libc::sendfile(socket.as_raw_fd(), file.as_raw_fd(), &mut position, count) };
+        if sent < 0 {
+            let err = io::Error::last_os_error();
+            match err.raw_os_error() {
+                Some(libc::EINTR) => continue,
+                Some(libc::EPIPE | libc::ECONNRESET | libc::EAGAIN | libc::ETIMEDOUT) => {
+                    return Err(SendError::Peer(err));
+                }
+                _ => return Err(SendError::Local(err)),
+            }
+        }
+        if sent == 0 {
+            let short = format!("the file shrank while it was sent ({position} of {len} bytes)");
+            return Err(SendError::Local(io::Error::new(io::ErrorKind::UnexpectedEof, short)));
+        }
+        on_progress(position as u64 - offset);
+    }
+    Ok(len.saturating_sub(offset))
+}
+
+/// Why receiving ended early.
+#[derive(Debug)]
+pub enum ReceiveError {
+    /// Reading the data connection failed.
+    Peer(io::Error),
+    /// Writing the received bytes failed.
+    Local(io::Error),
+}
+
+/// Copies `data` into `out` until end of stream; `on_progress` gets the running total.
+pub fn receive(
+    data: &mut TcpStream,
+    out: &mut dyn Write,
+    on_progress: &mut dyn FnMut(u64),
+) -> Result<u64, ReceiveError> {
+    let mut buffer = vec![0u8; RECEIVE_BUFFER];
+    let mut total = 0u64;
+    loop {
+        let n = match data.read(&mut buffer) {
+            Ok(0) => return Ok(total),
+            Ok(n) => n,
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+            Err(err) => return Err(ReceiveError::Peer(err)),
+        };
+        out.write_all(&buffer[..n]).map_err(ReceiveError::Local)?;
+        total += n as u64;
+        on_progress(total);
+    }
+}

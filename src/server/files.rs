@@ -1,0 +1,102 @@
+//! The extended dialect's file-system work: listings, file facts, and the changes
+//! `--writable` allows. Every path arrives already confined by the sandbox.
+
+use std::fs;
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use super::listing::{EntryFacts, facts_line, long_line, timestamp};
+use super::session::ListFormat;
+use super::upload::TEMPORARY_PREFIX;
+
+/// The facts of an entry, following a symlink when its target can be read.
+pub fn entry_facts(path: &Path) -> io::Result<EntryFacts> {
+    let metadata = fs::metadata(path).or_else(|_| fs::symlink_metadata(path))?;
+    Ok(EntryFacts::from_metadata(&metadata))
+}
+
+/// A listing of `path` (a folder's entries sorted by name, or the one file) in `format`,
+/// each line ending in CR LF. Temporary upload files are not shown.
+pub fn listing(path: &Path, format: ListFormat, writable: bool) -> io::Result<Vec<u8>> {
+    let mut entries: Vec<(Vec<u8>, EntryFacts)> = Vec::new();
+    if fs::metadata(path)?.is_dir() {
+        for entry in fs::read_dir(path)? {
+            let entry = entry?;
+            let name = entry.file_name().as_bytes().to_vec();
+            if name.starts_with(TEMPORARY_PREFIX.as_bytes()) {
+                continue;
+            }
+            // LIST shows a symlink as a link; the others describe what it points to.
+            let facts = match format {
+                ListFormat::Long => entry.metadata().map(|m| EntryFacts::from_metadata(&m)),
+                _ => entry_facts(&entry.path()),
+            };
+            if let Ok(facts) = facts {
+                entries.push((name, facts));
+            }
+        }
+        entries.sort_by(|a, b| a.0.cmp(&b.0));
+    } else {
+        let name = path.file_name().map_or_else(Vec::new, |n| n.as_bytes().to_vec());
+        entries.push((name, entry_facts(path)?));
+    }
+    let now = unix_seconds(SystemTime::now());
+    let mut out = Vec::with_capacity(entries.len() * 80);
+    for (name, facts) in &entries {
+        match format {
+            ListFormat::Long => out.extend_from_slice(&long_line(name, facts, now)),
+            ListFormat::Names => out.extend_from_slice(name),
+            ListFormat::Facts => out.extend_from_slice(&facts_line(name, facts, writable)),
+        }
+        out.extend_from_slice(b"\r\n");
+    }
+    Ok(out)
+}
+
+/// The `ls -l` lines of a listing, without line endings (for STAT on the control connection).
+pub fn listing_lines(path: &Path) -> io::Result<Vec<Vec<u8>>> {
+    let listing = listing(path, ListFormat::Long, false)?;
+    Ok(listing
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| l.strip_suffix(b"\r").unwrap_or(l).to_vec())
+        .collect())
+}
+
+/// MDTM's `YYYYMMDDHHMMSS` for a file.
+pub fn modification_time(path: &Path) -> io::Result<String> {
+    Ok(timestamp(unix_seconds(fs::metadata(path)?.modified()?)))
+}
+
+fn unix_seconds(time: SystemTime) -> i64 {
+    match time.duration_since(UNIX_EPOCH) {
+        Ok(after) => after.as_secs() as i64,
+        Err(before) => -(before.duration().as_secs() as i64),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_folder_listing_is_sorted_and_hides_temporary_uploads() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("b"), b"").unwrap();
+        fs::write(dir.path().join("a"), b"").unwrap();
+        fs::write(dir.path().join(format!("{TEMPORARY_PREFIX}1-0")), b"").unwrap();
+        let names = listing(dir.path(), ListFormat::Names, false).unwrap();
+        assert_eq!(names, b"a\r\nb\r\n");
+    }
+
+    #[test]
+    fn listing_a_file_lists_that_file() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("f"), b"123").unwrap();
+        let facts = listing(&dir.path().join("f"), ListFormat::Facts, false).unwrap();
+        assert!(facts.starts_with(b"type=file;size=3;"), "{}", String::from_utf8_lossy(&facts));
+        assert!(facts.ends_with(b"; f\r\n"));
+    }
+}

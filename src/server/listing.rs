@@ -1,0 +1,168 @@
+//! Directory listing formats: `ls -l` lines for LIST, facts for MLSD/MLST (RFC 3659), and
+//! the timestamps of MDTM. Pure functions of an entry's recorded facts.
+
+use std::fs::Metadata;
+use std::os::unix::fs::MetadataExt;
+
+/// What a listing needs to know of one entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntryFacts {
+    pub kind: EntryKind,
+    pub size: u64,
+    /// Modification time, seconds since the Unix epoch.
+    pub modified: i64,
+    /// Permission bits (the low 12 bits of st_mode).
+    pub mode: u32,
+    pub links: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryKind {
+    File,
+    Directory,
+    Symlink,
+    Other,
+}
+
+impl EntryFacts {
+    /// The facts of an entry from its (not followed) metadata.
+    pub fn from_metadata(metadata: &Metadata) -> EntryFacts {
+        let file_type = metadata.file_type();
+        let kind = if file_type.is_file() {
+            EntryKind::File
+        } else if file_type.is_dir() {
+            EntryKind::Directory
+        } else if file_type.is_symlink() {
+            EntryKind::Symlink
+        } else {
+            EntryKind::Other
+        };
+        EntryFacts {
+            kind,
+            size: metadata.len(),
+            modified: metadata.mtime(),
+            mode: metadata.mode() & 0o7777,
+            links: metadata.nlink(),
+        }
+    }
+}
+
+/// One `ls -l` line (no line ending). Owner and group are shown as `ftp`: the server does
+/// not reveal local account names. Entries of the last half year show the time, older
+/// ones the year, as `ls` does.
+pub fn long_line(name: &[u8], facts: &EntryFacts, now: i64) -> Vec<u8> {
+    let type_char = match facts.kind {
+        EntryKind::Directory => 'd',
+        EntryKind::Symlink => 'l',
+        EntryKind::File => '-',
+        EntryKind::Other => '?',
+    };
+    let mut permissions = String::with_capacity(9);
+    for shift in [6, 3, 0] {
+        let bits = (facts.mode >> shift) & 7;
+        permissions.push(if bits & 4 != 0 { 'r' } else { '-' });
+        permissions.push(if bits & 2 != 0 { 'w' } else { '-' });
+        permissions.push(if bits & 1 != 0 { 'x' } else { '-' });
+    }
+    let (year, month, day, hour, minute, _) = civil_time(facts.modified);
+    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    let half_year = 183 * 24 * 3600;
+    let when =
+        if (now - facts.modified).abs() < half_year { format!("{hour:02}:{minute:02}") } else { format!(" {year}") };
+    let mut line = format!(
+        "{type_char}{permissions} {:>3} ftp      ftp      {:>12} {} {day:>2} {when:>5} ",
+        facts.links,
+        facts.size,
+        MONTHS[month as usize - 1]
+    )
+    .into_bytes();
+    line.extend_from_slice(name);
+    line
+}
+
+/// RFC 3659 facts and the name: `type=file;size=3;modify=20261121124300;perm=r; name`.
+pub fn facts_line(name: &[u8], facts: &EntryFacts, writable: bool) -> Vec<u8> {
+    let (kind, perm) = match (facts.kind, writable) {
+        (EntryKind::Directory, false) => ("dir", "el"),
+        (EntryKind::Directory, true) => ("dir", "elcmfp"),
+        (_, false) => ("file", "r"),
+        (_, true) => ("file", "radfw"),
+    };
+    let mut line =
+        format!("type={kind};size={};modify={};perm={perm}; ", facts.size, timestamp(facts.modified)).into_bytes();
+    line.extend_from_slice(name);
+    line
+}
+
+/// `YYYYMMDDHHMMSS` in UTC, as MDTM and the modify fact use.
+pub fn timestamp(seconds: i64) -> String {
+    let (year, month, day, hour, minute, second) = civil_time(seconds);
+    format!("{year:04}{month:02}{day:02}{hour:02}{minute:02}{second:02}")
+}
+
+/// Seconds since the epoch as a UTC calendar time (the days-to-civil algorithm of
+/// Howard Hinnant's date library).
+fn civil_time(seconds: i64) -> (i64, u32, u32, u32, u32, u32) {
+    let days = seconds.div_euclid(86_400);
+    let of_day = seconds.rem_euclid(86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z.rem_euclid(146_097);
+    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let mp = (5 * day_of_year + 2) / 153;
+    let day = (day_of_year - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    (year, month, day, (of_day / 3600) as u32, (of_day % 3600 / 60) as u32, (of_day % 60) as u32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// 2026-11-21 12:43:00 UTC.
+    const NOW: i64 = 1_795_264_980;
+
+    fn file(size: u64, modified: i64) -> EntryFacts {
+        EntryFacts { kind: EntryKind::File, size, modified, mode: 0o644, links: 1 }
+    }
+
+    #[test]
+    fn timestamps_are_utc_calendar_times() {
+        assert_eq!(timestamp(0), "19700101000000");
+        assert_eq!(timestamp(951_782_400), "20000229000000");
+        assert_eq!(timestamp(NOW), "20261121124300");
+    }
+
+    #[test]
+    fn a_recent_file_shows_its_time() {
+        let line = long_line(b"a.txt", &file(1234, NOW - 60), NOW);
+        assert_eq!(
+            String::from_utf8(line).unwrap(),
+            "-rw-r--r--   1 ftp      ftp              1234 Nov 21 12:42 a.txt"
+        );
+    }
+
+    #[test]
+    fn an_old_file_shows_its_year() {
+        let line = long_line(b"old", &file(1, 0), NOW);
+        assert_eq!(String::from_utf8(line).unwrap(), "-rw-r--r--   1 ftp      ftp                 1 Jan  1  1970 old");
+    }
+
+    #[test]
+    fn a_directory_line_starts_with_d_and_keeps_spaces_in_names() {
+        let facts = EntryFacts { kind: EntryKind::Directory, size: 4096, modified: NOW, mode: 0o755, links: 2 };
+        let line = String::from_utf8(long_line(b"my dir", &facts, NOW)).unwrap();
+        assert!(line.starts_with("drwxr-xr-x   2 "), "{line}");
+        assert!(line.ends_with(" my dir"), "{line}");
+    }
+
+    #[test]
+    fn mlsd_facts_give_type_size_modify_and_perm() {
+        let line = facts_line(b"a.txt", &file(3, NOW), false);
+        assert_eq!(line, b"type=file;size=3;modify=20261121124300;perm=r; a.txt");
+        let dir = EntryFacts { kind: EntryKind::Directory, size: 0, modified: NOW, mode: 0o755, links: 2 };
+        assert!(facts_line(b"d", &dir, true).starts_with(b"type=dir;"));
+    }
+}
