@@ -318,27 +318,3 @@ fn a_data_connection_from_another_address_is_ignored() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("ignored a data connection from 127.0.0.2"));
     server.join().unwrap();
 }
-
-/// A TCP connection to 127.0.0.1:`port` whose source address is `source` (a loopback address).
-fn connect_from(source: &str, port: u16) -> TcpStream {
-    use std::os::fd::FromRawFd;
-    let source: std::net::Ipv4Addr = source.parse().unwrap();
-    let sockaddr = |ip: std::net::Ipv4Addr, port: u16| libc::sockaddr_in {
-        sin_family: libc::AF_INET as libc::sa_family_t,
-        sin_port: port.to_be(),
-        sin_addr: libc::in_addr { s_addr: u32::from(ip).to_be() },
-        sin_zero: [0; 8],
-    };
-    let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
-    // SAFETY: a fresh socket is bound and connected with correctly sized sockaddr_in values,
-    // then owned by the TcpStream.
-    unsafe {
-        let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0);
-        assert!(fd >= 0);
-        let from = sockaddr(source, 0);
-        assert_eq!(libc::bind(fd, (&from as *const libc::sockaddr_in).cast(), len), 0);
-        let to = sockaddr(std::net::Ipv4Addr::LOCALHOST, port);
-        assert_eq!(libc::connect(fd, (&to as *const libc::sockaddr_in).cast(), len), 0);
-        TcpStream::from_raw_fd(fd)
-    }
-}

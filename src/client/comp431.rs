@@ -6,14 +6,14 @@ use std::ffi::CStr;
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener, TcpStream, ToSocketAddrs};
-use std::os::fd::AsRawFd;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::ClientConfig;
 use super::control::{ControlConnection, ReplyRead};
 use super::request::{Request, RequestError, parse_request};
 use crate::protocol::address::format_port_argument;
+use crate::protocol::data::{Accepted, accept_from, receive};
 use crate::protocol::line::{Line, LineReader};
 use crate::transcript::Transcript;
 
@@ -22,9 +22,6 @@ const LOGIN_SEQUENCE: [&[u8]; 4] = [b"USER anonymous", b"PASS guest@", b"SYST", 
 
 /// The longest request line read from standard input.
 const MAX_REQUEST_LINE: usize = 64 * 1024;
-
-/// The size of the buffer data is received into.
-const RECEIVE_BUFFER: usize = 1024 * 1024;
 
 /// Runs the session over `input` until QUIT or end of input.
 pub fn run(config: &ClientConfig, input: impl Read, out: &Transcript, retr_folder: &Path) -> io::Result<()> {
@@ -168,10 +165,16 @@ impl Comp431Client<'_> {
                 None
             }
         };
-        let received = copy_stream(&mut data, file.as_mut());
+        let mut sink = io::sink();
+        let out: &mut dyn Write = match file.as_mut() {
+            Some(file) => file,
+            // Nowhere to write: still drain the connection so the server can finish.
+            None => &mut sink,
+        };
+        let received = receive(&mut data, out, &mut |_| {});
         drop(data);
         if let Err(err) = &received {
-            eprintln!("minftp: receiving {} failed: {err}", target.display());
+            eprintln!("minftp: receiving {} failed: {err:?}", target.display());
         }
         let closing = self.read_and_print_reply();
         let keep = file.is_some() && received.is_ok() && closing.is_success();
@@ -185,42 +188,20 @@ impl Comp431Client<'_> {
     /// Waits for the server's data connection while watching the control connection, so a
     /// 425 sent instead of connecting is read at once rather than waited out.
     fn await_data_connection(&mut self, listener: &TcpListener) -> Awaited {
-        let Some(control) = &self.control else {
-            return Awaited::Nothing;
-        };
-        let server_ip = control.peer_addr().map(|a| a.ip().to_canonical()).ok();
-        let deadline = Instant::now() + self.config.timeout;
-        loop {
-            // A reply already read along with the previous one (a fast server's 250 after
-            // its 150) still means the data connection is waiting: poll without blocking.
-            let reply_waiting = control.has_buffered_input();
-            let left = if reply_waiting { Duration::ZERO } else { deadline.saturating_duration_since(Instant::now()) };
-            let mut fds = [
-                libc::pollfd { fd: listener.as_raw_fd(), events: libc::POLLIN, revents: 0 },
-                libc::pollfd { fd: control.raw_fd(), events: libc::POLLIN, revents: 0 },
-            ];
-            let millis = libc::c_int::try_from(left.as_millis()).unwrap_or(libc::c_int::MAX);
-            // SAFETY: `fds` is a valid array of two pollfd structures for the whole call.
-            let ready = unsafe { libc::poll(fds.as_mut_ptr(), 2, millis) };
-            if ready < 0 && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
-                continue;
-            }
-            if ready <= 0 {
-                return if reply_waiting { Awaited::ControlReply } else { Awaited::Nothing };
-            }
-            // Data first: the server connects before it sends the closing reply, so a ready
-            // listener means the reply (if any) belongs after the transfer.
-            if fds[0].revents != 0 {
-                match listener.accept() {
-                    // Only the server we talk to may deliver the file.
-                    Ok((stream, from)) if Some(from.ip().to_canonical()) == server_ip => {
-                        return Awaited::Data(stream);
-                    }
-                    Ok((_, from)) => eprintln!("minftp: ignored a data connection from {from}"),
-                    Err(err) => eprintln!("minftp: accepting the data connection failed: {err}"),
-                }
-            } else if reply_waiting || fds[1].revents != 0 {
-                return Awaited::ControlReply;
+        let Some(control) = &self.control else { return Awaited::Nothing };
+        let Ok(server) = control.peer_addr() else { return Awaited::Nothing };
+        // A reply read along with the previous one (a fast server's 250 after its 150)
+        // still leaves the data connection waiting: then only look, do not wait.
+        let reply_waiting = control.has_buffered_input();
+        let timeout = if reply_waiting { Duration::ZERO } else { self.config.timeout };
+        match accept_from(listener, server.ip(), Some(control.raw_fd()), timeout) {
+            Ok(Accepted::Connection(stream)) => Awaited::Data(stream),
+            Ok(Accepted::Watched) => Awaited::ControlReply,
+            Ok(Accepted::TimedOut) if reply_waiting => Awaited::ControlReply,
+            Ok(Accepted::TimedOut) => Awaited::Nothing,
+            Err(err) => {
+                eprintln!("minftp: waiting for the data connection failed: {err}");
+                Awaited::Nothing
             }
         }
     }
@@ -304,25 +285,6 @@ fn host_name_ipv4() -> Option<Ipv4Addr> {
         SocketAddr::V4(v4) => Some(*v4.ip()),
         SocketAddr::V6(_) => None,
     })
-}
-
-/// Copies the data connection to `file` until end of stream (into nothing when there is no
-/// file, so the server can still finish its transfer).
-fn copy_stream(data: &mut TcpStream, mut file: Option<&mut File>) -> io::Result<u64> {
-    let mut buffer = vec![0u8; RECEIVE_BUFFER];
-    let mut total = 0;
-    loop {
-        let n = match data.read(&mut buffer) {
-            Ok(0) => return Ok(total),
-            Ok(n) => n,
-            Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
-            Err(err) => return Err(err),
-        };
-        if let Some(file) = file.as_deref_mut() {
-            file.write_all(&buffer[..n])?;
-        }
-        total += n as u64;
-    }
 }
 
 #[cfg(test)]

@@ -83,7 +83,7 @@ pub fn parse_pasv_reply(text: &str) -> Option<SocketAddrV4> {
     let start = text.find(|c: char| c.is_ascii_digit())?;
     let digits = &text[start..];
     let end = digits.find(|c: char| !(c.is_ascii_digit() || c == ',')).unwrap_or(digits.len());
-    parse_port_argument(digits[..end].as_bytes())
+    parse_port_argument(&digits.as_bytes()[..end])
 }
 
 #[cfg(test)]

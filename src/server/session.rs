@@ -625,4 +625,163 @@ mod tests {
         assert_eq!(codes(&mut s, &["QUIT x\r\n", "quit\n", "NOOP\r\n"]), [501, 501, 200]);
         assert_eq!(s.login(), Login::LoggedIn);
     }
+
+    fn extended(writable: bool, credentials: Option<Credentials>) -> Session {
+        Session::with_policy(Channel::Socket, Policy { dialect: Dialect::Extended, writable, credentials })
+    }
+
+    fn extended_logged_in(writable: bool) -> Session {
+        let mut s = extended(writable, None);
+        assert_eq!(codes(&mut s, &["USER anonymous\r\n", "PASS x\r\n"]), [331, 230]);
+        s
+    }
+
+    fn step(s: &mut Session, line: &str) -> Step {
+        s.handle(line.as_bytes())
+    }
+
+    fn vpath(p: &str) -> VirtualPath {
+        VirtualPath::root().join(p.as_bytes())
+    }
+
+    #[test]
+    fn feat_help_and_opts_work_before_login() {
+        let mut s = extended(false, None);
+        assert_eq!(step(&mut s, "FEAT\r\n"), Step::Reply(Reply::Features));
+        assert_eq!(step(&mut s, "OPTS UTF8 ON\r\n"), Step::Reply(Reply::Utf8On));
+        assert_eq!(step(&mut s, "HELP\r\n"), Step::Reply(Reply::Help));
+        assert_eq!(step(&mut s, "PWD\r\n"), Step::Reply(Reply::NotLoggedIn));
+    }
+
+    #[test]
+    fn feat_is_unknown_in_the_default_dialect() {
+        let mut s = Session::new(Channel::Socket);
+        assert_eq!(step(&mut s, "FEAT\r\n"), Step::Reply(Reply::UnknownCommand));
+    }
+
+    #[test]
+    fn pasv_and_epsv_ask_the_driver_for_a_listener() {
+        let mut s = extended_logged_in(false);
+        assert_eq!(step(&mut s, "PASV\r\n"), Step::OpenPassive { extended: false });
+        assert_eq!(step(&mut s, "EPSV\r\n"), Step::OpenPassive { extended: true });
+        assert_eq!(step(&mut s, "EPSV 3\r\n"), Step::Reply(Reply::ProtocolNotSupported));
+    }
+
+    #[test]
+    fn a_passive_transfer_uses_the_listener_once() {
+        let mut s = extended_logged_in(false);
+        s.passive_opened();
+        let transfer = Transfer::Retrieve { path: RequestedPath::Virtual(vpath("/f")), offset: 0 };
+        assert_eq!(step(&mut s, "RETR f\r\n"), Step::Transfer { transfer, data: DataTarget::Passive });
+        s.start_transfer();
+        assert_eq!(step(&mut s, "RETR f\r\n"), Step::Reply(Reply::BadSequence));
+    }
+
+    #[test]
+    fn epsv_all_refuses_port_and_pasv_afterwards() {
+        let mut s = extended_logged_in(false);
+        assert_eq!(step(&mut s, "EPSV ALL\r\n"), Step::Reply(Reply::EpsvAllAccepted));
+        assert_eq!(step(&mut s, "PASV\r\n"), Step::Reply(Reply::BadSequence));
+        assert_eq!(step(&mut s, "PORT 127,0,0,1,4,0\r\n"), Step::Reply(Reply::BadSequence));
+        assert_eq!(step(&mut s, "EPSV\r\n"), Step::OpenPassive { extended: true });
+    }
+
+    #[test]
+    fn paths_are_resolved_against_the_working_directory() {
+        let mut s = extended_logged_in(false);
+        assert_eq!(step(&mut s, "CWD sub\r\n"), Step::File(FileAction::ChangeDirectory(vpath("/sub"))));
+        s.change_directory(vpath("/sub"));
+        assert_eq!(step(&mut s, "PWD\r\n"), Step::Reply(Reply::CurrentDirectory(b"/sub".to_vec())));
+        assert_eq!(step(&mut s, "SIZE ../a\r\n"), Step::File(FileAction::Size(vpath("/a"))));
+        assert_eq!(step(&mut s, "CDUP\r\n"), Step::File(FileAction::ChangeDirectory(VirtualPath::root())));
+    }
+
+    #[test]
+    fn list_options_are_ignored() {
+        let mut s = extended_logged_in(false);
+        s.passive_opened();
+        let want = Transfer::List { path: VirtualPath::root(), format: ListFormat::Long };
+        assert_eq!(step(&mut s, "LIST -la\r\n"), Step::Transfer { transfer: want, data: DataTarget::Passive });
+        let want = Transfer::List { path: vpath("/d"), format: ListFormat::Long };
+        assert_eq!(step(&mut s, "LIST -a d\r\n"), Step::Transfer { transfer: want, data: DataTarget::Passive });
+    }
+
+    #[test]
+    fn rest_sets_the_offset_of_the_next_transfer_only() {
+        let mut s = extended_logged_in(false);
+        s.passive_opened();
+        assert_eq!(step(&mut s, "REST 10\r\n"), Step::Reply(Reply::RestartAt(10)));
+        let want = Transfer::Retrieve { path: RequestedPath::Virtual(vpath("/f")), offset: 10 };
+        assert_eq!(step(&mut s, "RETR f\r\n"), Step::Transfer { transfer: want, data: DataTarget::Passive });
+        s.start_transfer();
+        s.passive_opened();
+        let want = Transfer::Retrieve { path: RequestedPath::Virtual(vpath("/f")), offset: 0 };
+        assert_eq!(step(&mut s, "RETR f\r\n"), Step::Transfer { transfer: want, data: DataTarget::Passive });
+    }
+
+    #[test]
+    fn changes_need_writable() {
+        let mut s = extended_logged_in(false);
+        for line in ["STOR f\r\n", "APPE f\r\n", "DELE f\r\n", "MKD d\r\n", "RMD d\r\n", "RNFR a\r\n", "RNTO b\r\n"] {
+            assert_eq!(step(&mut s, line), Step::Reply(Reply::PermissionDenied), "{line:?}");
+        }
+    }
+
+    #[test]
+    fn changes_need_login_first() {
+        let mut s = extended(true, None);
+        assert_eq!(step(&mut s, "DELE f\r\n"), Step::Reply(Reply::NotLoggedIn));
+    }
+
+    #[test]
+    fn rnto_must_follow_rnfr_directly() {
+        let mut s = extended_logged_in(true);
+        assert_eq!(step(&mut s, "RNTO b\r\n"), Step::Reply(Reply::BadSequence));
+        assert_eq!(step(&mut s, "RNFR a\r\n"), Step::File(FileAction::RenameFrom(vpath("/a"))));
+        s.rename_source_exists(vpath("/a"));
+        assert_eq!(step(&mut s, "RNTO b\r\n"), Step::File(FileAction::RenameTo { from: vpath("/a"), to: vpath("/b") }));
+        s.rename_source_exists(vpath("/a"));
+        step(&mut s, "NOOP\r\n");
+        assert_eq!(step(&mut s, "RNTO b\r\n"), Step::Reply(Reply::BadSequence));
+    }
+
+    fn required_login() -> Option<Credentials> {
+        Some(Credentials { user: b"alice".to_vec(), password: b"secret".to_vec() })
+    }
+
+    #[test]
+    fn a_required_login_accepts_only_its_name_and_password() {
+        let mut s = extended(false, required_login());
+        assert_eq!(step(&mut s, "USER alice\r\n"), Step::Reply(Reply::UserNeedsPassword));
+        assert_eq!(step(&mut s, "PASS secret\r\n"), Step::Reply(Reply::UserLoggedIn));
+        let mut s = extended(false, required_login());
+        step(&mut s, "USER bob\r\n");
+        assert_eq!(step(&mut s, "PASS secret\r\n"), Step::RejectLogin { close: false });
+        assert_eq!(s.login(), Login::LoggedOut);
+    }
+
+    #[test]
+    fn the_third_failed_login_closes_the_connection() {
+        let mut s = extended(false, required_login());
+        for close in [false, false, true] {
+            step(&mut s, "USER alice\r\n");
+            assert_eq!(step(&mut s, "PASS wrong\r\n"), Step::RejectLogin { close });
+        }
+    }
+
+    #[test]
+    fn passwords_are_masked_in_the_transcript_only_when_a_login_is_required() {
+        let s = extended(false, required_login());
+        assert_eq!(&*s.transcript_echo(b"PASS secret\r\n"), b"PASS ****\r\n");
+        assert_eq!(&*s.transcript_echo(b"pass secret\n"), b"pass ****\n");
+        assert_eq!(&*s.transcript_echo(b"PASSWORD x\r\n"), b"PASSWORD x\r\n");
+        let anonymous = extended(false, None);
+        assert_eq!(&*anonymous.transcript_echo(b"PASS guest@\r\n"), b"PASS guest@\r\n");
+    }
+
+    #[test]
+    fn the_extended_dialect_closes_transfers_with_226() {
+        assert_eq!(extended(false, None).transfer_done_reply().code(), 226);
+        assert_eq!(Session::new(Channel::Socket).transfer_done_reply().code(), 250);
+    }
 }

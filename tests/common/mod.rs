@@ -92,8 +92,13 @@ pub struct Server {
 impl Server {
     /// Starts `minftp serve 0 --bind 127.0.0.1 --root ROOT EXTRA...` and waits for its address.
     pub fn start(root: &Path, extra: &[&str]) -> Server {
+        Server::start_on("127.0.0.1", root, extra)
+    }
+
+    /// Starts the server listening on `bind` (an address of this machine's loopback).
+    pub fn start_on(bind: &str, root: &Path, extra: &[&str]) -> Server {
         let mut child = minftp(root)
-            .args(["serve", "0", "--bind", "127.0.0.1", "--root"])
+            .args(["serve", "0", "--bind", bind, "--root"])
             .arg(root)
             .args(extra)
             .stdin(Stdio::null())
@@ -246,6 +251,17 @@ impl RawClient {
         bytes
     }
 
+    /// Sends PASV and connects to the address of its 227 reply.
+    pub fn passive(&mut self) -> TcpStream {
+        self.send(b"PASV\r\n");
+        let reply = String::from_utf8(self.read_line()).unwrap();
+        assert!(reply.starts_with("227 "), "{reply}");
+        let inside = &reply[reply.find('(').unwrap() + 1..reply.find(')').unwrap()];
+        let n: Vec<u16> = inside.split(',').map(|x| x.parse().unwrap()).collect();
+        assert_eq!(&n[..4], [127, 0, 0, 1], "PASV announces the control connection's address");
+        TcpStream::connect(("127.0.0.1", n[4] * 256 + n[5])).unwrap()
+    }
+
     /// True once the server has closed the connection (reads end of stream).
     pub fn is_closed(&mut self) -> bool {
         let mut rest = Vec::new();
@@ -318,4 +334,28 @@ pub fn write_file(dir: &Path, name: &str, contents: &[u8]) {
     let path = dir.join(name);
     fs::create_dir_all(path.parent().unwrap()).unwrap();
     fs::write(path, contents).unwrap();
+}
+
+/// A TCP connection to 127.0.0.1:`port` whose source address is `source` (a loopback address).
+pub fn connect_from(source: &str, port: u16) -> TcpStream {
+    use std::os::fd::FromRawFd;
+    let source: std::net::Ipv4Addr = source.parse().unwrap();
+    let sockaddr = |ip: std::net::Ipv4Addr, port: u16| libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: port.to_be(),
+        sin_addr: libc::in_addr { s_addr: u32::from(ip).to_be() },
+        sin_zero: [0; 8],
+    };
+    let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+    // SAFETY: a fresh socket is bound and connected with correctly sized sockaddr_in values,
+    // then owned by the TcpStream.
+    unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0);
+        assert!(fd >= 0);
+        let from = sockaddr(source, 0);
+        assert_eq!(libc::bind(fd, (&from as *const libc::sockaddr_in).cast(), len), 0);
+        let to = sockaddr(std::net::Ipv4Addr::LOCALHOST, port);
+        assert_eq!(libc::connect(fd, (&to as *const libc::sockaddr_in).cast(), len), 0);
+        TcpStream::from_raw_fd(fd)
+    }
 }
