@@ -69,6 +69,7 @@ Register-ArgumentCompleter -Native -CommandName 'minftp' -ScriptBlock {
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Local file, or - for standard output')
             [CompletionResult]::new('--user', '--user', [CompletionResultType]::ParameterName, 'User name (default: anonymous)')
             [CompletionResult]::new('--password', '--password', [CompletionResultType]::ParameterName, 'Password')
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Seconds to wait to connect, for a reply, or for data')
             [CompletionResult]::new('--active', '--active', [CompletionResultType]::ParameterName, 'Use an active data connection (PORT/EPRT)')
             [CompletionResult]::new('--passive', '--passive', [CompletionResultType]::ParameterName, 'Use a passive data connection only (EPSV/PASV)')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print nothing but errors')
@@ -82,6 +83,7 @@ Register-ArgumentCompleter -Native -CommandName 'minftp' -ScriptBlock {
         'minftp;put' {
             [CompletionResult]::new('--user', '--user', [CompletionResultType]::ParameterName, 'User name (default: anonymous)')
             [CompletionResult]::new('--password', '--password', [CompletionResultType]::ParameterName, 'Password')
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Seconds to wait to connect, for a reply, or for data')
             [CompletionResult]::new('--active', '--active', [CompletionResultType]::ParameterName, 'Use an active data connection (PORT/EPRT)')
             [CompletionResult]::new('--passive', '--passive', [CompletionResultType]::ParameterName, 'Use a passive data connection only (EPSV/PASV)')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print nothing but errors')

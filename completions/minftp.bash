@@ -113,7 +113,7 @@ _minftp() {
             return 0
             ;;
         minftp__subcmd__get)
-            opts="-o -q -h -V --output --active --passive --user --password --quiet --help --version"
+            opts="-o -q -h -V --output --active --passive --user --password --quiet --timeout --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -132,6 +132,10 @@ _minftp() {
                     return 0
                     ;;
                 --password)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -241,7 +245,7 @@ _minftp() {
             return 0
             ;;
         minftp__subcmd__put)
-            opts="-q -h -V --active --passive --user --password --quiet --help --version"
+            opts="-q -h -V --active --passive --user --password --quiet --timeout --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -252,6 +256,10 @@ _minftp() {
                     return 0
                     ;;
                 --password)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

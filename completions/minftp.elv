@@ -63,6 +63,7 @@ set edit:completion:arg-completer[minftp] = {|@words|
             cand --output 'Local file, or - for standard output'
             cand --user 'User name (default: anonymous)'
             cand --password 'Password'
+            cand --timeout 'Seconds to wait to connect, for a reply, or for data'
             cand --active 'Use an active data connection (PORT/EPRT)'
             cand --passive 'Use a passive data connection only (EPSV/PASV)'
             cand -q 'Print nothing but errors'
@@ -75,6 +76,7 @@ set edit:completion:arg-completer[minftp] = {|@words|
         &'minftp;put'= {
             cand --user 'User name (default: anonymous)'
             cand --password 'Password'
+            cand --timeout 'Seconds to wait to connect, for a reply, or for data'
             cand --active 'Use an active data connection (PORT/EPRT)'
             cand --passive 'Use a passive data connection only (EPSV/PASV)'
             cand -q 'Print nothing but errors'

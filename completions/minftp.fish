@@ -56,6 +56,7 @@ complete -c minftp -n "__fish_minftp_using_subcommand client" -s V -l version -d
 complete -c minftp -n "__fish_minftp_using_subcommand get" -s o -l output -d 'Local file, or - for standard output' -r -F
 complete -c minftp -n "__fish_minftp_using_subcommand get" -l user -d 'User name (default: anonymous)' -r
 complete -c minftp -n "__fish_minftp_using_subcommand get" -l password -d 'Password' -r
+complete -c minftp -n "__fish_minftp_using_subcommand get" -l timeout -d 'Seconds to wait to connect, for a reply, or for data' -r
 complete -c minftp -n "__fish_minftp_using_subcommand get" -l active -d 'Use an active data connection (PORT/EPRT)'
 complete -c minftp -n "__fish_minftp_using_subcommand get" -l passive -d 'Use a passive data connection only (EPSV/PASV)'
 complete -c minftp -n "__fish_minftp_using_subcommand get" -s q -l quiet -d 'Print nothing but errors'
@@ -63,6 +64,7 @@ complete -c minftp -n "__fish_minftp_using_subcommand get" -s h -l help -d 'Prin
 complete -c minftp -n "__fish_minftp_using_subcommand get" -s V -l version -d 'Print version'
 complete -c minftp -n "__fish_minftp_using_subcommand put" -l user -d 'User name (default: anonymous)' -r
 complete -c minftp -n "__fish_minftp_using_subcommand put" -l password -d 'Password' -r
+complete -c minftp -n "__fish_minftp_using_subcommand put" -l timeout -d 'Seconds to wait to connect, for a reply, or for data' -r
 complete -c minftp -n "__fish_minftp_using_subcommand put" -l active -d 'Use an active data connection (PORT/EPRT)'
 complete -c minftp -n "__fish_minftp_using_subcommand put" -l passive -d 'Use a passive data connection only (EPSV/PASV)'
 complete -c minftp -n "__fish_minftp_using_subcommand put" -s q -l quiet -d 'Print nothing but errors'

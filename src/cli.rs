@@ -12,6 +12,10 @@ use clap::{Args, CommandFactory, Parser, Subcommand};
 use clap_complete::{Generator, Shell};
 use color_eyre::eyre::{Result, WrapErr, eyre};
 
+use crate::client::ftp::DataMode;
+use crate::client::oneshot::{Connection, Destination, Login, default_local_name};
+use crate::client::progress::Verbosity;
+use crate::client::target::{Target, parse_target};
 use crate::protocol::command::Dialect;
 use crate::protocol::line::DEFAULT_MAX_LINE;
 use crate::server::sandbox::Root;
@@ -109,7 +113,7 @@ pub struct ClientArgs {
     #[arg(long)]
     pub lab: bool,
     /// IPv4 address to advertise in PORT (default: this host's name, resolved)
-    #[arg(long, value_name = "IP")]
+    #[arg(long, value_name = "IP", conflicts_with = "lab")]
     pub data_ip: Option<Ipv4Addr>,
     /// Seconds to wait to connect, for a reply, or for the data connection
     #[arg(long, value_name = "SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
@@ -137,6 +141,36 @@ pub struct TransferOptions {
     /// Print nothing but errors
     #[arg(short, long)]
     pub quiet: bool,
+    /// Seconds to wait to connect, for a reply, or for data
+    #[arg(long, value_name = "SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    pub timeout: u64,
+}
+
+impl TransferOptions {
+    /// The connection to `target`: flags first, then the URL's login, then anonymous.
+    fn connection(&self, target: &Target) -> Connection {
+        let anonymous = Login::anonymous();
+        let user = self.user.clone().or_else(|| target.user.clone());
+        let login = match user {
+            None => anonymous,
+            Some(user) => {
+                let password = self.password.clone().or_else(|| target.password.clone()).unwrap_or_default();
+                Login { user, password }
+            }
+        };
+        Connection {
+            host: target.host.clone(),
+            port: target.port,
+            login,
+            mode: match (self.active, self.passive) {
+                (true, _) => DataMode::Active,
+                (_, true) => DataMode::Passive,
+                _ => DataMode::Auto,
+            },
+            timeout: Duration::from_secs(self.timeout),
+            verbosity: if self.quiet { Verbosity::Quiet } else { Verbosity::Normal },
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -164,17 +198,44 @@ pub struct PutArgs {
     pub options: TransferOptions,
 }
 
-/// A feature a later release of minftp will bring; reported with exit status 2.
-#[derive(Debug)]
-pub struct NotBuiltYet(pub &'static str);
-
-impl std::fmt::Display for NotBuiltYet {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} is not built yet in this version of minftp", self.0)
+impl GetArgs {
+    /// The connection, the remote path and where the bytes go.
+    pub fn into_request(self) -> Result<(Connection, String, Destination)> {
+        let target = parse_target(&self.addr).map_err(|e| eyre!(e))?;
+        let remote = match (target.path.clone(), self.remote) {
+            (Some(_), Some(_)) => return Err(eyre!("give the remote file either in the URL or as REMOTE, not both")),
+            (Some(path), None) | (None, Some(path)) => path,
+            (None, None) => {
+                return Err(eyre!("name the remote file: minftp get ADDR REMOTE, or an ftp:// URL with a path"));
+            }
+        };
+        let destination = match self.output {
+            Some(path) if path.as_os_str() == "-" => Destination::Stdout,
+            Some(path) => Destination::File(path),
+            None => Destination::File(default_local_name(&remote)?),
+        };
+        Ok((self.options.connection(&target), remote, destination))
     }
 }
 
-impl std::error::Error for NotBuiltYet {}
+impl PutArgs {
+    /// The connection, the local file and the remote name.
+    pub fn into_request(self) -> Result<(Connection, PathBuf, String)> {
+        let target = parse_target(&self.addr).map_err(|e| eyre!(e))?;
+        let local_name = self
+            .local
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .ok_or_else(|| eyre!("{} names no file", self.local.display()))?;
+        let remote = match (target.path.clone(), self.remote) {
+            (Some(_), Some(_)) => return Err(eyre!("give the remote name either in the URL or as REMOTE, not both")),
+            (Some(path), None) if path.ends_with('/') => format!("{path}{local_name}"),
+            (Some(path), None) | (None, Some(path)) => path,
+            (None, None) => local_name,
+        };
+        Ok((self.options.connection(&target), self.local, remote))
+    }
+}
 
 /// How `serve` was asked to run, after its flags were checked.
 pub enum ServeMode {
@@ -262,15 +323,22 @@ pub fn write_completions(shell: Shell, out: &mut dyn io::Write) {
     clap_complete::generate(shell, &mut Cli::command(), "minftp", out);
 }
 
+/// How `client` was asked to run.
+pub enum ClientMode {
+    Comp431(crate::client::ClientConfig),
+    Lab(crate::client::lab::LabConfig),
+}
+
 impl ClientArgs {
-    pub fn into_config(self) -> Result<crate::client::ClientConfig> {
+    pub fn into_mode(self) -> Result<ClientMode> {
+        let timeout = Duration::from_secs(self.timeout);
         if self.lab {
-            return Err(NotBuiltYet("the COSC 328 lab session (client --lab)").into());
+            return Ok(ClientMode::Lab(crate::client::lab::LabConfig { folder: self.dir, timeout }));
         }
-        Ok(crate::client::ClientConfig {
+        Ok(ClientMode::Comp431(crate::client::ClientConfig {
             first_data_port: self.dataport,
             data_ip: self.data_ip,
-            timeout: Duration::from_secs(self.timeout),
-        })
+            timeout,
+        }))
     }
 }

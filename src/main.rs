@@ -5,8 +5,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use color_eyre::eyre::Result;
-use minftp::cli::{Cli, Command, NotBuiltYet, ServeMode};
-use minftp::client::comp431;
+use minftp::cli::{Cli, ClientMode, Command, ServeMode};
+use minftp::client::{comp431, lab, oneshot};
 use minftp::server::{shutdown, stdin, tcp};
 use minftp::transcript::Transcript;
 
@@ -18,7 +18,7 @@ fn main() -> ExitCode {
         Err(report) if is_broken_pipe(&report) => ExitCode::SUCCESS,
         Err(report) => {
             eprintln!("minftp: {report:#}");
-            if report.downcast_ref::<NotBuiltYet>().is_some() { ExitCode::from(2) } else { ExitCode::FAILURE }
+            ExitCode::FAILURE
         }
     }
 }
@@ -35,12 +35,20 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 tcp::serve(listener, config, transcript)?;
             }
         },
-        Command::Client(args) => {
-            let config = args.into_config()?;
-            comp431::run(&config, io::stdin().lock(), &Transcript::stdout(), stdin::RETR_FOLDER.as_ref())?;
+        Command::Client(args) => match args.into_mode()? {
+            ClientMode::Comp431(config) => {
+                comp431::run(&config, io::stdin().lock(), &Transcript::stdout(), stdin::RETR_FOLDER.as_ref())?;
+            }
+            ClientMode::Lab(config) => lab::run(&config, io::stdin().lock(), &mut io::stdout())?,
+        },
+        Command::Get(args) => {
+            let (connection, remote, destination) = args.into_request()?;
+            oneshot::get(&connection, &remote, &destination)?;
         }
-        Command::Get(_) => return Err(NotBuiltYet("minftp get").into()),
-        Command::Put(_) => return Err(NotBuiltYet("minftp put").into()),
+        Command::Put(args) => {
+            let (connection, local, remote) = args.into_request()?;
+            oneshot::put(&connection, &local, &remote)?;
+        }
         Command::Completions { shell } => minftp::cli::write_completions(shell, &mut io::stdout()),
     }
     Ok(ExitCode::SUCCESS)

@@ -5,15 +5,30 @@ mod common;
 use common::*;
 
 #[test]
-fn features_not_built_yet_say_so_with_exit_status_2() {
+fn usage_errors_are_one_clear_line_with_exit_status_1() {
     let dir = temp_dir();
-    for args in [&["get", "127.0.0.1:1", "f"][..], &["put", "127.0.0.1:1", "f"]] {
+    for (args, says) in [
+        (&["get", "h:99999", "f"][..], "bad port"),
+        (&["get", "127.0.0.1:1"], "name the remote file"),
+        (&["serve", "0", "--user", "a", "--password", "b"], "--extended"),
+        (&["put", "http://h/x", "f"], "ftp:// URL"),
+    ] {
         let out = run_with_input(dir.path(), args, b"");
-        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(stderr.contains("not built yet") && stderr.lines().count() == 1, "{args:?}: {stderr}");
+        assert!(
+            stderr.contains(says) && stderr.lines().count() == 1 && !stderr.contains("panicked"),
+            "{args:?}: {stderr}"
+        );
         assert!(out.stdout.is_empty());
     }
+}
+
+#[test]
+fn stdin_mode_refuses_the_extended_flags() {
+    let out = run_with_input(temp_dir().path(), &["serve", "--stdin", "--extended"], b"");
+    assert_eq!(out.status.code(), Some(2), "clap reports the conflict");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot be used with"));
 }
 
 #[test]

@@ -3,7 +3,7 @@
 
 use std::cell::OnceCell;
 use std::ffi::CStr;
-use std::fs::{self, File};
+use std::fs;
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener, TcpStream, ToSocketAddrs};
 use std::path::Path;
@@ -12,6 +12,7 @@ use std::time::Duration;
 use super::ClientConfig;
 use super::control::{ControlConnection, ReplyRead};
 use super::request::{Request, RequestError, parse_request};
+use crate::atomic::AtomicFile;
 use crate::protocol::address::format_port_argument;
 use crate::protocol::data::{Accepted, accept_from, receive};
 use crate::protocol::line::{Line, LineReader};
@@ -155,19 +156,17 @@ impl Comp431Client<'_> {
     /// closing reply; the file is kept only when that reply is a success.
     fn receive_file(&mut self, mut data: TcpStream) {
         let _ = data.set_read_timeout(Some(self.config.timeout));
-        let n = self.completed + 1;
-        let target = self.retr_folder.join(format!("file{n}"));
-        let partial = self.retr_folder.join(format!(".file{n}.partial"));
-        let mut file = match fs::create_dir_all(self.retr_folder).and_then(|()| File::create(&partial)) {
+        let target = self.retr_folder.join(format!("file{}", self.completed + 1));
+        let mut file = match fs::create_dir_all(self.retr_folder).and_then(|()| AtomicFile::create(&target)) {
             Ok(file) => Some(file),
             Err(err) => {
-                eprintln!("minftp: cannot write {}: {err}", partial.display());
+                eprintln!("minftp: cannot write {}: {err}", target.display());
                 None
             }
         };
         let mut sink = io::sink();
         let out: &mut dyn Write = match file.as_mut() {
-            Some(file) => file,
+            Some(file) => file.file(),
             // Nowhere to write: still drain the connection so the server can finish.
             None => &mut sink,
         };
@@ -177,11 +176,11 @@ impl Comp431Client<'_> {
             eprintln!("minftp: receiving {} failed: {err:?}", target.display());
         }
         let closing = self.read_and_print_reply();
-        let keep = file.is_some() && received.is_ok() && closing.is_success();
-        if keep && fs::rename(&partial, &target).is_ok() {
-            self.completed += 1;
-        } else if file.is_some() {
-            let _ = fs::remove_file(&partial);
+        if let Some(file) = file.filter(|_| received.is_ok() && closing.is_success()) {
+            match file.commit() {
+                Ok(()) => self.completed += 1,
+                Err(err) => eprintln!("minftp: cannot write {}: {err}", target.display()),
+            }
         }
     }
 

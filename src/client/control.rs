@@ -31,6 +31,50 @@ impl ReplyRead {
     }
 }
 
+/// A whole reply of a real server, multi-line replies included (RFC 959 §4.2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerReply {
+    pub code: u16,
+    /// The text of each line, without the code (the last line's text is the reply's text).
+    pub lines: Vec<String>,
+}
+
+impl ServerReply {
+    pub fn text(&self) -> &str {
+        self.lines.last().map_or("", String::as_str)
+    }
+
+    /// 1xx: the server will send another reply when the action is done.
+    pub fn is_preliminary(&self) -> bool {
+        (100..200).contains(&self.code)
+    }
+
+    /// 2xx.
+    pub fn is_complete(&self) -> bool {
+        (200..300).contains(&self.code)
+    }
+}
+
+impl std::fmt::Display for ServerReply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.code, self.text())
+    }
+}
+
+/// The code and separator of a reply line: `Some((code, true))` for `NNN-` (more lines follow).
+fn reply_line_start(line: &[u8]) -> Option<(u16, bool)> {
+    let digits = line.get(..3)?;
+    if !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let code = digits.iter().fold(0u16, |n, d| n * 10 + u16::from(d - b'0'));
+    match line.get(3) {
+        Some(b'-') => Some((code, true)),
+        Some(b' ' | b'\r' | b'\n') | None => Some((code, false)),
+        Some(_) => None,
+    }
+}
+
 /// An open control connection.
 pub struct ControlConnection {
     stream: TcpStream,
@@ -81,6 +125,47 @@ impl ControlConnection {
         }
     }
 
+    /// Reads one whole reply of a real server, however many lines it has.
+    pub fn read_server_reply(&mut self) -> io::Result<ServerReply> {
+        let closed = || io::Error::new(io::ErrorKind::UnexpectedEof, "the server closed the control connection");
+        let mut lines = Vec::new();
+        let mut first_code = None;
+        loop {
+            let line = match self.reader.next_line(&mut |_| {})? {
+                Some(Line::Complete(bytes)) => bytes,
+                Some(Line::TooLong { .. }) => {
+                    return Err(io::Error::new(io::ErrorKind::InvalidData, "the server sent an over-long reply line"));
+                }
+                Some(Line::Unterminated(_)) | None => return Err(closed()),
+            };
+            let text = String::from_utf8_lossy(line).trim_end_matches(['\r', '\n']).to_string();
+            match (reply_line_start(line), first_code) {
+                (Some((code, more)), None) => {
+                    lines.push(text.get(4..).unwrap_or("").to_string());
+                    if !more {
+                        return Ok(ServerReply { code, lines });
+                    }
+                    first_code = Some(code);
+                }
+                // The last line of a multi-line reply repeats the code with a space.
+                (Some((code, false)), Some(first)) if code == first => {
+                    lines.push(text.get(4..).unwrap_or("").to_string());
+                    return Ok(ServerReply { code, lines });
+                }
+                (_, Some(_)) => lines.push(text),
+                (None, None) => {
+                    return Err(io::Error::new(io::ErrorKind::InvalidData, format!("not an FTP reply: {text:?}")));
+                }
+            }
+        }
+    }
+
+    /// Sends `command` and reads its whole reply.
+    pub fn exchange(&mut self, command: &str) -> io::Result<ServerReply> {
+        self.send(command.as_bytes())?;
+        self.read_server_reply()
+    }
+
     /// True when reply bytes are already waiting in the read buffer.
     pub fn has_buffered_input(&self) -> bool {
         !self.reader.buffered().is_empty()
@@ -96,5 +181,42 @@ impl ControlConnection {
 
     pub fn raw_fd(&self) -> RawFd {
         self.stream.as_raw_fd()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::TcpListener;
+
+    /// A control connection whose server side has already sent `bytes` and closed.
+    fn control_receiving(bytes: &'static [u8]) -> ControlConnection {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (mut server, _) = listener.accept().unwrap();
+        server.write_all(bytes).unwrap();
+        ControlConnection::from_stream(client).unwrap()
+    }
+
+    #[test]
+    fn a_single_line_reply_is_read_whole() {
+        let mut control = control_receiving(b"220 hello there\r\n");
+        let reply = control.read_server_reply().unwrap();
+        assert_eq!((reply.code, reply.text()), (220, "hello there"));
+    }
+
+    #[test]
+    fn a_multi_line_reply_ends_at_its_code_and_a_space() {
+        let mut control = control_receiving(b"211-Features:\r\n EPSV\r\n211-not the end\r\n211 End\r\n230 next\r\n");
+        let reply = control.read_server_reply().unwrap();
+        assert_eq!(reply.code, 211);
+        assert_eq!(reply.lines, ["Features:", " EPSV", "211-not the end", "End"]);
+        assert_eq!(control.read_server_reply().unwrap().code, 230);
+    }
+
+    #[test]
+    fn a_closed_connection_or_garbage_is_an_error() {
+        assert!(control_receiving(b"").read_server_reply().is_err());
+        assert!(control_receiving(b"hello\r\n").read_server_reply().is_err());
     }
 }

@@ -1,8 +1,14 @@
-//! FTP clients: the COMP 431 stdin-driven session, built on a shared control connection.
+//! FTP clients: the COMP 431 stdin-driven session, one-shot transfers and the COSC 328 lab
+//! session, built on a shared control connection and FTP session.
 
 pub mod comp431;
 pub mod control;
+pub mod ftp;
+pub mod lab;
+pub mod oneshot;
+pub mod progress;
 pub mod request;
+pub mod target;
 
 use std::net::Ipv4Addr;
 use std::time::Duration;

@@ -9,7 +9,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::listing::{EntryFacts, facts_line, long_line, timestamp};
 use super::session::ListFormat;
-use super::upload::TEMPORARY_PREFIX;
+use crate::atomic::TEMPORARY_PREFIX;
 
 /// The facts of an entry, following a symlink when its target can be read.
 pub fn entry_facts(path: &Path) -> io::Result<EntryFacts> {

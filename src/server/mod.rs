@@ -9,7 +9,6 @@ pub mod session;
 pub mod shutdown;
 pub mod stdin;
 pub mod tcp;
-pub mod upload;
 pub mod vpath;
 
 use std::ops::RangeInclusive;

@@ -1,13 +1,14 @@
 //! `serve --stdin` (COMP 431 Homework 1): the session machine driven by standard input,
 //! with RETR copying the file into `retr_files/fileN`.
 
-use std::fs::{self, File};
+use std::fs;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 use super::ServerConfig;
 use super::sandbox::OpenedFile;
 use super::session::{Channel, Session, Step, Transfer};
+use crate::atomic::AtomicFile;
 use crate::protocol::line::{Line, LineReader};
 use crate::protocol::reply::Reply;
 use crate::transcript::Transcript;
@@ -69,12 +70,8 @@ pub fn run(config: &ServerConfig, input: impl Read, transcript: &Transcript, ret
 fn copy_into_folder(mut opened: OpenedFile, folder: &Path, n: u64) -> io::Result<PathBuf> {
     fs::create_dir_all(folder)?;
     let target = folder.join(format!("file{n}"));
-    let partial = folder.join(format!(".file{n}.partial"));
-    let result = File::create(&partial)
-        .and_then(|mut out| io::copy(&mut opened.file, &mut out))
-        .and_then(|_| fs::rename(&partial, &target));
-    if result.is_err() {
-        let _ = fs::remove_file(&partial);
-    }
-    result.map(|()| target)
+    let mut copy = AtomicFile::create(&target)?;
+    io::copy(&mut opened.file, copy.file())?;
+    copy.commit()?;
+    Ok(target)
 }

@@ -14,7 +14,7 @@ use super::data::{check_data_target, connect_active, is_own_address, open_passiv
 use super::files::{entry_facts, listing, listing_lines, modification_time};
 use super::listing::facts_line;
 use super::session::{DataTarget, FileAction, Session, Step, Transfer};
-use super::upload::Upload;
+use crate::atomic::AtomicFile;
 use crate::protocol::data::{Accepted, ReceiveError, SendError, accept_from, receive, send_file};
 use crate::protocol::line::{Line, LineReader};
 use crate::protocol::reply::Reply;
@@ -261,7 +261,7 @@ impl<'a> ControlConnection<'a> {
             }
             Transfer::Store { path, append, offset } => {
                 let target = self.config.root.resolve_entry(&path).filter(|t| !t.is_dir());
-                let upload = match target.map(|t| Upload::begin(&t, append, offset)) {
+                let upload = match target.map(|t| AtomicFile::begin(&t, append, offset)) {
                     Some(Ok(upload)) => upload,
                     Some(Err(err)) => {
                         eprintln!("minftp: cannot start the upload: {err}");
@@ -289,7 +289,7 @@ impl<'a> ControlConnection<'a> {
         })
     }
 
-    fn receive_upload(&mut self, mut upload: Upload, data: DataTarget) -> io::Result<Reply> {
+    fn receive_upload(&mut self, mut upload: AtomicFile, data: DataTarget) -> io::Result<Reply> {
         let received = self.with_data_connection(data, |mut connection, done| {
             match receive(&mut connection, upload.file(), &mut |_| {}) {
                 Ok(_) => done,

@@ -1,5 +1,6 @@
-//! Atomic uploads: bytes go to a temporary file beside the target, renamed into place only
-//! when the transfer completed; dropped otherwise, so no partial file is ever left.
+//! Atomic file writes: bytes go to a temporary file beside the target, renamed into place
+//! only when the transfer completed; dropped otherwise, so no partial file is ever left.
+//! Used for the server's uploads and for every file a client saves.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Seek, SeekFrom};
@@ -7,27 +8,32 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// Names of temporary upload files start with this; listings hide them.
-pub const TEMPORARY_PREFIX: &str = ".minftp-upload-";
+/// Names of temporary files start with this; server listings hide them.
+pub const TEMPORARY_PREFIX: &str = ".minftp-part-";
 
-/// An upload in progress. Dropping it without [`Upload::commit`] removes the temporary file.
+/// A write in progress. Dropping it without [`AtomicFile::commit`] removes the temporary file.
 #[derive(Debug)]
-pub struct Upload {
+pub struct AtomicFile {
     temporary: PathBuf,
     target: PathBuf,
     file: Option<File>,
 }
 
-impl Upload {
-    /// Starts an upload to `target`. With `append`, or a non-zero restart `offset`, the
-    /// temporary file first gets the target's current bytes (up to `offset` when given).
-    pub fn begin(target: &Path, append: bool, offset: u64) -> io::Result<Upload> {
+impl AtomicFile {
+    /// Starts writing `target` from nothing.
+    pub fn create(target: &Path) -> io::Result<AtomicFile> {
+        AtomicFile::begin(target, false, 0)
+    }
+
+    /// Starts writing `target`. With `append`, or a non-zero restart `offset`, the temporary
+    /// file first gets the target's current bytes (up to `offset` when given).
+    pub fn begin(target: &Path, append: bool, offset: u64) -> io::Result<AtomicFile> {
         static NEXT: AtomicU64 = AtomicU64::new(0);
-        let folder = target.parent().ok_or_else(|| io::Error::other("an upload target needs a folder"))?;
+        let folder = target.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
         let unique = format!("{TEMPORARY_PREFIX}{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
         let temporary = folder.join(unique);
         let file = OpenOptions::new().write(true).create_new(true).mode(0o644).open(&temporary)?;
-        let mut upload = Upload { temporary, target: target.to_path_buf(), file: Some(file) };
+        let mut upload = AtomicFile { temporary, target: target.to_path_buf(), file: Some(file) };
         if append || offset > 0 {
             upload.copy_existing_prefix(if append { None } else { Some(offset) })?;
         }
@@ -36,7 +42,7 @@ impl Upload {
 
     /// Copies the current target (all of it, or its first `limit` bytes) into the upload.
     fn copy_existing_prefix(&mut self, limit: Option<u64>) -> io::Result<()> {
-        let file = self.file.as_mut().expect("an upload holds its file until committed");
+        let file = self.file.as_mut().expect("the file is held until committed");
         match File::open(&self.target) {
             Ok(mut existing) => {
                 io::copy(&mut existing, file)?;
@@ -55,9 +61,9 @@ impl Upload {
         Ok(())
     }
 
-    /// The file the received bytes are written to.
+    /// The temporary file the bytes are written to.
     pub fn file(&mut self) -> &mut File {
-        self.file.as_mut().expect("an upload holds its file until committed")
+        self.file.as_mut().expect("the file is held until committed")
     }
 
     /// Closes the temporary file and renames it over the target.
@@ -67,7 +73,7 @@ impl Upload {
     }
 }
 
-impl Drop for Upload {
+impl Drop for AtomicFile {
     fn drop(&mut self) {
         // After a commit the temporary name is gone and this finds nothing to remove.
         let _ = fs::remove_file(&self.temporary);
@@ -91,7 +97,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let target = dir.path().join("t");
         fs::write(&target, b"old").unwrap();
-        let mut upload = Upload::begin(&target, false, 0).unwrap();
+        let mut upload = AtomicFile::begin(&target, false, 0).unwrap();
         upload.file().write_all(b"new contents").unwrap();
         assert_eq!(fs::read(&target).unwrap(), b"old", "the target is untouched until the commit");
         upload.commit().unwrap();
@@ -104,7 +110,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let target = dir.path().join("t");
         fs::write(&target, b"old").unwrap();
-        let mut upload = Upload::begin(&target, false, 0).unwrap();
+        let mut upload = AtomicFile::begin(&target, false, 0).unwrap();
         upload.file().write_all(b"partial").unwrap();
         drop(upload);
         assert_eq!(fs::read(&target).unwrap(), b"old");
@@ -116,7 +122,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let target = dir.path().join("t");
         fs::write(&target, b"abc").unwrap();
-        let mut upload = Upload::begin(&target, true, 0).unwrap();
+        let mut upload = AtomicFile::begin(&target, true, 0).unwrap();
         upload.file().write_all(b"def").unwrap();
         upload.commit().unwrap();
         assert_eq!(fs::read(&target).unwrap(), b"abcdef");
@@ -127,7 +133,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let target = dir.path().join("t");
         fs::write(&target, b"abcxyz").unwrap();
-        let mut upload = Upload::begin(&target, false, 3).unwrap();
+        let mut upload = AtomicFile::begin(&target, false, 3).unwrap();
         upload.file().write_all(b"def").unwrap();
         upload.commit().unwrap();
         assert_eq!(fs::read(&target).unwrap(), b"abcdef");
@@ -138,7 +144,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let target = dir.path().join("t");
         fs::write(&target, b"ab").unwrap();
-        assert!(Upload::begin(&target, false, 10).is_err());
+        assert!(AtomicFile::begin(&target, false, 10).is_err());
         assert_eq!(names(dir.path()), ["t"]);
     }
 }

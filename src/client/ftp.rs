@@ -1,0 +1,261 @@
+//! A real FTP client session (RFC 959): login, TYPE I, SIZE, data connections by EPSV, PASV
+//! or (when the server refuses passive mode, as a COMP 431 server does) PORT/EPRT, and
+//! downloads and uploads with progress. Shared by `get`, `put` and the lab session.
+
+use std::fmt;
+use std::fs::File;
+use std::io::{self, Write};
+use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
+use std::time::Duration;
+
+use super::control::{ControlConnection, ServerReply};
+use crate::protocol::address::{format_eprt_argument, format_port_argument, parse_epsv_reply, parse_pasv_reply};
+use crate::protocol::data::{Accepted, ReceiveError, SendError, accept_from, receive, send_file};
+
+/// How data connections are made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DataMode {
+    /// EPSV, then PASV, then PORT/EPRT when the server refuses passive mode.
+    Auto,
+    /// EPSV or PASV only.
+    Passive,
+    /// PORT or EPRT only.
+    Active,
+}
+
+/// What went wrong in a session, in words a person can act on.
+#[derive(Debug)]
+pub enum FtpError {
+    /// The network or a local file failed.
+    Io { context: String, source: io::Error },
+    /// The server answered with a failure.
+    Refused { command: String, reply: ServerReply },
+}
+
+impl fmt::Display for FtpError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FtpError::Io { context, source } => write!(f, "{context}: {source}"),
+            FtpError::Refused { command, reply } => write!(f, "the server refused {command}: {reply}"),
+        }
+    }
+}
+
+impl std::error::Error for FtpError {}
+
+impl FtpError {
+    /// The server's reply code, when the server refused.
+    pub fn reply_code(&self) -> Option<u16> {
+        match self {
+            FtpError::Refused { reply, .. } => Some(reply.code),
+            FtpError::Io { .. } => None,
+        }
+    }
+}
+
+fn io_error(context: impl Into<String>) -> impl FnOnce(io::Error) -> FtpError {
+    let context = context.into();
+    move |source| FtpError::Io { context, source }
+}
+
+/// A data connection being set up: connected already (passive) or waiting for the server.
+enum PendingData {
+    Connected(TcpStream),
+    Listening(TcpListener),
+}
+
+/// A logged-in session.
+pub struct FtpSession {
+    control: ControlConnection,
+    server: SocketAddr,
+    mode: DataMode,
+    /// Set once the server refused EPSV and PASV, so later transfers go active at once.
+    passive_refused: bool,
+    timeout: Duration,
+}
+
+impl FtpSession {
+    /// Connects, reads the greeting, logs in and sets binary type.
+    pub fn open(
+        host: &str,
+        port: u16,
+        user: &str,
+        password: &str,
+        mode: DataMode,
+        timeout: Duration,
+    ) -> Result<FtpSession, FtpError> {
+        let control = ControlConnection::connect(host, port, timeout)
+            .map_err(io_error(format!("cannot connect to {host} port {port}")))?;
+        control.set_reply_timeout(timeout);
+        let server = control.peer_addr().map_err(io_error("the connection broke"))?;
+        let mut session = FtpSession { control, server, mode, passive_refused: false, timeout };
+        let greeting = session.control.read_server_reply().map_err(io_error("no greeting from the server"))?;
+        if !greeting.is_complete() {
+            return Err(FtpError::Refused { command: "the connection".into(), reply: greeting });
+        }
+        let reply = session.command(&format!("USER {user}"))?;
+        if reply.code == 331 || reply.code == 332 {
+            session.expect_complete(&format!("PASS {password}"), "PASS ****")?;
+        } else if !reply.is_complete() {
+            return Err(FtpError::Refused { command: format!("USER {user}"), reply });
+        }
+        session.expect_complete("TYPE I", "TYPE I")?;
+        Ok(session)
+    }
+
+    /// Sends a command and reads its reply, whatever it is.
+    fn command(&mut self, command: &str) -> Result<ServerReply, FtpError> {
+        self.control.exchange(command).map_err(io_error(format!("no reply to {}", shown(command))))
+    }
+
+    /// Sends a command that must get a 2xx reply; `shown` is how it is named in errors.
+    fn expect_complete(&mut self, command: &str, shown: &str) -> Result<ServerReply, FtpError> {
+        let reply = self.command(command)?;
+        if reply.is_complete() { Ok(reply) } else { Err(FtpError::Refused { command: shown.into(), reply }) }
+    }
+
+    /// The size of a remote file, when the server tells (SIZE is an extension).
+    pub fn size(&mut self, path: &str) -> Option<u64> {
+        let reply = self.command(&format!("SIZE {path}")).ok()?;
+        (reply.code == 213).then(|| reply.text().trim().parse().ok()).flatten()
+    }
+
+    /// Downloads `path` into `out`; `on_progress` gets the running byte count.
+    pub fn retrieve(
+        &mut self,
+        path: &str,
+        out: &mut dyn Write,
+        on_progress: &mut dyn FnMut(u64),
+    ) -> Result<u64, FtpError> {
+        let command = format!("RETR {path}");
+        let mut data = self.start_transfer(&command)?;
+        let received = receive(&mut data, out, on_progress);
+        drop(data);
+        let bytes = match received {
+            Ok(bytes) => bytes,
+            Err(ReceiveError::Peer(err)) => return Err(io_error("the data connection broke")(err)),
+            Err(ReceiveError::Local(err)) => return Err(io_error("writing the download failed")(err)),
+        };
+        self.finish_transfer(&command)?;
+        Ok(bytes)
+    }
+
+    /// Uploads `len` bytes of `file` as `path` with sendfile.
+    pub fn store(
+        &mut self,
+        path: &str,
+        file: &File,
+        len: u64,
+        on_progress: &mut dyn FnMut(u64),
+    ) -> Result<u64, FtpError> {
+        let command = format!("STOR {path}");
+        let data = self.start_transfer(&command)?;
+        let sent = send_file(file, 0, len, &data, on_progress);
+        drop(data);
+        match sent {
+            Ok(_) => {}
+            Err(SendError::Peer(err)) => return Err(io_error("the data connection broke")(err)),
+            Err(SendError::Local(err)) => return Err(io_error("reading the local file failed")(err)),
+        }
+        self.finish_transfer(&command)?;
+        Ok(len)
+    }
+
+    /// True when the server still answers (a NOOP gets a reply).
+    pub fn is_alive(&mut self) -> bool {
+        self.command("NOOP").is_ok()
+    }
+
+    /// Ends the session politely.
+    pub fn quit(mut self) {
+        let _ = self.command("QUIT");
+    }
+
+    /// Sets up the data connection, sends `command` and returns the connection once the
+    /// server accepted the transfer (1xx).
+    fn start_transfer(&mut self, command: &str) -> Result<TcpStream, FtpError> {
+        let pending = self.prepare_data()?;
+        let reply = self.command(command)?;
+        if !reply.is_preliminary() {
+            return Err(FtpError::Refused { command: command.into(), reply });
+        }
+        match pending {
+            PendingData::Connected(stream) => Ok(stream),
+            PendingData::Listening(listener) => {
+                match accept_from(&listener, self.server.ip(), Some(self.control.raw_fd()), self.timeout) {
+                    Ok(Accepted::Connection(stream)) => Ok(stream),
+                    Ok(Accepted::Watched) => {
+                        let reply = self.control.read_server_reply().map_err(io_error("the connection broke"))?;
+                        Err(FtpError::Refused { command: command.into(), reply })
+                    }
+                    Ok(Accepted::TimedOut) => {
+                        Err(io_error("waiting for the data connection")(io::ErrorKind::TimedOut.into()))
+                    }
+                    Err(err) => Err(io_error("waiting for the data connection")(err)),
+                }
+            }
+        }
+    }
+
+    /// Reads the reply that closes a transfer; it must be 2xx.
+    fn finish_transfer(&mut self, command: &str) -> Result<(), FtpError> {
+        let reply = self.control.read_server_reply().map_err(io_error(format!("no final reply to {command}")))?;
+        if reply.is_complete() { Ok(()) } else { Err(FtpError::Refused { command: command.into(), reply }) }
+    }
+
+    fn prepare_data(&mut self) -> Result<PendingData, FtpError> {
+        if self.mode != DataMode::Active && !self.passive_refused {
+            match self.passive_address()? {
+                Some(address) => {
+                    let stream = TcpStream::connect_timeout(&address, self.timeout)
+                        .map_err(io_error(format!("cannot open the data connection to {address}")))?;
+                    return Ok(PendingData::Connected(stream));
+                }
+                None if self.mode == DataMode::Passive => {
+                    return Err(io_error("passive mode")(io::Error::other(
+                        "the server refuses EPSV and PASV; try --active",
+                    )));
+                }
+                None => self.passive_refused = true,
+            }
+        }
+        self.active_listener().map(PendingData::Listening)
+    }
+
+    /// EPSV, then PASV; `None` when the server refuses both. The address is always the
+    /// server's own (as ftplib does, the IP inside a 227 reply is not trusted).
+    fn passive_address(&mut self) -> Result<Option<SocketAddr>, FtpError> {
+        let reply = self.command("EPSV")?;
+        if let Some(port) = parse_epsv_reply(reply.text()).filter(|_| reply.code == 229) {
+            return Ok(Some(SocketAddr::new(self.server.ip(), port)));
+        }
+        if self.server.is_ipv4() || self.server.ip().to_canonical().is_ipv4() {
+            let reply = self.command("PASV")?;
+            if let Some(address) = parse_pasv_reply(reply.text()).filter(|_| reply.code == 227) {
+                return Ok(Some(SocketAddr::new(self.server.ip(), address.port())));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Listens on the control connection's local address and announces it with PORT (IPv4)
+    /// or EPRT (IPv6).
+    fn active_listener(&mut self) -> Result<TcpListener, FtpError> {
+        let local = self.control.local_addr().map_err(io_error("the connection broke"))?;
+        let ip = local.ip().to_canonical();
+        let listener = TcpListener::bind((ip, 0)).map_err(io_error("cannot open a local data port"))?;
+        let port = listener.local_addr().map_err(io_error("cannot open a local data port"))?.port();
+        let command = match ip {
+            IpAddr::V4(v4) => format!("PORT {}", format_port_argument(std::net::SocketAddrV4::new(v4, port))),
+            IpAddr::V6(_) => format!("EPRT {}", format_eprt_argument(SocketAddr::new(ip, port))),
+        };
+        let shown = command.clone();
+        self.expect_complete(&command, &shown)?;
+        Ok(listener)
+    }
+}
+
+/// A command as it may appear in messages: never with a password.
+fn shown(command: &str) -> &str {
+    if command.len() >= 5 && command[..5].eq_ignore_ascii_case("PASS ") { "PASS ****" } else { command }
+}

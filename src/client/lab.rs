@@ -1,0 +1,254 @@
+//! The COSC 328 lab session (SPEC §6.1): OPEN, GET, PUT, CLOSE, QUIT and HELP typed by a
+//! person, files kept in `client/`, and every failure explained without ending the session.
+
+use std::fs::{self, File};
+use std::io::{self, BufRead, IsTerminal, Write};
+use std::path::{Component, Path, PathBuf};
+use std::time::Duration;
+
+use super::ftp::{DataMode, FtpSession};
+use super::oneshot::{Login, download_to_file, upload};
+use super::progress::{Progress, Verbosity};
+
+/// The lab session's settings.
+#[derive(Debug, Clone)]
+pub struct LabConfig {
+    /// The local folder files are read from and saved to (created if missing).
+    pub folder: PathBuf,
+    pub timeout: Duration,
+}
+
+/// One request of the lab session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LabCommand {
+    Open {
+        host: String,
+        port: u16,
+    },
+    Get(String),
+    Put(String),
+    Close,
+    Quit,
+    Help,
+    /// A blank line.
+    Nothing,
+}
+
+const HELP: &str = "commands (any case):
+  OPEN PORT            connect to 127.0.0.1 on PORT
+  OPEN HOST PORT       connect to HOST on PORT
+  GET NAME             download NAME into the local folder
+  PUT NAME             upload NAME from the local folder
+  CLOSE                close the connection
+  QUIT                 close and leave
+  HELP                 this list";
+
+/// Parses one line. NAME is the rest of the line, spaces included.
+pub fn parse_lab_command(line: &str) -> Result<LabCommand, String> {
+    let line = line.trim_end_matches(['\r', '\n']);
+    let trimmed = line.trim_start();
+    if trimmed.trim().is_empty() {
+        return Ok(LabCommand::Nothing);
+    }
+    let (word, rest) = trimmed.split_once(' ').unwrap_or((trimmed, ""));
+    let rest = rest.trim_start_matches(' ');
+    let name = |verb: &str| {
+        if rest.is_empty() {
+            Err(format!("{verb} needs a file name, as in: {verb} notes.txt"))
+        } else {
+            Ok(rest.to_string())
+        }
+    };
+    match word.to_ascii_uppercase().as_str() {
+        "OPEN" => parse_open(rest),
+        "GET" => name("GET").map(LabCommand::Get),
+        "PUT" => name("PUT").map(LabCommand::Put),
+        "CLOSE" | "QUIT" | "HELP" if !rest.trim().is_empty() => Err(format!("{word} takes nothing after it")),
+        "CLOSE" => Ok(LabCommand::Close),
+        "QUIT" | "EXIT" | "BYE" => Ok(LabCommand::Quit),
+        "HELP" | "?" => Ok(LabCommand::Help),
+        _ => Err(format!("unknown command {word:?}; type HELP for the list")),
+    }
+}
+
+fn parse_open(rest: &str) -> Result<LabCommand, String> {
+    let words: Vec<&str> = rest.split_whitespace().collect();
+    let (host, port) = match words[..] {
+        [port] => ("127.0.0.1", port),
+        [host, port] => (host, port),
+        _ => return Err("use OPEN PORT or OPEN HOST PORT, as in: OPEN 12000".into()),
+    };
+    let port = port
+        .parse::<u16>()
+        .ok()
+        .filter(|&p| p > 0)
+        .ok_or_else(|| format!("{port:?} is not a port number (1-65535)"))?;
+    Ok(LabCommand::Open { host: host.to_string(), port })
+}
+
+/// A NAME as a path inside the local folder: relative, without `..`.
+fn local_path(folder: &Path, name: &str) -> Result<PathBuf, String> {
+    let relative = Path::new(name);
+    if relative.components().any(|c| !matches!(c, Component::Normal(_))) {
+        return Err(format!("{name:?} must be a plain name inside {} (no '..', no leading '/')", folder.display()));
+    }
+    Ok(folder.join(relative))
+}
+
+/// Runs the session over `input`, writing what happens to `out`.
+pub fn run(config: &LabConfig, input: impl BufRead, out: &mut dyn Write) -> io::Result<()> {
+    fs::create_dir_all(&config.folder)?;
+    let interactive = io::stdin().is_terminal();
+    let mut lab = Lab { config, session: None };
+    let mut lines = input.lines();
+    loop {
+        if interactive {
+            write!(out, "ftp> ")?;
+            out.flush()?;
+        }
+        let Some(line) = lines.next() else { break };
+        let line = match line {
+            Ok(line) => line,
+            Err(err) if err.kind() == io::ErrorKind::InvalidData => {
+                writeln!(out, "error: the line is not UTF-8 text")?;
+                continue;
+            }
+            Err(err) => return Err(err),
+        };
+        let command = match parse_lab_command(&line) {
+            Ok(command) => command,
+            Err(message) => {
+                writeln!(out, "error: {message}")?;
+                continue;
+            }
+        };
+        if command == LabCommand::Quit {
+            break;
+        }
+        let said = lab.carry_out(command);
+        match said {
+            Ok(text) if text.is_empty() => {}
+            Ok(text) => writeln!(out, "{text}")?,
+            Err(text) => writeln!(out, "error: {text}")?,
+        }
+    }
+    if lab.session.is_some() {
+        lab.close();
+        writeln!(out, "connection closed")?;
+    }
+    writeln!(out, "bye")?;
+    Ok(())
+}
+
+struct Lab<'a> {
+    config: &'a LabConfig,
+    session: Option<FtpSession>,
+}
+
+impl Lab<'_> {
+    fn carry_out(&mut self, command: LabCommand) -> Result<String, String> {
+        match command {
+            LabCommand::Nothing | LabCommand::Quit => Ok(String::new()),
+            LabCommand::Help => Ok(HELP.to_string()),
+            LabCommand::Close => match self.session.is_some() {
+                true => {
+                    self.close();
+                    Ok("connection closed".into())
+                }
+                false => Err("not connected".into()),
+            },
+            LabCommand::Open { host, port } => {
+                let mut said = String::new();
+                if self.session.is_some() {
+                    self.close();
+                    said.push_str("previous connection closed\n");
+                }
+                let login = Login::anonymous();
+                let session =
+                    FtpSession::open(&host, port, &login.user, &login.password, DataMode::Auto, self.config.timeout)
+                        .map_err(|err| format!("cannot connect to {host} port {port}: {err}"))?;
+                self.session = Some(session);
+                said.push_str(&format!("connected to {host} port {port}"));
+                Ok(said)
+            }
+            LabCommand::Get(name) => {
+                let path = local_path(&self.config.folder, &name)?;
+                let session = self.session.as_mut().ok_or("not connected; use OPEN PORT first")?;
+                let size = session.size(&name);
+                let progress = Progress::start(&name, size, Verbosity::BarOnly);
+                let result = download_to_file(session, &name, size, &path, &progress);
+                self.report(result.map(|bytes| progress.finish("downloaded", &name, bytes)))
+            }
+            LabCommand::Put(name) => {
+                let path = local_path(&self.config.folder, &name)?;
+                let file = File::open(&path).map_err(|err| format!("cannot read {}: {err}", path.display()))?;
+                let len = file.metadata().map_err(|err| format!("cannot read {}: {err}", path.display()))?.len();
+                let session = self.session.as_mut().ok_or("not connected; use OPEN PORT first")?;
+                let result = upload(session, &file, len, &name, Verbosity::BarOnly);
+                self.report(result)
+            }
+        }
+    }
+
+    /// Turns a transfer's result into a message; a failure that broke the connection also
+    /// ends the session, so the next command says "not connected" instead of failing again.
+    fn report(&mut self, result: color_eyre::Result<String>) -> Result<String, String> {
+        result.map_err(|err| {
+            let mut message = format!("{err:#}");
+            if self.session.as_mut().is_some_and(|s| !s.is_alive()) {
+                self.session = None;
+                message.push_str(" (the connection is closed; OPEN again)");
+            }
+            message
+        })
+    }
+
+    fn close(&mut self) {
+        if let Some(session) = self.session.take() {
+            session.quit();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commands_are_case_insensitive() {
+        assert_eq!(parse_lab_command("open 12000"), Ok(LabCommand::Open { host: "127.0.0.1".into(), port: 12000 }));
+        assert_eq!(parse_lab_command("Get a.txt"), Ok(LabCommand::Get("a.txt".into())));
+        assert_eq!(parse_lab_command("quit\r\n"), Ok(LabCommand::Quit));
+    }
+
+    #[test]
+    fn open_takes_a_port_or_a_host_and_a_port() {
+        assert_eq!(parse_lab_command("OPEN localhost 21"), Ok(LabCommand::Open { host: "localhost".into(), port: 21 }));
+        assert!(parse_lab_command("OPEN").is_err());
+        assert!(parse_lab_command("OPEN 0").is_err());
+        assert!(parse_lab_command("OPEN 70000").is_err());
+        assert!(parse_lab_command("OPEN a b c").is_err());
+    }
+
+    #[test]
+    fn names_are_the_rest_of_the_line_spaces_included() {
+        assert_eq!(parse_lab_command("PUT my file.txt"), Ok(LabCommand::Put("my file.txt".into())));
+        assert!(parse_lab_command("GET").is_err());
+        assert!(parse_lab_command("GET   ").is_err());
+    }
+
+    #[test]
+    fn blank_lines_do_nothing_and_unknown_words_are_explained() {
+        assert_eq!(parse_lab_command("   "), Ok(LabCommand::Nothing));
+        assert!(parse_lab_command("LIST").unwrap_err().contains("HELP"));
+        assert!(parse_lab_command("CLOSE now").is_err());
+    }
+
+    #[test]
+    fn local_names_stay_inside_the_folder() {
+        let folder = Path::new("client");
+        assert_eq!(local_path(folder, "a b.txt").unwrap(), Path::new("client/a b.txt"));
+        assert!(local_path(folder, "../secret").is_err());
+        assert!(local_path(folder, "/etc/passwd").is_err());
+    }
+}

@@ -1,0 +1,155 @@
+//! Where a one-shot transfer goes: `HOST`, `HOST:PORT`, `[IPv6]:PORT`, or an
+//! `ftp://[user[:password]@]host[:port]/path` URL (with percent-encoding).
+
+/// The standard FTP control port.
+pub const DEFAULT_PORT: u16 = 21;
+
+/// A parsed address, with what a URL may add.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub host: String,
+    pub port: u16,
+    /// The path a URL named (without its leading `/`), if any.
+    pub path: Option<String>,
+    pub user: Option<String>,
+    pub password: Option<String>,
+}
+
+/// Parses ADDR (or a URL).
+pub fn parse_target(addr: &str) -> Result<Target, String> {
+    if let Some(rest) = strip_scheme(addr) {
+        return parse_url(rest);
+    }
+    if addr.contains('/') {
+        return Err(format!("{addr:?} is neither HOST[:PORT] nor an ftp:// URL"));
+    }
+    let (host, port) = split_host_port(addr)?;
+    Ok(Target { host, port, path: None, user: None, password: None })
+}
+
+fn strip_scheme(addr: &str) -> Option<&str> {
+    let (scheme, rest) = addr.split_once("://")?;
+    scheme.eq_ignore_ascii_case("ftp").then_some(rest)
+}
+
+fn parse_url(rest: &str) -> Result<Target, String> {
+    let (authority, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], Some(&rest[i + 1..])),
+        None => (rest, None),
+    };
+    let (credentials, host_port) = match authority.rfind('@') {
+        Some(i) => (Some(&authority[..i]), &authority[i + 1..]),
+        None => (None, authority),
+    };
+    let (user, password) = match credentials {
+        None => (None, None),
+        Some(credentials) => match credentials.split_once(':') {
+            Some((user, password)) => (Some(percent_decode(user)?), Some(percent_decode(password)?)),
+            None => (Some(percent_decode(credentials)?), None),
+        },
+    };
+    let (host, port) = split_host_port(host_port)?;
+    let path = path.filter(|p| !p.is_empty()).map(percent_decode).transpose()?;
+    Ok(Target { host, port, path, user, password })
+}
+
+/// `host`, `host:port`, `[v6]`, `[v6]:port`; a bare IPv6 address (several colons) has no port.
+fn split_host_port(text: &str) -> Result<(String, u16), String> {
+    let parse_port = |p: &str| p.parse::<u16>().map_err(|_| format!("bad port {p:?} in {text:?}"));
+    if let Some(rest) = text.strip_prefix('[') {
+        let (host, after) = rest.split_once(']').ok_or_else(|| format!("missing ] in {text:?}"))?;
+        let port = match after {
+            "" => DEFAULT_PORT,
+            _ => parse_port(after.strip_prefix(':').ok_or_else(|| format!("bad text after ] in {text:?}"))?)?,
+        };
+        return Ok((host.to_string(), port));
+    }
+    let (host, port) = match text.matches(':').count() {
+        0 => (text, DEFAULT_PORT),
+        1 => {
+            let (host, port) = text.split_once(':').expect("one colon");
+            (host, parse_port(port)?)
+        }
+        _ => (text, DEFAULT_PORT),
+    };
+    if host.is_empty() {
+        return Err(format!("no host in {text:?}"));
+    }
+    Ok((host.to_string(), port))
+}
+
+/// Decodes `%XX` escapes (URLs put spaces and `@` in paths and passwords this way).
+fn percent_decode(text: &str) -> Result<String, String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
+            let byte =
+                hex.and_then(|h| u8::from_str_radix(h, 16).ok()).ok_or_else(|| format!("bad %-escape in {text:?}"))?;
+            out.push(byte);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).map_err(|_| format!("{text:?} does not decode to UTF-8"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(host: &str, port: u16) -> Target {
+        Target { host: host.into(), port, path: None, user: None, password: None }
+    }
+
+    #[test]
+    fn a_host_alone_uses_port_21() {
+        assert_eq!(parse_target("example.org"), Ok(target("example.org", 21)));
+    }
+
+    #[test]
+    fn host_and_port() {
+        assert_eq!(parse_target("127.0.0.1:12000"), Ok(target("127.0.0.1", 12000)));
+    }
+
+    #[test]
+    fn bracketed_ipv6_with_and_without_port() {
+        assert_eq!(parse_target("[::1]:2121"), Ok(target("::1", 2121)));
+        assert_eq!(parse_target("[::1]"), Ok(target("::1", 21)));
+        assert_eq!(parse_target("::1"), Ok(target("::1", 21)));
+    }
+
+    #[test]
+    fn bad_ports_are_errors() {
+        assert!(parse_target("h:99999").is_err());
+        assert!(parse_target("h:x").is_err());
+        assert!(parse_target(":21").is_err());
+    }
+
+    #[test]
+    fn a_url_gives_host_port_path_and_login() {
+        let got = parse_target("ftp://alice:p%40ss@127.0.0.1:2121/dir/my%20file.txt").unwrap();
+        assert_eq!(got.host, "127.0.0.1");
+        assert_eq!(got.port, 2121);
+        assert_eq!(got.path.as_deref(), Some("dir/my file.txt"));
+        assert_eq!(got.user.as_deref(), Some("alice"));
+        assert_eq!(got.password.as_deref(), Some("p@ss"));
+    }
+
+    #[test]
+    fn a_url_without_path_or_login() {
+        assert_eq!(parse_target("FTP://[::1]:21"), Ok(target("::1", 21)));
+        assert_eq!(parse_target("ftp://h/").unwrap().path, None);
+    }
+
+    #[test]
+    fn other_schemes_and_stray_slashes_are_errors() {
+        assert!(parse_target("http://h/x").is_err());
+        assert!(parse_target("h/x").is_err());
+        assert!(parse_target("ftp://h/%zz").is_err());
+    }
+}

@@ -1,0 +1,367 @@
+//! `minftp get`, `minftp put` and `minftp client --lab` against minftp in both dialects and
+//! against real peer servers (pyftpdlib, vsftpd) started on 127.0.0.1; the temporary-file
+//! rule; progress output.
+
+mod common;
+
+use common::*;
+use std::fs;
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+fn minftp_run(dir: &Path, args: &[&str]) -> Output {
+    run_with_input(dir, args, b"")
+}
+
+#[track_caller]
+fn assert_ok(out: &Output) {
+    assert!(out.status.success(), "exit {:?}\nstderr: {}", out.status, String::from_utf8_lossy(&out.stderr));
+}
+
+fn stderr_of(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn entries(dir: &Path) -> Vec<String> {
+    let mut names: Vec<_> = fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn get_and_put_against_a_writable_minftp_in_passive_mode() {
+    let root = temp_dir();
+    let work = temp_dir();
+    let content = binary_content(7_000_000);
+    write_file(root.path(), "dir/big.bin", &content);
+    let server = Server::start(root.path(), &["--writable"]);
+    let addr = format!("127.0.0.1:{}", server.port());
+    let out = minftp_run(work.path(), &["get", &addr, "dir/big.bin"]);
+    assert_ok(&out);
+    assert!(fs::read(work.path().join("big.bin")).unwrap() == content);
+    assert!(stderr_of(&out).starts_with("saved big.bin: 6.68 MiB in "), "{}", stderr_of(&out));
+
+    let out = minftp_run(work.path(), &["put", &addr, "big.bin", "dir/copy.bin"]);
+    assert_ok(&out);
+    assert!(fs::read(root.path().join("dir/copy.bin")).unwrap() == content);
+    let transcript = String::from_utf8_lossy(&server.transcript()).into_owned();
+    assert!(transcript.contains("EPSV\r\n229 ") && !transcript.contains("PORT "), "passive only:\n{transcript}");
+}
+
+#[test]
+fn get_falls_back_to_active_mode_against_a_comp431_server() {
+    let root = temp_dir();
+    let work = temp_dir();
+    let content = binary_content(1_000_000);
+    write_file(root.path(), "f.bin", &content);
+    let server = Server::start(root.path(), &[]);
+    let out = minftp_run(work.path(), &["get", &format!("127.0.0.1:{}", server.port()), "f.bin", "-o", "local.bin"]);
+    assert_ok(&out);
+    assert!(fs::read(work.path().join("local.bin")).unwrap() == content);
+    let transcript = String::from_utf8_lossy(&server.transcript()).into_owned();
+    assert!(transcript.contains("EPSV\r\n500 ") && transcript.contains("PORT 127,0,0,1,"), "{transcript}");
+}
+
+#[test]
+fn put_to_a_server_refusing_uploads_says_how_to_allow_them() {
+    let root = temp_dir();
+    let work = temp_dir();
+    write_file(work.path(), "f", b"data");
+    for extra in [&[][..], &["--extended"]] {
+        let server = Server::start(root.path(), extra);
+        let out = minftp_run(work.path(), &["put", &format!("127.0.0.1:{}", server.port()), "f"]);
+        assert_eq!(out.status.code(), Some(1));
+        let err = stderr_of(&out);
+        assert!(err.contains("minftp serve --writable") && (err.contains(": 500 ") || err.contains(": 550 ")), "{err}");
+        assert_eq!(err.lines().count(), 1, "one clear line: {err}");
+    }
+    assert!(entries(root.path()).is_empty());
+}
+
+#[test]
+fn a_missing_remote_file_fails_with_the_server_reply_and_leaves_no_file() {
+    let root = temp_dir();
+    let work = temp_dir();
+    let server = Server::start(root.path(), &["--extended"]);
+    fs::write(work.path().join("nope.txt"), b"keep me").unwrap();
+    let out = minftp_run(work.path(), &["get", &format!("127.0.0.1:{}", server.port()), "nope.txt"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr_of(&out).contains("550 File not found or access denied."), "{}", stderr_of(&out));
+    assert_eq!(fs::read(work.path().join("nope.txt")).unwrap(), b"keep me", "the existing target survives");
+    assert_eq!(entries(work.path()), ["nope.txt"]);
+}
+
+#[test]
+fn put_of_a_missing_local_file_fails_before_connecting() {
+    let work = temp_dir();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let out = minftp_run(
+        work.path(),
+        &["put", &format!("127.0.0.1:{}", listener.local_addr().unwrap().port()), "missing.bin"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr_of(&out).contains("cannot read missing.bin"), "{}", stderr_of(&out));
+    assert!(listener.accept().is_err(), "no connection was made");
+}
+
+#[test]
+fn a_url_names_server_path_and_login_and_dash_writes_to_stdout() {
+    let root = temp_dir();
+    let work = temp_dir();
+    write_file(root.path(), "my file.txt", b"through a url");
+    let server = Server::start(root.path(), &["--extended", "--user", "alice", "--password", "pw"]);
+    let url = format!("ftp://alice:pw@127.0.0.1:{}/my%20file.txt", server.port());
+    let out = minftp_run(work.path(), &["get", &url, "-o", "-", "-q"]);
+    assert_ok(&out);
+    assert_eq!(out.stdout, b"through a url");
+    assert!(out.stderr.is_empty(), "-q prints nothing: {}", stderr_of(&out));
+    assert!(entries(work.path()).is_empty());
+}
+
+#[test]
+fn progress_bar_is_drawn_only_on_a_terminal_or_when_forced() {
+    let root = temp_dir();
+    let work = temp_dir();
+    write_file(root.path(), "f.bin", &binary_content(30_000_000));
+    let server = Server::start(root.path(), &["--extended"]);
+    let addr = format!("127.0.0.1:{}", server.port());
+    let plain = minftp_run(work.path(), &["get", &addr, "f.bin"]);
+    assert_ok(&plain);
+    let err = stderr_of(&plain);
+    assert_eq!(err.lines().count(), 1, "only the summary line: {err:?}");
+    assert!(!err.contains('\x1b'));
+
+    let mut command = minftp(work.path());
+    command.args(["get", &addr, "f.bin", "-o", "again.bin"]).env("MINFTP_FORCE_PROGRESS", "1");
+    let forced =
+        wait_bounded(command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap(), Duration::from_secs(60));
+    assert_ok(&forced);
+    let err = stderr_of(&forced);
+    assert!(err.contains("again.bin [") && err.contains("MiB"), "a bar with bytes: {err:?}");
+    assert!(err.trim_end().rsplit(['\n', '\r']).next().unwrap().contains("saved again.bin: 28.61 MiB"), "{err:?}");
+}
+
+/// A fake server that logs in anyone, says the file has `size` bytes, sends only `sent`
+/// of them on a passive connection and then drops both connections (a server killed
+/// mid-download).
+fn dying_server(size: usize, sent: usize) -> (u16, thread::JoinHandle<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let handle = thread::spawn(move || {
+        let (control, _) = listener.accept().unwrap();
+        let mut writer = control.try_clone().unwrap();
+        let mut reader = BufReader::new(control);
+        let data_listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let data_port = data_listener.local_addr().unwrap().port();
+        writer.write_all(b"220 dying\r\n").unwrap();
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                return;
+            }
+            let verb = line.split_whitespace().next().unwrap_or("").to_ascii_uppercase();
+            let reply = match verb.as_str() {
+                "USER" => "331 ok".to_string(),
+                "PASS" => "230 ok".into(),
+                "TYPE" => "200 ok".into(),
+                "SIZE" => format!("213 {size}"),
+                "EPSV" => format!("229 Entering Extended Passive Mode (|||{data_port}|)"),
+                "RETR" => {
+                    writer.write_all(b"150 here it comes\r\n").unwrap();
+                    let (mut data, _) = data_listener.accept().unwrap();
+                    data.write_all(&vec![b'x'; sent]).unwrap();
+                    return; // everything closes: the server died
+                }
+                _ => "502 no".into(),
+            };
+            writer.write_all(format!("{reply}\r\n").as_bytes()).unwrap();
+        }
+    });
+    (port, handle)
+}
+
+#[test]
+fn a_server_dying_mid_download_leaves_no_file_and_keeps_the_old_one() {
+    let work = temp_dir();
+    let (port, server) = dying_server(1_000_000, 300_000);
+    let out = minftp_run(work.path(), &["get", &format!("127.0.0.1:{port}"), "f.bin"]);
+    server.join().unwrap();
+    assert_ne!(out.status.code(), Some(0));
+    assert!(entries(work.path()).is_empty(), "left behind: {:?}", entries(work.path()));
+
+    fs::write(work.path().join("f.bin"), b"old").unwrap();
+    let (port, server) = dying_server(1_000_000, 300_000);
+    let out = minftp_run(work.path(), &["get", &format!("127.0.0.1:{port}"), "f.bin"]);
+    server.join().unwrap();
+    assert_ne!(out.status.code(), Some(0));
+    assert_eq!(fs::read(work.path().join("f.bin")).unwrap(), b"old");
+    assert_eq!(entries(work.path()), ["f.bin"]);
+}
+
+#[test]
+fn lab_session_opens_puts_gets_closes_and_reopens() {
+    let dir = temp_dir();
+    let server_dir = dir.path().join("server");
+    fs::create_dir(&server_dir).unwrap();
+    let binary = binary_content(2_500_000);
+    write_file(&server_dir, "from server.bin", &binary);
+    write_file(dir.path(), "client/my notes.txt", b"notes with spaces in the name\n");
+    let server = Server::start(&server_dir, &["--writable"]);
+    let port = server.port();
+    let script = format!(
+        "OPEN {port}\nPUT my notes.txt\nget from server.bin\nGET missing.txt\nPUT not-here.txt\nCLOSE\nGET late.txt\n\
+         open 127.0.0.1 {port}\nHELP\nQUIT\nGET never.txt\n"
+    );
+    let out = run_with_input(dir.path(), &["client", "--lab"], script.as_bytes());
+    assert_ok(&out);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], format!("connected to 127.0.0.1 port {port}"));
+    assert!(lines[1].starts_with("uploaded my notes.txt: 30 B in "), "{text}");
+    assert!(lines[2].starts_with("downloaded from server.bin: 2.38 MiB in "), "{text}");
+    assert!(
+        lines[3].starts_with("error: cannot download missing.txt")
+            && lines[3].ends_with("550 File not found or access denied."),
+        "{text}"
+    );
+    assert!(lines[4].starts_with("error: cannot read ") && lines[4].contains("not-here.txt"), "{text}");
+    assert_eq!(lines[5], "connection closed");
+    assert_eq!(lines[6], "error: not connected; use OPEN PORT first");
+    assert_eq!(lines[7], format!("connected to 127.0.0.1 port {port}"));
+    assert!(lines[8].starts_with("commands (any case):"), "{text}");
+    assert_eq!(&lines[lines.len() - 2..], ["connection closed", "bye"], "{text}");
+    assert!(!text.contains("never.txt"), "nothing is read after QUIT");
+    assert_eq!(fs::read(server_dir.join("my notes.txt")).unwrap(), b"notes with spaces in the name\n");
+    assert!(fs::read(dir.path().join("client/from server.bin")).unwrap() == binary);
+    assert_eq!(entries(&dir.path().join("client")), ["from server.bin", "my notes.txt"]);
+}
+
+#[test]
+fn lab_session_survives_a_refused_connection_and_a_vanished_server() {
+    let dir = temp_dir();
+    let dead_port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let (port, server) = dying_server(10, 5);
+    let script = format!("OPEN {dead_port}\nOPEN {port}\nGET f\nGET f\nQUIT\n");
+    let out = run_with_input(dir.path(), &["client", "--lab", "--dir", "mine"], script.as_bytes());
+    server.join().unwrap();
+    assert_ok(&out);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines[0].starts_with(&format!("error: cannot connect to 127.0.0.1 port {dead_port}")), "{text}");
+    assert_eq!(lines[1], format!("connected to 127.0.0.1 port {port}"));
+    assert!(lines[2].starts_with("error: ") && lines[2].ends_with("(the connection is closed; OPEN again)"), "{text}");
+    assert_eq!(lines[3], "error: not connected; use OPEN PORT first");
+    assert!(dir.path().join("mine").is_dir() && entries(&dir.path().join("mine")).is_empty());
+}
+
+/// A peer FTP server started on a free port of 127.0.0.1, killed when dropped.
+struct Peer {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn wait_until_listening(port: u16, child: &mut Child) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if child.try_wait().unwrap().is_some() {
+            return false;
+        }
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return true;
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+/// pyftpdlib serving `root` with anonymous write access, or `None` (with a printed reason).
+fn pyftpdlib(root: &Path) -> Option<Peer> {
+    let probe = Command::new("python3").args(["-c", "import pyftpdlib"]).output();
+    if !probe.is_ok_and(|o| o.status.success()) {
+        eprintln!("skipped: pyftpdlib is not installed (pip install pyftpdlib; .ci/run does)");
+        return None;
+    }
+    let port = free_port();
+    let mut child = Command::new("python3")
+        .args(["-m", "pyftpdlib", "-i", "127.0.0.1", "-p", &port.to_string(), "-w", "-d"])
+        .arg(root)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    assert!(wait_until_listening(port, &mut child), "pyftpdlib did not start");
+    Some(Peer { child, port })
+}
+
+/// vsftpd in the foreground with a config written here, anonymous access to `root`
+/// (uploads into `root/upload`), or `None` (with a printed reason).
+fn vsftpd(root: &Path, config_dir: &Path) -> Option<Peer> {
+    let binary = ["/usr/sbin/vsftpd", "/usr/bin/vsftpd"].into_iter().find(|p| Path::new(p).exists());
+    let Some(binary) = binary else {
+        eprintln!("skipped: vsftpd is not installed (apt-get install vsftpd; .ci/run does)");
+        return None;
+    };
+    let port = free_port();
+    let config = config_dir.join("vsftpd.conf");
+    fs::write(
+        &config,
+        format!(
+            "listen=YES\nlisten_ipv6=NO\nlisten_address=127.0.0.1\nlisten_port={port}\nbackground=NO\n\
+             anonymous_enable=YES\nlocal_enable=NO\nno_anon_password=YES\nanon_root={}\nwrite_enable=YES\n\
+             anon_upload_enable=YES\nanon_umask=022\nrun_as_launching_user=YES\nseccomp_sandbox=NO\n\
+             pasv_enable=YES\npasv_address=127.0.0.1\nxferlog_enable=NO\n",
+            root.display()
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(binary).arg(&config).stdout(Stdio::null()).stderr(Stdio::null()).spawn().ok()?;
+    assert!(wait_until_listening(port, &mut child), "vsftpd did not start");
+    Some(Peer { child, port })
+}
+
+fn get_and_put_against_peer(root: &Path, peer: &Peer, upload_name: &str) {
+    let work = temp_dir();
+    let addr = format!("127.0.0.1:{}", peer.port);
+    let out = minftp_run(work.path(), &["get", &addr, "served.bin"]);
+    assert_ok(&out);
+    assert!(fs::read(work.path().join("served.bin")).unwrap() == fs::read(root.join("served.bin")).unwrap());
+    let upload = binary_content(1_500_001);
+    fs::write(work.path().join("up.bin"), &upload).unwrap();
+    let out = minftp_run(work.path(), &["put", &addr, "up.bin", upload_name]);
+    assert_ok(&out);
+    assert!(fs::read(root.join(upload_name)).unwrap() == upload);
+}
+
+#[test]
+fn get_and_put_work_against_pyftpdlib() {
+    let root = temp_dir();
+    write_file(root.path(), "served.bin", &binary_content(3_000_000));
+    let Some(peer) = pyftpdlib(root.path()) else { return };
+    get_and_put_against_peer(root.path(), &peer, "uploaded.bin");
+}
+
+#[test]
+fn get_and_put_work_against_vsftpd() {
+    let dir = temp_dir();
+    let root = dir.path().join("root");
+    write_file(&root, "served.bin", &binary_content(3_000_000));
+    fs::create_dir(root.join("upload")).unwrap();
+    let Some(peer) = vsftpd(&root, dir.path()) else { return };
+    get_and_put_against_peer(&root, &peer, "upload/uploaded.bin");
+}
