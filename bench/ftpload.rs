@@ -1,0 +1,96 @@
+//! The benchmark's load client: the same requests for every server under test, so their
+//! timings compare. Built on minftp's own control connection and FTP session.
+//!
+//! ```text
+//! ftpload logins HOST PORT COUNT                 COUNT sequential logins (USER, PASS, QUIT)
+//! ftpload downloads HOST PORT COUNT FILE SHA256  COUNT concurrent downloads of FILE, each checked
+//! ```
+//! Prints one line: `seconds=S ok=N failed=M`.
+
+use std::io::{self, Write};
+use std::process::ExitCode;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use minftp::client::control::ControlConnection;
+use minftp::client::ftp::{DataMode, FtpSession};
+use sha2::{Digest, Sha256};
+
+const TIMEOUT: Duration = Duration::from_secs(120);
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (ok, failed, seconds) = match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
+        ["logins", host, port, count] => logins(host, parse(port), parse(count)),
+        ["downloads", host, port, count, file, sha256] => downloads(host, parse(port), parse(count), file, sha256),
+        _ => {
+            eprintln!("usage: ftpload logins HOST PORT COUNT | ftpload downloads HOST PORT COUNT FILE SHA256");
+            return ExitCode::from(2);
+        }
+    };
+    println!("seconds={seconds:.4} ok={ok} failed={failed}");
+    if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+}
+
+fn parse<T: std::str::FromStr>(text: &str) -> T {
+    text.parse().unwrap_or_else(|_| panic!("not a number: {text}"))
+}
+
+/// One login: connect, greeting, USER, PASS, QUIT, each reply checked.
+fn login(host: &str, port: u16) -> io::Result<()> {
+    let mut control = ControlConnection::connect(host, port, TIMEOUT)?;
+    let expect = |reply: minftp::client::control::ServerReply, codes: &[u16]| {
+        if codes.contains(&reply.code) { Ok(()) } else { Err(io::Error::other(format!("unexpected reply {reply}"))) }
+    };
+    expect(control.read_server_reply()?, &[220])?;
+    expect(control.exchange("USER anonymous")?, &[331, 230])?;
+    expect(control.exchange("PASS bench@")?, &[230])?;
+    expect(control.exchange("QUIT")?, &[221])
+}
+
+fn logins(host: &str, port: u16, count: usize) -> (usize, usize, f64) {
+    let started = Instant::now();
+    let ok = (0..count).filter(|_| login(host, port).map_err(|e| eprintln!("login failed: {e}")).is_ok()).count();
+    (ok, count - ok, started.elapsed().as_secs_f64())
+}
+
+/// A writer that only hashes what it is given.
+struct HashingSink(Sha256);
+
+impl Write for HashingSink {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+fn download(host: &str, port: u16, file: &str) -> Result<String, String> {
+    let mut session =
+        FtpSession::open(host, port, "anonymous", "bench@", DataMode::Passive, TIMEOUT).map_err(|e| e.to_string())?;
+    let mut sink = HashingSink(Sha256::new());
+    session.retrieve(file, &mut sink, &mut |_| {}).map_err(|e| e.to_string())?;
+    session.quit();
+    Ok(sink.0.finalize().iter().map(|b| format!("{b:02x}")).collect())
+}
+
+fn downloads(host: &str, port: u16, count: usize, file: &str, sha256: &str) -> (usize, usize, f64) {
+    let started = Instant::now();
+    let workers: Vec<_> = (0..count)
+        .map(|_| {
+            let (host, file) = (host.to_string(), file.to_string());
+            thread::Builder::new().stack_size(256 * 1024).spawn(move || download(&host, port, &file)).expect("a thread")
+        })
+        .collect();
+    let mut ok = 0;
+    for worker in workers {
+        match worker.join().expect("no panic") {
+            Ok(digest) if digest == sha256 => ok += 1,
+            Ok(digest) => eprintln!("wrong bytes: sha256 {digest}"),
+            Err(err) => eprintln!("download failed: {err}"),
+        }
+    }
+    (ok, count - ok, started.elapsed().as_secs_f64())
+}

@@ -1,0 +1,286 @@
+#!/usr/bin/env python3
+"""minftp against pyftpdlib, vsftpd and curl, side by side in one run (bench/README.md).
+
+usage: python3 bench/run.py [--quick] [--runs N] [--json FILE]
+
+Builds minftp and the load client (cargo build --release), checks for pyftpdlib, vsftpd and
+curl (it installs nothing: a missing peer is reported and skipped), makes random test files
+in a temporary folder, runs every scenario several times alternating the servers, and prints
+a table of medians and minftp/peer ratios. All traffic stays on 127.0.0.1.
+--quick uses small files and few runs: CI runs it so the bench cannot rot; it checks that
+every scenario works and every transfer is byte-exact, never the timings.
+"""
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MINFTP = os.path.join(TOP, "target", "release", "minftp")
+FTPLOAD = os.path.join(TOP, "target", "release", "examples", "ftpload")
+VSFTPD = next((p for p in ("/usr/sbin/vsftpd", "/usr/bin/vsftpd") if os.path.exists(p)), None)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_listening(port, proc, seconds=10):
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            return False
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
+def tree_rss_kib(pid):
+    """Resident memory of a process and all its descendants, in KiB."""
+    children = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+                children.setdefault(ppid, []).append(int(entry))
+            except (OSError, IndexError, ValueError):
+                pass
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        todo.extend(children.get(p, []))
+        try:
+            with open(f"/proc/{p}/status") as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1])
+        except OSError:
+            pass
+    return total
+
+
+class Server:
+    """A server under test, on a free port of 127.0.0.1, serving ROOT (uploads into ROOT/upload)."""
+
+    def __init__(self, name, argv_for_port, workdir, env=None):
+        self.name = name
+        self.port = free_port()
+        self.proc = subprocess.Popen(argv_for_port(self.port), cwd=workdir, stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+        if not wait_listening(self.port, self.proc):
+            self.stop()
+            raise RuntimeError(f"{name} did not start")
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def start_servers(root, work, peers):
+    servers = [Server("minftp", lambda p: [MINFTP, "serve", str(p), "--bind", "127.0.0.1", "--root", root,
+                                           "--writable", "--max-clients", "2000"], work)]
+    if "pyftpdlib" in peers:
+        servers.append(Server("pyftpdlib", lambda p: [sys.executable, "-m", "pyftpdlib", "-i", "127.0.0.1",
+                                                       "-p", str(p), "-w", "-d", root], work))
+    if "vsftpd" in peers:
+        def vsftpd_argv(port):
+            conf = os.path.join(work, f"vsftpd-{port}.conf")
+            with open(conf, "w") as f:
+                f.write(f"listen=YES\nlisten_ipv6=NO\nlisten_address=127.0.0.1\nlisten_port={port}\n"
+                        f"background=NO\nanonymous_enable=YES\nlocal_enable=NO\nno_anon_password=YES\n"
+                        f"anon_root={root}\nwrite_enable=YES\nanon_upload_enable=YES\nanon_umask=022\n"
+                        f"run_as_launching_user=YES\nseccomp_sandbox=NO\npasv_enable=YES\n"
+                        f"pasv_address=127.0.0.1\nxferlog_enable=NO\nmax_clients=2000\nmax_per_ip=2000\n")
+            return [VSFTPD, conf]
+        servers.append(Server("vsftpd", vsftpd_argv, work))
+    return servers
+
+
+def timed(argv, **kwargs):
+    started = time.perf_counter()
+    run = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                         timeout=600, **kwargs)
+    elapsed = time.perf_counter() - started
+    if run.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)} failed: {run.stderr.decode(errors='replace')[-300:]}")
+    return elapsed
+
+
+def ftpload(*args):
+    run = subprocess.run([FTPLOAD, *map(str, args)], capture_output=True, timeout=900)
+    fields = dict(kv.split("=") for kv in run.stdout.decode().split())
+    if run.returncode != 0 or int(fields.get("failed", 1)) != 0:
+        raise RuntimeError(f"ftpload {args[0]} failed: {run.stdout.decode()} {run.stderr.decode()[-300:]}")
+    return float(fields["seconds"])
+
+
+def make_file(path, size):
+    digest = hashlib.sha256()
+    with open(path, "wb") as f:
+        left = size
+        while left:
+            chunk = os.urandom(min(left, 8 << 20))
+            digest.update(chunk)
+            f.write(chunk)
+            left -= len(chunk)
+    return digest.hexdigest()
+
+
+def same_file(a, b):
+    return os.path.getsize(a) == os.path.getsize(b) and hashlib.sha256(open(a, "rb").read()).digest() == \
+        hashlib.sha256(open(b, "rb").read()).digest()
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="small files and few runs (what CI runs)")
+    parser.add_argument("--runs", type=int, help="runs per scenario and server (default 5, quick 1)")
+    parser.add_argument("--json", help="also write the medians to this file")
+    args = parser.parse_args()
+    runs = args.runs or (1 if args.quick else 5)
+    big_size = (32 << 20) if args.quick else (1 << 30)
+    medium_size = (1 << 20) if args.quick else (10 << 20)
+    sessions = 20 if args.quick else 300
+
+    subprocess.run(["cargo", "build", "--release", "--quiet", "--bin", "minftp", "--example", "ftpload"],
+                   cwd=TOP, check=True)
+    peers, missing = [], []
+    if subprocess.run([sys.executable, "-c", "import pyftpdlib"], capture_output=True).returncode == 0:
+        peers.append("pyftpdlib")
+    else:
+        missing.append("pyftpdlib (pip install pyftpdlib)")
+    if VSFTPD:
+        peers.append("vsftpd")
+    else:
+        missing.append("vsftpd (apt-get install vsftpd)")
+    curl = shutil.which("curl")
+    if not curl:
+        missing.append("curl (apt-get install curl): the curl scenarios are skipped")
+    for m in missing:
+        print(f"note: not installed, skipped: {m}")
+
+    work = tempfile.mkdtemp(prefix="minftp-bench-")
+    try:
+        root = os.path.join(work, "root")
+        os.makedirs(os.path.join(root, "upload"))
+        os.chmod(os.path.join(root, "upload"), 0o777)
+        big = os.path.join(root, "big.bin")
+        medium = os.path.join(root, "medium.bin")
+        print(f"making test files: {big_size >> 20} MiB and {medium_size >> 20} MiB of random bytes")
+        make_file(big, big_size)
+        medium_sha = make_file(medium, medium_size)
+        local_big = os.path.join(work, "local-big.bin")
+        shutil.copyfile(big, local_big)
+        servers = start_servers(root, work, peers)
+        results = {}  # (scenario, subject) -> [values]
+
+        def record(scenario, subject, value):
+            results.setdefault((scenario, subject), []).append(value)
+
+        upload_target = os.path.join(root, "upload", "stored.bin")
+        for run in range(runs):
+            order = servers if run % 2 == 0 else list(reversed(servers))
+            for server in order:
+                url = f"ftp://127.0.0.1:{server.port}"
+                if curl:
+                    record("server RETR (curl)", server.name, big_size / timed([curl, "-s", "-o", "/dev/null", f"{url}/big.bin"]))
+                    record("server STOR (curl -T)", server.name,
+                           big_size / timed([curl, "-s", "-T", local_big, f"{url}/upload/stored.bin"]))
+                    if not same_file(upload_target, local_big):
+                        raise RuntimeError(f"{server.name}: the uploaded file differs")
+                    os.remove(upload_target)
+                record(f"{sessions} sequential logins", server.name, ftpload("logins", "127.0.0.1", server.port, sessions))
+                rss = [0]
+                done = threading.Event()
+
+                def sample(pid=server.proc.pid):
+                    while not done.is_set():
+                        rss[0] = max(rss[0], tree_rss_kib(pid))
+                        time.sleep(0.05)
+                sampler = threading.Thread(target=sample)
+                sampler.start()
+                try:
+                    record(f"{sessions} concurrent {medium_size >> 20} MiB downloads", server.name,
+                           ftpload("downloads", "127.0.0.1", server.port, sessions, "medium.bin", medium_sha))
+                finally:
+                    done.set()
+                    sampler.join()
+                record("server peak RSS, MiB (concurrent run)", server.name, rss[0] / 1024)
+            # The clients, against the same pyftpdlib server (else minftp's own server).
+            target = next((s for s in servers if s.name == "pyftpdlib"), servers[0])
+            url = f"ftp://127.0.0.1:{target.port}"
+            clients = [("minftp", [MINFTP, "get", f"127.0.0.1:{target.port}", "big.bin", "-o", "-", "-q"],
+                        [MINFTP, "put", f"127.0.0.1:{target.port}", local_big, "upload/stored.bin", "-q"])]
+            if curl:
+                clients.append(("curl", [curl, "-s", "-o", "/dev/null", f"{url}/big.bin"],
+                                [curl, "-s", "-T", local_big, f"{url}/upload/stored.bin"]))
+            for name, get_argv, put_argv in (clients if run % 2 == 0 else list(reversed(clients))):
+                record(f"client get from {target.name}", name, big_size / timed(get_argv))
+                record(f"client put to {target.name}", name, big_size / timed(put_argv))
+                if not same_file(upload_target, local_big):
+                    raise RuntimeError(f"{name} put: the uploaded file differs")
+                os.remove(upload_target)
+        for server in servers:
+            server.stop()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+    report(results, runs, big_size, sessions, args)
+
+
+def report(results, runs, big_size, sessions, args):
+    medians = {key: statistics.median(values) for key, values in results.items()}
+    scenarios = list(dict.fromkeys(scenario for scenario, _ in results))
+    print()
+    print(f"medians of {runs} run(s); {big_size >> 20} MiB transfer file; {sessions} sessions; "
+          f"throughput in GB/s (higher is better), times in s and memory in MiB (lower is better)")
+    print()
+    print("| scenario | minftp | peers | ratio (minftp vs peer) |")
+    print("|---|---|---|---|")
+    for scenario in scenarios:
+        subjects = [s for (sc, s) in medians if sc == scenario]
+        is_rate = "RETR" in scenario or "STOR" in scenario or "get" in scenario or "put" in scenario
+        if is_rate:
+            show = lambda v: f"{v / 1e9:.2f} GB/s"  # noqa: E731
+        elif "RSS" in scenario:
+            show = lambda v: f"{v:.1f} MiB"  # noqa: E731
+        else:
+            show = lambda v: f"{v:.3f} s"  # noqa: E731
+        mine = medians.get((scenario, "minftp"))
+        others = [s for s in subjects if s != "minftp"]
+        peers_text = ", ".join(f"{s} {show(medians[(scenario, s)])}" for s in others) or "-"
+        ratios = []
+        for s in others:
+            theirs = medians[(scenario, s)]
+            if mine and theirs:
+                ratios.append(f"{mine / theirs:.2f}x {s}")
+        print(f"| {scenario} | {show(mine) if mine is not None else '-'} | {peers_text} | {', '.join(ratios) or '-'} |")
+    print()
+    print("ratios: for throughput, minftp/peer (above 1: minftp faster); for times and memory, minftp/peer (below 1: minftp better)")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({f"{k[0]} | {k[1]}": v for k, v in medians.items()}, f, indent=1)
+    print("bench: all scenarios completed, every transfer byte-exact")
+
+
+if __name__ == "__main__":
+    main()
