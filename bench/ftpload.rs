@@ -5,10 +5,15 @@
 //! ftpload logins HOST PORT COUNT                 COUNT sequential logins (USER, PASS, QUIT)
 //! ftpload downloads HOST PORT COUNT FILE SHA256  COUNT concurrent downloads of FILE, each checked
 //! ```
+//! For the concurrent downloads the sessions log in one after another (each starts when the
+//! previous one is logged in) and then all download at once: 300 connections opened in the
+//! same instant overflow the accept backlog of some servers (pyftpdlib's is 100), and that
+//! would measure the kernel's SYN queue instead of the servers.
 //! Prints one line: `seconds=S ok=N failed=M`.
 
 use std::io::{self, Write};
 use std::process::ExitCode;
+use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -67,9 +72,10 @@ impl Write for HashingSink {
     }
 }
 
-fn download(host: &str, port: u16, file: &str) -> Result<String, String> {
-    let mut session =
-        FtpSession::open(host, port, "anonymous", "bench@", DataMode::Passive, TIMEOUT).map_err(|e| e.to_string())?;
+fn download(host: &str, port: u16, file: &str, logged_in: mpsc::Sender<()>) -> Result<String, String> {
+    let session = FtpSession::open(host, port, "anonymous", "bench@", DataMode::Passive, TIMEOUT);
+    let _ = logged_in.send(());
+    let mut session = session.map_err(|e| e.to_string())?;
     let mut sink = HashingSink(Sha256::new());
     session.retrieve(file, &mut sink, &mut |_| {}).map_err(|e| e.to_string())?;
     session.quit();
@@ -78,12 +84,17 @@ fn download(host: &str, port: u16, file: &str) -> Result<String, String> {
 
 fn downloads(host: &str, port: u16, count: usize, file: &str, sha256: &str) -> (usize, usize, f64) {
     let started = Instant::now();
-    let workers: Vec<_> = (0..count)
-        .map(|_| {
-            let (host, file) = (host.to_string(), file.to_string());
-            thread::Builder::new().stack_size(256 * 1024).spawn(move || download(&host, port, &file)).expect("a thread")
-        })
-        .collect();
+    let mut workers = Vec::with_capacity(count);
+    for _ in 0..count {
+        let (host, file) = (host.to_string(), file.to_string());
+        let (logged_in, wait) = mpsc::channel();
+        let worker = thread::Builder::new()
+            .stack_size(256 * 1024)
+            .spawn(move || download(&host, port, &file, logged_in))
+            .expect("a thread");
+        let _ = wait.recv();
+        workers.push(worker);
+    }
     let mut ok = 0;
     for worker in workers {
         match worker.join().expect("no panic") {
