@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use minftp::client::control::ControlConnection;
 use minftp::client::ftp::{DataMode, FtpSession};
+use minftp::protocol::data::STREAM_RECEIVE_BUFFER;
 use sha2::{Digest, Sha256};
 
 const TIMEOUT: Duration = Duration::from_secs(120);
@@ -77,7 +78,7 @@ fn download(host: &str, port: u16, file: &str, logged_in: mpsc::Sender<()>) -> R
     let _ = logged_in.send(());
     let mut session = session.map_err(|e| e.to_string())?;
     let mut sink = HashingSink(Sha256::new());
-    session.retrieve(file, &mut sink, &mut |_| {}).map_err(|e| e.to_string())?;
+    session.retrieve(file, &mut sink, STREAM_RECEIVE_BUFFER, &mut |_| {}).map_err(|e| e.to_string())?;
     session.quit();
     Ok(sink.0.finalize().iter().map(|b| format!("{b:02x}")).collect())
 }

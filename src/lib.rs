@@ -4,6 +4,7 @@
 pub mod atomic;
 pub mod cli;
 pub mod client;
+pub mod diagnostics;
 pub mod protocol;
 pub mod server;
 pub mod transcript;

@@ -32,6 +32,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             ServeMode::Sockets { listener, config } => {
                 let transcript = Transcript::stdout();
                 shutdown::exit_cleanly_on_interrupt(transcript.clone())?;
+                shutdown::survive_file_size_limits();
                 tcp::serve(listener, config, transcript)?;
             }
         },

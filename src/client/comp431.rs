@@ -14,7 +14,7 @@ use super::control::{ControlConnection, ReplyRead};
 use super::request::{Request, RequestError, parse_request};
 use crate::atomic::AtomicFile;
 use crate::protocol::address::format_port_argument;
-use crate::protocol::data::{Accepted, accept_from, receive};
+use crate::protocol::data::{Accepted, FILE_RECEIVE_BUFFER, accept_from, receive};
 use crate::protocol::line::{Line, LineReader};
 use crate::transcript::Transcript;
 
@@ -93,7 +93,7 @@ impl Comp431Client<'_> {
                 self.control = Some(control);
             }
             Err(err) => {
-                eprintln!("minftp: cannot connect to {host} port {port}: {err}");
+                crate::diag!("cannot connect to {host} port {port}: {err}");
                 self.out.line("CONNECT failed");
                 return;
             }
@@ -121,13 +121,13 @@ impl Comp431Client<'_> {
         let listener = match TcpListener::bind((Ipv4Addr::UNSPECIFIED, self.data_port)) {
             Ok(listener) => listener,
             Err(err) => {
-                eprintln!("minftp: cannot listen on data port {}: {err}", self.data_port);
+                crate::diag!("cannot listen on data port {}: {err}", self.data_port);
                 self.out.line("GET failed, FTP-data port not allocated.");
                 return;
             }
         };
         let Some(ip) = self.advertised_ip() else {
-            eprintln!("minftp: no IPv4 address to advertise in PORT; use --data-ip");
+            crate::diag!("no IPv4 address to advertise in PORT; use --data-ip");
             self.out.line("GET failed, FTP-data port not allocated.");
             return;
         };
@@ -148,7 +148,7 @@ impl Comp431Client<'_> {
             Awaited::ControlReply => {
                 self.read_and_print_reply();
             }
-            Awaited::Nothing => eprintln!("minftp: the server opened no data connection in time"),
+            Awaited::Nothing => crate::diag!("the server opened no data connection in time"),
         }
     }
 
@@ -160,7 +160,7 @@ impl Comp431Client<'_> {
         let mut file = match fs::create_dir_all(self.retr_folder).and_then(|()| AtomicFile::create(&target)) {
             Ok(file) => Some(file),
             Err(err) => {
-                eprintln!("minftp: cannot write {}: {err}", target.display());
+                crate::diag!("cannot write {}: {err}", target.display());
                 None
             }
         };
@@ -170,16 +170,16 @@ impl Comp431Client<'_> {
             // Nowhere to write: still drain the connection so the server can finish.
             None => &mut sink,
         };
-        let received = receive(&mut data, out, &mut |_| {});
+        let received = receive(&mut data, out, FILE_RECEIVE_BUFFER, &mut |_| {});
         drop(data);
         if let Err(err) = &received {
-            eprintln!("minftp: receiving {} failed: {err:?}", target.display());
+            crate::diag!("receiving {} failed: {err:?}", target.display());
         }
         let closing = self.read_and_print_reply();
         if let Some(file) = file.filter(|_| received.is_ok() && closing.is_success()) {
             match file.commit() {
                 Ok(()) => self.completed += 1,
-                Err(err) => eprintln!("minftp: cannot write {}: {err}", target.display()),
+                Err(err) => crate::diag!("cannot write {}: {err}", target.display()),
             }
         }
     }
@@ -199,7 +199,7 @@ impl Comp431Client<'_> {
             Ok(Accepted::TimedOut) if reply_waiting => Awaited::ControlReply,
             Ok(Accepted::TimedOut) => Awaited::Nothing,
             Err(err) => {
-                eprintln!("minftp: waiting for the data connection failed: {err}");
+                crate::diag!("waiting for the data connection failed: {err}");
                 Awaited::Nothing
             }
         }
@@ -237,7 +237,7 @@ impl Comp431Client<'_> {
     }
 
     fn lose_connection(&mut self) {
-        eprintln!("minftp: the server closed the control connection");
+        crate::diag!("the server closed the control connection");
         self.control = None;
     }
 

@@ -120,16 +120,19 @@ impl FtpSession {
         (reply.code == 213).then(|| reply.text().trim().parse().ok()).flatten()
     }
 
-    /// Downloads `path` into `out`; `on_progress` gets the running byte count.
+    /// Downloads `path` into `out` through a buffer of `buffer_size` bytes (see
+    /// [`FILE_RECEIVE_BUFFER`](crate::protocol::data::FILE_RECEIVE_BUFFER)); `on_progress`
+    /// gets the running byte count.
     pub fn retrieve(
         &mut self,
         path: &str,
         out: &mut dyn Write,
+        buffer_size: usize,
         on_progress: &mut dyn FnMut(u64),
     ) -> Result<u64, FtpError> {
         let command = format!("RETR {path}");
         let mut data = self.start_transfer(&command)?;
-        let received = receive(&mut data, out, on_progress);
+        let received = receive(&mut data, out, buffer_size, on_progress);
         drop(data);
         let bytes = match received {
             Ok(bytes) => bytes,
@@ -150,7 +153,7 @@ impl FtpSession {
     ) -> Result<u64, FtpError> {
         let command = format!("STOR {path}");
         let data = self.start_transfer(&command)?;
-        let sent = send_file(file, 0, len, &data, on_progress);
+        let sent = send_file(file, 0, len, &data, self.timeout, on_progress);
         drop(data);
         match sent {
             Ok(_) => {}
@@ -174,6 +177,13 @@ impl FtpSession {
     /// Sets up the data connection, sends `command` and returns the connection once the
     /// server accepted the transfer (1xx).
     fn start_transfer(&mut self, command: &str) -> Result<TcpStream, FtpError> {
+        let stream = self.open_transfer(command)?;
+        let _ = stream.set_nodelay(true);
+        let _ = stream.set_read_timeout(Some(self.timeout));
+        Ok(stream)
+    }
+
+    fn open_transfer(&mut self, command: &str) -> Result<TcpStream, FtpError> {
         let pending = self.prepare_data()?;
         let reply = self.command(command)?;
         if !reply.is_preliminary() {

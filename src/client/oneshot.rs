@@ -11,6 +11,7 @@ use color_eyre::eyre::{Result, WrapErr, eyre};
 use super::ftp::{DataMode, FtpError, FtpSession};
 use super::progress::{Progress, Verbosity};
 use crate::atomic::AtomicFile;
+use crate::protocol::data::{FILE_RECEIVE_BUFFER, STREAM_RECEIVE_BUFFER};
 
 /// Who to log in as.
 #[derive(Debug, Clone)]
@@ -75,7 +76,7 @@ pub fn get(connection: &Connection, remote: &str, destination: &Destination) -> 
         Destination::Stdout => {
             let stdout = io::stdout();
             let mut out = stdout.lock();
-            download(&mut session, remote, size, &mut out, &progress).and_then(|bytes| {
+            download(&mut session, remote, size, &mut out, STREAM_RECEIVE_BUFFER, &progress).and_then(|bytes| {
                 out.flush().wrap_err("cannot write to standard output")?;
                 Ok(bytes)
             })
@@ -104,7 +105,7 @@ pub fn download_to_file(
     progress: &Progress,
 ) -> Result<u64> {
     let mut file = AtomicFile::create(path).wrap_err_with(|| format!("cannot write {}", path.display()))?;
-    let bytes = download(session, remote, size, file.file(), progress)?;
+    let bytes = download(session, remote, size, file.file(), FILE_RECEIVE_BUFFER, progress)?;
     file.commit().wrap_err_with(|| format!("cannot write {}", path.display()))?;
     Ok(bytes)
 }
@@ -114,10 +115,11 @@ fn download(
     remote: &str,
     size: Option<u64>,
     out: &mut dyn Write,
+    buffer_size: usize,
     progress: &Progress,
 ) -> Result<u64> {
     let bytes = session
-        .retrieve(remote, out, &mut |n| progress.update(n))
+        .retrieve(remote, out, buffer_size, &mut |n| progress.update(n))
         .map_err(|err| explain_download_failure(err, remote))?;
     if let Some(size) = size.filter(|&size| size != bytes) {
         return Err(eyre!("the download of {remote} is incomplete: {bytes} of {size} bytes arrived"));

@@ -68,7 +68,7 @@ impl Progress {
         }
         let line = summary(verb, name, bytes, self.started.elapsed());
         if self.verbosity == Verbosity::Normal {
-            eprintln!("{line}");
+            crate::diagnostics::stderr_line(&line);
         }
         line
     }

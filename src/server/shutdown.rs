@@ -1,4 +1,5 @@
-//! Ctrl-C and SIGTERM for the socket server: finish the transcript line being written, then exit 0.
+//! Signals for the socket server: Ctrl-C and SIGTERM finish the transcript line being
+//! written, then exit 0; a file-size limit fails a write instead of killing the process.
 
 use std::io;
 use std::thread;
@@ -32,4 +33,11 @@ pub fn exit_cleanly_on_interrupt(transcript: Transcript) -> io::Result<()> {
         std::process::exit(0);
     })?;
     Ok(())
+}
+
+/// Ignores SIGXFSZ, so a write past a file-size limit (`ulimit -f`) fails with EFBIG, which
+/// an upload answers with 552, instead of killing the whole server.
+pub fn survive_file_size_limits() {
+    // SAFETY: setting a signal's disposition to SIG_IGN has no preconditions.
+    unsafe { libc::signal(libc::SIGXFSZ, libc::SIG_IGN) };
 }

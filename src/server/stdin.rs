@@ -49,7 +49,7 @@ pub fn run(config: &ServerConfig, input: impl Read, transcript: &Transcript, ret
                             transcript.reply(&Reply::FileActionDone);
                         }
                         Err(err) => {
-                            eprintln!("minftp: cannot copy into {}: {err}", retr_folder.display());
+                            crate::diag!("cannot copy into {}: {err}", retr_folder.display());
                             transcript.reply(&Reply::LocalError);
                         }
                     }

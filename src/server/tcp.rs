@@ -1,13 +1,15 @@
 //! The socket server: accepts control connections, one thread per session, and carries out
 //! what the session machine asks: data transfers (active or passive), file actions, logins.
 
+use std::cell::Cell;
 use std::fs;
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::net::{IpAddr, SocketAddr, SocketAddrV4, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
+use std::time::{Duration, Instant};
 
 use super::ServerConfig;
 use super::data::{check_data_target, connect_active, is_own_address, open_passive_listener};
@@ -15,7 +17,7 @@ use super::files::{entry_facts, listing, listing_lines, modification_time};
 use super::listing::facts_line;
 use super::session::{DataTarget, FileAction, Session, Step, Transfer};
 use crate::atomic::AtomicFile;
-use crate::protocol::data::{Accepted, ReceiveError, SendError, accept_from, receive, send_file};
+use crate::protocol::data::{Accepted, FILE_RECEIVE_BUFFER, ReceiveError, SendError, accept_from, receive, send_file};
 use crate::protocol::line::{Line, LineReader};
 use crate::protocol::reply::Reply;
 use crate::transcript::Transcript;
@@ -27,7 +29,7 @@ const SESSION_STACK: usize = 256 * 1024;
 /// Serves connections from `listener` until the process is stopped.
 pub fn serve(listener: TcpListener, config: ServerConfig, transcript: Transcript) -> io::Result<()> {
     // On standard error, so the transcript stays clean; tests read the chosen port here.
-    eprintln!("minftp: serving {} on {}", config.root.path().display(), listener.local_addr()?);
+    crate::diag!("serving {} on {}", config.root.path().display(), listener.local_addr()?);
     let config = Arc::new(config);
     let active = Arc::new(AtomicUsize::new(0));
     for stream in listener.incoming() {
@@ -36,7 +38,7 @@ pub fn serve(listener: TcpListener, config: ServerConfig, transcript: Transcript
             // A connection reset before accept, or a momentary lack of descriptors, must
             // not stop the server.
             Err(err) => {
-                eprintln!("minftp: accept failed: {err}");
+                crate::diag!("accept failed: {err}");
                 continue;
             }
         };
@@ -50,11 +52,11 @@ pub fn serve(listener: TcpListener, config: ServerConfig, transcript: Transcript
         let spawned = thread::Builder::new().name("session".into()).stack_size(SESSION_STACK).spawn(move || {
             let _slot = slot;
             if let Err(err) = ControlConnection::new(stream, &config, transcript).and_then(|c| c.run()) {
-                eprintln!("minftp: session ended: {err}");
+                crate::diag!("session ended: {err}");
             }
         });
         if let Err(err) = spawned {
-            eprintln!("minftp: cannot start a session thread: {err}");
+            crate::diag!("cannot start a session thread: {err}");
         }
     }
     Ok(())
@@ -78,6 +80,38 @@ impl Drop for SessionSlot {
     }
 }
 
+/// The control connection as the line reader sees it: every read gives up once the
+/// current command line has taken longer than the idle timeout, counted from the end of
+/// the previous command. A client dribbling one byte at a time (slowloris) is therefore
+/// closed as surely as a silent one.
+struct LineDeadline {
+    stream: TcpStream,
+    idle_timeout: Duration,
+    deadline: Cell<Instant>,
+}
+
+impl LineDeadline {
+    fn new(stream: TcpStream, idle_timeout: Duration) -> LineDeadline {
+        LineDeadline { stream, idle_timeout, deadline: Cell::new(Instant::now() + idle_timeout) }
+    }
+
+    /// The next line may take the whole idle timeout again.
+    fn restart(&self) {
+        self.deadline.set(Instant::now() + self.idle_timeout);
+    }
+}
+
+impl Read for LineDeadline {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let left = self.deadline.get().saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::ErrorKind::TimedOut.into());
+        }
+        self.stream.set_read_timeout(Some(left))?;
+        (&self.stream).read(buf)
+    }
+}
+
 /// What ends the session after a step.
 enum Flow {
     Continue,
@@ -87,7 +121,7 @@ enum Flow {
 /// One client's control connection and session.
 struct ControlConnection<'a> {
     stream: TcpStream,
-    reader: LineReader<TcpStream>,
+    reader: LineReader<LineDeadline>,
     peer: SocketAddr,
     local: SocketAddr,
     config: &'a ServerConfig,
@@ -101,9 +135,9 @@ impl<'a> ControlConnection<'a> {
     fn new(stream: TcpStream, config: &'a ServerConfig, transcript: Transcript) -> io::Result<Self> {
         let peer = stream.peer_addr()?;
         let local = stream.local_addr()?;
-        stream.set_read_timeout(Some(config.limits.idle_timeout))?;
         stream.set_nodelay(true)?;
-        let reader = LineReader::new(stream.try_clone()?, config.limits.max_line);
+        let deadline = LineDeadline::new(stream.try_clone()?, config.limits.idle_timeout);
+        let reader = LineReader::new(deadline, config.limits.max_line);
         let session = Session::with_policy(super::session::Channel::Socket, config.policy.clone());
         Ok(ControlConnection { stream, reader, peer, local, config, transcript, session, passive: None })
     }
@@ -139,6 +173,7 @@ impl<'a> ControlConnection<'a> {
             if let Flow::Close = self.carry_out(step)? {
                 return Ok(());
             }
+            self.reader.get_ref().restart();
         }
     }
 
@@ -187,7 +222,7 @@ impl<'a> ControlConnection<'a> {
                 }
             }
             Err(err) => {
-                eprintln!("minftp: cannot open a passive data port: {err}");
+                crate::diag!("cannot open a passive data port: {err}");
                 Reply::CannotOpenData
             }
         }
@@ -199,11 +234,11 @@ impl<'a> ControlConnection<'a> {
         let stream = match data {
             DataTarget::Active(target) => {
                 if let Err(refusal) = check_data_target(self.peer.ip(), target, is_own_address) {
-                    eprintln!("minftp: refused data connection to {target} for {}: {refusal:?}", self.peer);
+                    crate::diag!("refused data connection to {target} for {}: {refusal:?}", self.peer);
                     return Err(Reply::CannotOpenData);
                 }
                 connect_active(target, timeout).map_err(|err| {
-                    eprintln!("minftp: data connection to {target} failed: {err}");
+                    crate::diag!("data connection to {target} failed: {err}");
                     Reply::CannotOpenData
                 })?
             }
@@ -212,12 +247,14 @@ impl<'a> ControlConnection<'a> {
                 match accept_from(&listener, self.peer.ip(), None, timeout) {
                     Ok(Accepted::Connection(stream)) => stream,
                     other => {
-                        eprintln!("minftp: no passive data connection from {}: {other:?}", self.peer);
+                        crate::diag!("no passive data connection from {}: {other:?}", self.peer);
                         return Err(Reply::CannotOpenData);
                     }
                 }
             }
         };
+        // Small writes (listings) go out at once; see SENDFILE_CHUNK for bulk sends.
+        let _ = stream.set_nodelay(true);
         // A peer that stops reading or sending must not hold the session forever.
         let _ = stream.set_write_timeout(Some(timeout));
         let _ = stream.set_read_timeout(Some(timeout));
@@ -230,15 +267,16 @@ impl<'a> ControlConnection<'a> {
                 let Some(opened) = self.config.root.open(&path).filter(|o| offset <= o.len) else {
                     return self.send(&Reply::FileUnavailable);
                 };
+                let stall_timeout = self.config.limits.data_timeout;
                 let reply = self.with_data_connection(data, |connection, done| {
-                    match send_file(&opened.file, offset, opened.len, &connection, &mut |_| {}) {
+                    match send_file(&opened.file, offset, opened.len, &connection, stall_timeout, &mut |_| {}) {
                         Ok(_) => done,
                         Err(SendError::Peer(err)) => {
-                            eprintln!("minftp: data connection dropped: {err}");
+                            crate::diag!("data connection dropped: {err}");
                             Reply::TransferAborted
                         }
                         Err(SendError::Local(err)) => {
-                            eprintln!("minftp: reading the file failed: {err}");
+                            crate::diag!("reading the file failed: {err}");
                             Reply::LocalError
                         }
                     }
@@ -264,7 +302,7 @@ impl<'a> ControlConnection<'a> {
                 let upload = match target.map(|t| AtomicFile::begin(&t, append, offset)) {
                     Some(Ok(upload)) => upload,
                     Some(Err(err)) => {
-                        eprintln!("minftp: cannot start the upload: {err}");
+                        crate::diag!("cannot start the upload: {err}");
                         return self.send(&Reply::NameNotAllowed);
                     }
                     None => return self.send(&Reply::FileUnavailable),
@@ -291,14 +329,14 @@ impl<'a> ControlConnection<'a> {
 
     fn receive_upload(&mut self, mut upload: AtomicFile, data: DataTarget) -> io::Result<Reply> {
         let received = self.with_data_connection(data, |mut connection, done| {
-            match receive(&mut connection, upload.file(), &mut |_| {}) {
+            match receive(&mut connection, upload.file(), FILE_RECEIVE_BUFFER, &mut |_| {}) {
                 Ok(_) => done,
                 Err(ReceiveError::Peer(err)) => {
-                    eprintln!("minftp: upload connection broke: {err}");
+                    crate::diag!("upload connection broke: {err}");
                     Reply::TransferAborted
                 }
                 Err(ReceiveError::Local(err)) => {
-                    eprintln!("minftp: writing the upload failed: {err}");
+                    crate::diag!("writing the upload failed: {err}");
                     storage_error_reply(&err)
                 }
             }
@@ -314,7 +352,7 @@ impl<'a> ControlConnection<'a> {
         Ok(match upload.commit() {
             Ok(()) => received,
             Err(err) => {
-                eprintln!("minftp: cannot put the upload in place: {err}");
+                crate::diag!("cannot put the upload in place: {err}");
                 storage_error_reply(&err)
             }
         })
@@ -341,7 +379,7 @@ impl<'a> ControlConnection<'a> {
         let ok_or_refused = |result: io::Result<()>, reply: Reply| match result {
             Ok(()) => reply,
             Err(err) => {
-                eprintln!("minftp: {err}");
+                crate::diag!("{err}");
                 Reply::FileUnavailable
             }
         };
