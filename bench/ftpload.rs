@@ -4,6 +4,13 @@
 //! ```text
 //! ftpload logins HOST PORT COUNT                 COUNT sequential logins (USER, PASS, QUIT)
 //! ftpload downloads HOST PORT COUNT FILE SHA256  COUNT concurrent downloads of FILE, each checked
+//! ftpload mixed HOST PORT CLIENTS SECONDS ROOT [SERVER_PID]
+//!                                                CLIENTS sessions for SECONDS doing login, RETR
+//!                                                of a random file of ROOT (the served folder),
+//!                                                STOR into ROOT/upload and RETR back, LIST,
+//!                                                QUIT; all sha256-checked. With SERVER_PID, the
+//!                                                server's descriptors, threads and memory
+//!                                                before and after.
 //! ```
 //! For the concurrent downloads the sessions log in one after another (each starts when the
 //! previous one is logged in) and then all download at once: 300 connections opened in the
@@ -11,11 +18,13 @@
 //! would measure the kernel's SYN queue instead of the servers.
 //! Prints one line: `seconds=S ok=N failed=M`.
 
-use std::io::{self, Write};
+use std::io;
 use std::process::ExitCode;
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
+
+mod load;
 
 use minftp::client::control::ControlConnection;
 use minftp::client::ftp::{DataMode, FtpSession};
@@ -29,6 +38,9 @@ fn main() -> ExitCode {
     let (ok, failed, seconds) = match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
         ["logins", host, port, count] => logins(host, parse(port), parse(count)),
         ["downloads", host, port, count, file, sha256] => downloads(host, parse(port), parse(count), file, sha256),
+        ["mixed", host, port, clients, seconds, root, ref pid @ ..] => {
+            return mixed(host, parse(port), parse(clients), parse(seconds), root, pid.first().map(|p| parse(p)));
+        }
         _ => {
             eprintln!("usage: ftpload logins HOST PORT COUNT | ftpload downloads HOST PORT COUNT FILE SHA256");
             return ExitCode::from(2);
@@ -36,6 +48,34 @@ fn main() -> ExitCode {
     };
     println!("seconds={seconds:.4} ok={ok} failed={failed}");
     if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+}
+
+fn mixed(host: &str, port: u16, clients: usize, seconds: u64, root: &str, server: Option<u32>) -> ExitCode {
+    let files = load::served_files(std::path::Path::new(root)).expect("the served folder is readable");
+    let scratch = std::env::temp_dir().join(format!("ftpload-{}", std::process::id()));
+    let before = server.map(|pid| load::ProcessUsage::of(pid).expect("the server process"));
+    let started = Instant::now();
+    let report = load::mixed_load(host, port, clients, Duration::from_secs(seconds), &files, &scratch);
+    let _ = std::fs::remove_dir_all(&scratch);
+    println!(
+        "seconds={:.1} sessions={} transfers={} bytes={} failed={}",
+        started.elapsed().as_secs_f64(),
+        report.sessions,
+        report.transfers,
+        report.bytes,
+        report.failures.len()
+    );
+    for failure in report.failures.iter().take(20) {
+        eprintln!("failure: {failure}");
+    }
+    if let (Some(pid), Some(before)) = (server, before) {
+        // Sessions end asynchronously on the server: give them a moment to finish.
+        thread::sleep(Duration::from_secs(2));
+        let after = load::ProcessUsage::of(pid).expect("the server process");
+        println!("server before: {before:?}");
+        println!("server after:  {after:?}");
+    }
+    if report.failures.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE }
 }
 
 fn parse<T: std::str::FromStr>(text: &str) -> T {
@@ -60,24 +100,11 @@ fn logins(host: &str, port: u16, count: usize) -> (usize, usize, f64) {
     (ok, count - ok, started.elapsed().as_secs_f64())
 }
 
-/// A writer that only hashes what it is given.
-struct HashingSink(Sha256);
-
-impl Write for HashingSink {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.update(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
 fn download(host: &str, port: u16, file: &str, logged_in: mpsc::Sender<()>) -> Result<String, String> {
     let session = FtpSession::open(host, port, "anonymous", "bench@", DataMode::Passive, TIMEOUT);
     let _ = logged_in.send(());
     let mut session = session.map_err(|e| e.to_string())?;
-    let mut sink = HashingSink(Sha256::new());
+    let mut sink = load::HashingSink(Sha256::new());
     session.retrieve(file, &mut sink, STREAM_RECEIVE_BUFFER, &mut |_| {}).map_err(|e| e.to_string())?;
     session.quit();
     Ok(sink.0.finalize().iter().map(|b| format!("{b:02x}")).collect())

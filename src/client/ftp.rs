@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use super::control::{ControlConnection, ServerReply};
 use crate::protocol::address::{format_eprt_argument, format_port_argument, parse_epsv_reply, parse_pasv_reply};
-use crate::protocol::data::{Accepted, ReceiveError, SendError, accept_from, receive, send_file};
+use crate::protocol::data::{
+    Accepted, ReceiveError, STREAM_RECEIVE_BUFFER, SendError, accept_from, receive, send_file,
+};
 
 /// How data connections are made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -162,6 +164,20 @@ impl FtpSession {
         }
         self.finish_transfer(&command)?;
         Ok(len)
+    }
+
+    /// The `ls -l` listing of `path` (or of the working directory), as the server sends it.
+    pub fn list(&mut self, path: Option<&str>) -> Result<Vec<u8>, FtpError> {
+        let command = path.map_or_else(|| "LIST".to_string(), |path| format!("LIST {path}"));
+        let mut listing = Vec::new();
+        let mut data = self.start_transfer(&command)?;
+        let received = receive(&mut data, &mut listing, STREAM_RECEIVE_BUFFER, &mut |_| {});
+        drop(data);
+        received.map_err(|err| match err {
+            ReceiveError::Peer(err) | ReceiveError::Local(err) => io_error("the data connection broke")(err),
+        })?;
+        self.finish_transfer(&command)?;
+        Ok(listing)
     }
 
     /// True when the server still answers (a NOOP gets a reply).

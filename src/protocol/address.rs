@@ -69,7 +69,9 @@ pub fn format_eprt_argument(addr: SocketAddr) -> String {
 
 /// The port in a 229 reply's text: `... (|||port|)`.
 pub fn parse_epsv_reply(text: &str) -> Option<u16> {
-    let inside = &text[text.find('(')? + 1..text.rfind(')')?];
+    let (open, close) = (text.find('(')?, text.rfind(')')?);
+    // A ")" before the "(" is no address (found by tests/properties.rs: it used to panic).
+    let inside = text.get(open + 1..close)?;
     let delimiter = inside.chars().next()?;
     let fields: Vec<&str> = inside.split(delimiter).collect();
     match fields[..] {
@@ -172,6 +174,7 @@ mod tests {
         assert_eq!(parse_epsv_reply("Entering Extended Passive Mode (!!!6446!)"), Some(6446));
         assert_eq!(parse_epsv_reply("Entering Extended Passive Mode (|1|6446|)"), None);
         assert_eq!(parse_epsv_reply("no parentheses"), None);
+        assert_eq!(parse_epsv_reply(")(|||1|"), None);
     }
 
     #[test]

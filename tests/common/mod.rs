@@ -126,6 +126,10 @@ impl Server {
         self.addr.port()
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("the server runs").id()
+    }
+
     /// A raw control connection, with the greeting already read and checked.
     pub fn connect(&self) -> RawClient {
         let mut client = RawClient::connect(self.addr);
