@@ -7,7 +7,6 @@ mod common;
 use common::*;
 use std::fs;
 use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::thread;
@@ -20,6 +19,8 @@ fn a_slowloris_client_is_closed_after_the_idle_timeout_while_others_are_served()
     let root = temp_dir();
     let server = Server::start(root.path(), &["--idle-timeout", "2"]);
     let mut slow = server.connect();
+    // One whole command first, so the timer that restarts after each line is exercised too.
+    slow.exchange("NOOP\r\n", "530 Not logged in.\r\n");
     let started = Instant::now();
     let writer = slow.stream.try_clone().unwrap();
     let dribbler = thread::spawn(move || {
