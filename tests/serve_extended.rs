@@ -250,22 +250,14 @@ fn a_required_login_delays_failures_masks_passwords_and_closes_after_three() {
 #[test]
 fn the_password_may_come_from_the_environment() {
     let root = temp_dir();
-    let mut child = minftp(root.path())
+    let mut command = minftp(root.path());
+    command
         .args(["serve", "0", "--bind", "127.0.0.1", "--extended", "--user", "bob"])
-        .env("MINFTP_PASSWORD", "from-env")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut first = String::new();
-    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stderr.take().unwrap()), &mut first).unwrap();
-    let addr: std::net::SocketAddr = first.rsplit(" on ").next().unwrap().trim().parse().unwrap();
-    let mut client = RawClient::connect(addr);
-    client.expect("220 COMP 431 FTP server ready.\r\n");
+        .env("MINFTP_PASSWORD", "from-env");
+    let server = Server::spawn(command, root.path());
+    let mut client = server.connect();
     client.exchange("USER bob\r\n", "331 User name okay, need password.\r\n");
     client.exchange("PASS from-env\r\n", "230 User logged in.\r\n");
-    child.kill().unwrap();
-    child.wait().unwrap();
 }
 
 #[test]
@@ -300,23 +292,14 @@ fn ipv6_control_and_data_connections_work() {
 #[test]
 fn lab_preset_serves_a_created_server_folder_writably() {
     let dir = temp_dir();
-    let mut child = minftp(dir.path())
-        .args(["serve", "0", "--bind", "127.0.0.1", "--lab"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut first = String::new();
-    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stderr.take().unwrap()), &mut first).unwrap();
+    let mut command = minftp(dir.path());
+    command.args(["serve", "0", "--bind", "127.0.0.1", "--lab"]);
+    let server = Server::spawn(command, &dir.path().join("server"));
     assert!(dir.path().join("server").is_dir(), "server/ is created");
-    let addr: std::net::SocketAddr = first.rsplit(" on ").next().unwrap().trim().parse().unwrap();
-    let mut client = RawClient::connect(addr);
-    client.expect("220 COMP 431 FTP server ready.\r\n");
+    let mut client = server.connect();
     client.login();
     client.exchange("MKD made\r\n", "257 \"/made\" created.\r\n");
     assert!(dir.path().join("server/made").is_dir());
-    child.kill().unwrap();
-    child.wait().unwrap();
 }
 
 #[test]

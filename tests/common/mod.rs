@@ -97,10 +97,15 @@ impl Server {
 
     /// Starts the server listening on `bind` (an address of this machine's loopback).
     pub fn start_on(bind: &str, root: &Path, extra: &[&str]) -> Server {
-        let mut child = minftp(root)
-            .args(["serve", "0", "--bind", bind, "--root"])
-            .arg(root)
-            .args(extra)
+        let mut command = minftp(root);
+        command.args(["serve", "0", "--bind", bind, "--root"]).arg(root).args(extra);
+        Server::spawn(command, root)
+    }
+
+    /// Runs a prepared command that starts `minftp serve` (perhaps through a shell or with
+    /// other environment) serving `root`, and waits for the address it announces.
+    pub fn spawn(mut command: Command, root: &Path) -> Server {
+        let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
