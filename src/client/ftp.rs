@@ -255,7 +255,8 @@ impl FtpSession {
         if let Some(port) = parse_epsv_reply(reply.text()).filter(|_| reply.code == 229) {
             return Ok(Some(SocketAddr::new(self.server.ip(), port)));
         }
-        if self.server.is_ipv4() || self.server.ip().to_canonical().is_ipv4() {
+        // PASV can only announce IPv4 addresses.
+        if self.server.ip().to_canonical().is_ipv4() {
             let reply = self.command("PASV")?;
             if let Some(address) = parse_pasv_reply(reply.text()).filter(|_| reply.code == 227) {
                 return Ok(Some(SocketAddr::new(self.server.ip(), address.port())));
