@@ -248,6 +248,20 @@ fn a_required_login_delays_failures_masks_passwords_and_closes_after_three() {
 }
 
 #[test]
+fn an_over_long_password_line_is_not_echoed_when_a_login_is_required() {
+    let root = temp_dir();
+    let server = Server::start(root.path(), &["--extended", "--user", "alice", "--password", "pw"]);
+    let mut client = server.connect();
+    client.exchange("USER alice\r\n", "331 User name okay, need password.\r\n");
+    let secret = "s".repeat(10_000);
+    client.exchange(&format!("PASS {secret}\r\n"), "500 Syntax error, command unrecognized.\r\n");
+    let transcript =
+        String::from_utf8_lossy(&server.wait_for_transcript_end(b"500 Syntax error, command unrecognized.\r\n"))
+            .into_owned();
+    assert!(!transcript.contains("sssss"), "the password reached the transcript");
+}
+
+#[test]
 fn the_password_may_come_from_the_environment() {
     let root = temp_dir();
     let mut command = minftp(root.path());

@@ -152,9 +152,16 @@ impl<'a> ControlConnection<'a> {
     fn run(mut self) -> io::Result<()> {
         self.send(&Reply::Greeting)?;
         let mut line = Vec::with_capacity(256);
+        // An over-long line is echoed as it streams, before anyone can tell it is a PASS:
+        // when a real login is required it is not echoed at all, so no password is printed.
+        let echo_over_long = self.session.policy().credentials.is_none();
         loop {
             let transcript = &self.transcript;
-            let step = match self.reader.next_line(&mut |chunk| transcript.write(chunk)) {
+            let step = match self.reader.next_line(&mut |chunk| {
+                if echo_over_long {
+                    transcript.write(chunk);
+                }
+            }) {
                 Err(err) if matches!(err.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
                     return self.send(&Reply::IdleTimeout);
                 }
