@@ -105,7 +105,8 @@ fn a_port_below_1024_is_refused_at_retr_time() {
         client.exchange("RETR f\r\n", OPENING);
         client.expect(NO_DATA);
     }
-    assert!(server.stderr().contains("PrivilegedPort"), "stderr says why: {}", server.stderr());
+    let stderr = server.wait_for_stderr("PrivilegedPort");
+    assert!(stderr.contains("PrivilegedPort"), "stderr says why: {stderr}");
 }
 
 #[test]

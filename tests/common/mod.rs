@@ -151,6 +151,19 @@ impl Server {
         String::from_utf8_lossy(&self.stderr.lock().unwrap()).into_owned()
     }
 
+    /// Waits until the server's stderr contains `needle` and returns it (the server writes a
+    /// diagnostic before its reply, but the test reads stderr through a pipe and a thread).
+    pub fn wait_for_stderr(&self, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let got = self.stderr();
+            if got.contains(needle) || Instant::now() > deadline {
+                return got;
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     /// Waits until the transcript ends with `suffix` (the server prints before it sends, but
     /// the test reads stdout through a pipe and a thread).
     pub fn wait_for_transcript_end(&self, suffix: &[u8]) -> Vec<u8> {
