@@ -36,9 +36,9 @@ impl Transcript {
     }
 
     /// Writes a line the program composes itself, ending it with LF.
-    pub fn line(&self, text: &str) {
+    pub fn line(&self, text: impl AsRef<[u8]>) {
         let mut out = self.lock();
-        let _ = out.write_all(text.as_bytes()).and_then(|()| out.write_all(b"\n")).and_then(|()| out.flush());
+        let _ = out.write_all(text.as_ref()).and_then(|()| out.write_all(b"\n")).and_then(|()| out.flush());
     }
 
     /// Holds the transcript, so that no piece is half written (used when shutting down).

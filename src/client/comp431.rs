@@ -84,7 +84,7 @@ enum Awaited {
 
 impl Comp431Client<'_> {
     fn connect(&mut self, host: &str, port: u16) {
-        self.out.line(&format!("CONNECT accepted for FTP server at host {host} and port {port}"));
+        self.out.line(format!("CONNECT accepted for FTP server at host {host} and port {port}"));
         self.data_port = self.config.first_data_port;
         self.quit();
         match ControlConnection::connect(host, port, self.config.timeout) {
@@ -117,7 +117,7 @@ impl Comp431Client<'_> {
     }
 
     fn get(&mut self, path: &[u8]) {
-        self.out.line(&format!("GET accepted for {}", String::from_utf8_lossy(path)));
+        self.out.line(format!("GET accepted for {}", String::from_utf8_lossy(path)));
         let listener = match TcpListener::bind((Ipv4Addr::UNSPECIFIED, self.data_port)) {
             Ok(listener) => listener,
             Err(err) => {
@@ -210,8 +210,7 @@ impl Comp431Client<'_> {
         let Some(control) = &mut self.control else {
             return ReplyRead::Closed;
         };
-        self.out.write(command);
-        self.out.write(b"\n");
+        self.out.line(command);
         if control.send(command).is_err() {
             self.lose_connection();
             return ReplyRead::Closed;
@@ -228,7 +227,7 @@ impl Comp431Client<'_> {
         let read = control.read_reply();
         match &read {
             ReplyRead::Reply(reply) => {
-                self.out.line(&format!("FTP reply {} accepted. Text is: {}", reply.code, reply.text));
+                self.out.line(format!("FTP reply {} accepted. Text is: {}", reply.code, reply.text));
             }
             ReplyRead::Malformed(err) => self.out.line(err.message()),
             ReplyRead::Closed => self.lose_connection(),

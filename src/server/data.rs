@@ -50,10 +50,7 @@ pub fn is_own_address(ip: IpAddr) -> bool {
 
 /// Connects to the client's data port, giving up after `timeout`.
 pub fn connect_active(target: SocketAddr, timeout: Duration) -> io::Result<TcpStream> {
-    let stream = TcpStream::connect_timeout(&target, timeout)?;
-    // A client that stops reading must not hold the session forever.
-    stream.set_write_timeout(Some(timeout))?;
-    Ok(stream)
+    TcpStream::connect_timeout(&target, timeout)
 }
 
 /// Opens a passive-mode listener on the control connection's local address, in `ports` when

@@ -18,8 +18,20 @@ pub fn entry_facts(path: &Path) -> io::Result<EntryFacts> {
 }
 
 /// A listing of `path` (a folder's entries sorted by name, or the one file) in `format`,
-/// each line ending in CR LF. Temporary upload files are not shown.
+/// each line ending in CR LF, as sent on a data connection.
 pub fn listing(path: &Path, format: ListFormat, writable: bool) -> io::Result<Vec<u8>> {
+    let lines = listing_lines(path, format, writable)?;
+    let mut out = Vec::with_capacity(lines.iter().map(|line| line.len() + 2).sum());
+    for line in &lines {
+        out.extend_from_slice(line);
+        out.extend_from_slice(b"\r\n");
+    }
+    Ok(out)
+}
+
+/// The lines of a listing, without line endings (STAT sends them on the control
+/// connection). Temporary upload files are not shown.
+pub fn listing_lines(path: &Path, format: ListFormat, writable: bool) -> io::Result<Vec<Vec<u8>>> {
     let mut entries: Vec<(Vec<u8>, EntryFacts)> = Vec::new();
     if fs::metadata(path)?.is_dir() {
         for entry in fs::read_dir(path)? {
@@ -43,25 +55,13 @@ pub fn listing(path: &Path, format: ListFormat, writable: bool) -> io::Result<Ve
         entries.push((name, entry_facts(path)?));
     }
     let now = unix_seconds(SystemTime::now());
-    let mut out = Vec::with_capacity(entries.len() * 80);
-    for (name, facts) in &entries {
-        match format {
-            ListFormat::Long => out.extend_from_slice(&long_line(name, facts, now)),
-            ListFormat::Names => out.extend_from_slice(name),
-            ListFormat::Facts => out.extend_from_slice(&facts_line(name, facts, writable)),
-        }
-        out.extend_from_slice(b"\r\n");
-    }
-    Ok(out)
-}
-
-/// The `ls -l` lines of a listing, without line endings (for STAT on the control connection).
-pub fn listing_lines(path: &Path) -> io::Result<Vec<Vec<u8>>> {
-    let listing = listing(path, ListFormat::Long, false)?;
-    Ok(listing
-        .split(|&b| b == b'\n')
-        .filter(|l| !l.is_empty())
-        .map(|l| l.strip_suffix(b"\r").unwrap_or(l).to_vec())
+    Ok(entries
+        .into_iter()
+        .map(|(name, facts)| match format {
+            ListFormat::Long => long_line(&name, &facts, now),
+            ListFormat::Names => name,
+            ListFormat::Facts => facts_line(&name, &facts, writable),
+        })
         .collect())
 }
 

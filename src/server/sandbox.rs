@@ -44,7 +44,16 @@ impl Root {
     /// symlinks are resolved by the file system, and the result must still lie in the root.
     pub fn resolve(&self, requested: &[u8]) -> Option<PathBuf> {
         let relative = requested.strip_prefix(b"/").or_else(|| requested.strip_prefix(b"\\")).unwrap_or(requested);
-        if relative.is_empty() || relative.starts_with(b"/") || relative.contains(&0) {
+        if relative.is_empty() || relative.starts_with(b"/") {
+            return None;
+        }
+        self.confine(relative)
+    }
+
+    /// The one place a relative path becomes a file-system path: resolved by the file system
+    /// (`..`, symlinks) and returned only if the result still lies inside the root.
+    fn confine(&self, relative: &[u8]) -> Option<PathBuf> {
+        if relative.contains(&0) {
             return None;
         }
         let resolved = fs::canonicalize(self.canonical.join(OsStr::from_bytes(relative))).ok()?;
@@ -56,12 +65,7 @@ impl Root {
         if path.is_root() {
             return Some(self.canonical.clone());
         }
-        let relative = path.relative();
-        if relative.contains(&0) {
-            return None;
-        }
-        let resolved = fs::canonicalize(self.canonical.join(OsStr::from_bytes(relative))).ok()?;
-        resolved.starts_with(&self.canonical).then_some(resolved)
+        self.confine(path.relative())
     }
 
     /// The place of a path's last part, not followed if it is a symlink: for creating,

@@ -201,9 +201,11 @@ impl Session {
     /// The line as the transcript shows it: a password is masked when a real login is
     /// required, so it never reaches standard output.
     pub fn transcript_echo<'a>(&self, line: &'a [u8]) -> Cow<'a, [u8]> {
+        if self.policy.credentials.is_none() {
+            return Cow::Borrowed(line);
+        }
         let verb_len = line.iter().position(|&b| matches!(b, b' ' | b'\r' | b'\n')).unwrap_or(line.len());
-        let is_pass = line[..verb_len].eq_ignore_ascii_case(b"PASS");
-        if self.policy.credentials.is_none() || !is_pass {
+        if !line[..verb_len].eq_ignore_ascii_case(b"PASS") {
             return Cow::Borrowed(line);
         }
         let ending: &[u8] = if line.ends_with(b"\r\n") {

@@ -15,7 +15,7 @@ use super::ServerConfig;
 use super::data::{check_data_target, connect_active, is_own_address, open_passive_listener};
 use super::files::{entry_facts, listing, listing_lines, modification_time};
 use super::listing::facts_line;
-use super::session::{DataTarget, FileAction, Session, Step, Transfer};
+use super::session::{DataTarget, FileAction, ListFormat, Session, Step, Transfer};
 use crate::atomic::AtomicFile;
 use crate::protocol::data::{Accepted, FILE_RECEIVE_BUFFER, ReceiveError, SendError, accept_from, receive, send_file};
 use crate::protocol::line::{Line, LineReader};
@@ -412,10 +412,12 @@ impl<'a> ControlConnection<'a> {
                 Some(facts) => Reply::MachineListing(facts_line(path.as_bytes(), &facts, self.config.policy.writable)),
                 None => refused,
             },
-            FileAction::Status(path) => match root.resolve_virtual(&path).and_then(|p| listing_lines(&p).ok()) {
-                Some(lines) => Reply::PathStatus(lines),
-                None => refused,
-            },
+            FileAction::Status(path) => {
+                match root.resolve_virtual(&path).and_then(|p| listing_lines(&p, ListFormat::Long, false).ok()) {
+                    Some(lines) => Reply::PathStatus(lines),
+                    None => refused,
+                }
+            }
             FileAction::MakeDirectory(path) => match root.resolve_entry(&path) {
                 Some(place) => ok_or_refused(fs::create_dir(place), Reply::DirectoryCreated(path.as_bytes().to_vec())),
                 None => refused,
