@@ -147,3 +147,63 @@ fn end_of_input_exits_zero() {
     assert!(out.status.success());
     assert_transcript(&out.stdout, GREETING.as_bytes());
 }
+
+/// SPEC §3.3 (revised): an invalid QUIT (and any 501 for a verb other than USER or PASS) is
+/// processed "as if nothing happened": it does not cancel a pending USER.
+#[test]
+fn rule_3_3_an_invalid_quit_keeps_a_pending_user() {
+    let dir = temp_dir();
+    let got = serve_stdin(dir.path(), b"USER a\r\nQUIT x\r\nPASS b\r\nUSER c\r\nTYPE X\r\nPASS d\r\n");
+    let want = format!(
+        "{GREETING}USER a\r\n331 Guest access OK, send password.\r\nQUIT x\r\n501 Syntax error in parameter.\r\n\
+         PASS b\r\n230 Guest login OK.\r\nUSER c\r\n331 Guest access OK, send password.\r\n\
+         TYPE X\r\n501 Syntax error in parameter.\r\nPASS d\r\n230 Guest login OK.\r\n"
+    );
+    assert_transcript(&got, want.as_bytes());
+}
+
+/// SPEC §3.3: only a valid TYPE/SYST/NOOP/PORT/RETR (530) or an invalid USER/PASS (501)
+/// cancels a pending USER.
+#[test]
+fn rule_3_3_what_cancels_a_pending_user() {
+    let dir = temp_dir();
+    let got = serve_stdin(dir.path(), b"USER a\r\nNOOP\r\nPASS b\r\nUSER a\r\nPASS\r\nPASS b\r\n");
+    let want = format!(
+        "{GREETING}USER a\r\n331 Guest access OK, send password.\r\nNOOP\r\n530 Not logged in.\r\n\
+         PASS b\r\n530 Not logged in.\r\nUSER a\r\n331 Guest access OK, send password.\r\n\
+         PASS\r\n501 Syntax error in parameter.\r\nPASS b\r\n530 Not logged in.\r\n"
+    );
+    assert_transcript(&got, want.as_bytes());
+}
+
+/// SPEC §3.3 (revised): a USER while logged in, and a login cancelled after it, keep the
+/// pending PORT; the next RETR after logging in again uses it.
+#[test]
+fn rule_3_3_a_new_login_keeps_the_pending_port() {
+    let dir = temp_dir();
+    write_file(dir.path(), "f", b"kept");
+    let input = format!("{LOGIN}PORT 1,2,3,4,5,6\r\nUSER b\r\nSYST\r\nUSER b\r\nPASS c\r\nRETR f\r\n");
+    let got = serve_stdin(dir.path(), input.as_bytes());
+    let want = format!(
+        "{GREETING}{LOGIN_ECHO}PORT 1,2,3,4,5,6\r\n200 Port command successful (1.2.3.4,1286).\r\n\
+         USER b\r\n331 Guest access OK, send password.\r\nSYST\r\n530 Not logged in.\r\n\
+         USER b\r\n331 Guest access OK, send password.\r\nPASS c\r\n230 Guest login OK.\r\n\
+         RETR f\r\n150 File status okay.\r\n250 Requested file action completed.\r\n"
+    );
+    assert_transcript(&got, want.as_bytes());
+    assert_eq!(fs::read(dir.path().join("retr_files/file1")).unwrap(), b"kept");
+}
+
+/// SPEC §3.1 (revised): `<n>` is any decimal representation of 0-255, leading zeros and all.
+#[test]
+fn rule_3_1_port_numbers_may_have_leading_zeros() {
+    let dir = temp_dir();
+    let input = format!("{LOGIN}PORT 1,2,3,4,0001,1\r\nPORT 0000000127,0,00,1,0004,0000\r\nPORT 1,2,3,4,0256,1\r\n");
+    let got = serve_stdin(dir.path(), input.as_bytes());
+    let want = format!(
+        "{GREETING}{LOGIN_ECHO}PORT 1,2,3,4,0001,1\r\n200 Port command successful (1.2.3.4,257).\r\n\
+         PORT 0000000127,0,00,1,0004,0000\r\n200 Port command successful (127.0.0.1,1024).\r\n\
+         PORT 1,2,3,4,0256,1\r\n501 Syntax error in parameter.\r\n"
+    );
+    assert_transcript(&got, want.as_bytes());
+}

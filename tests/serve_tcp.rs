@@ -328,3 +328,130 @@ fn reset_on_close(stream: &TcpStream) {
     };
     assert_eq!(rc, 0);
 }
+
+/// A client built like the course's starter code: it reads one `recv(1024)` per reply and
+/// accepts the data connection only after it has read the 150.
+struct CourseStyleClient {
+    control: TcpStream,
+}
+
+impl CourseStyleClient {
+    fn connect(server: &Server) -> CourseStyleClient {
+        let control = TcpStream::connect(server.addr).unwrap();
+        control.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut client = CourseStyleClient { control };
+        assert_eq!(client.recv_reply(), GREETING.as_bytes());
+        client
+    }
+
+    /// One `recv(1024)`, as the course's clients read a reply; a hang fails the test.
+    fn recv_reply(&mut self) -> Vec<u8> {
+        let mut buffer = [0u8; 1024];
+        let n = self.control.read(&mut buffer).expect("a reply within 5 s (no hang)");
+        buffer[..n].to_vec()
+    }
+
+    fn command(&mut self, line: &str) -> Vec<u8> {
+        use std::io::Write;
+        self.control.write_all(line.as_bytes()).unwrap();
+        self.recv_reply()
+    }
+}
+
+/// SPEC §3.4 (decided): after the last byte the server half-closes the data connection and
+/// waits for the client to close its end before the 250, so that a client reading one
+/// reply per `recv()` never gets the 150 and the 250 in one read. 200 runs each on a small
+/// and an empty file: 0 merged replies, 0 hangs.
+#[test]
+fn rule_3_4_the_150_and_the_250_arrive_in_separate_reads() {
+    let root = temp_dir();
+    write_file(root.path(), "small", b"a small file\n");
+    write_file(root.path(), "empty", b"");
+    let server = Server::start(root.path(), &[]);
+    let mut merged = Vec::new();
+    let mut per_retr = Vec::new();
+    for run in 0..200 {
+        for (name, content) in [("small", &b"a small file\n"[..]), ("empty", b"")] {
+            let mut client = CourseStyleClient::connect(&server);
+            for (line, reply) in [
+                ("USER anonymous\r\n", "331 Guest access OK, send password.\r\n"),
+                ("PASS guest@\r\n", "230 Guest login OK.\r\n"),
+            ] {
+                assert_eq!(show(&client.command(line)), show(reply.as_bytes()));
+            }
+            let data = DataListener::new();
+            assert_eq!(show(&client.command(&data.port_command())), show(port_reply(data.port()).as_bytes()));
+            let started = Instant::now();
+            {
+                use std::io::Write;
+                client.control.write_all(format!("RETR {name}\r\n").as_bytes()).unwrap();
+            }
+            // The course's clients are Python: give the server time to run ahead.
+            thread::sleep(Duration::from_millis(1));
+            let first = client.recv_reply();
+            if first != OPENING.as_bytes() {
+                merged.push(format!("run {run} {name}: {}", show(&first)));
+                continue;
+            }
+            assert_eq!(data.receive_all(), content);
+            let last = client.recv_reply();
+            assert_eq!(show(&last), show(DONE.as_bytes()), "run {run} {name}");
+            per_retr.push(started.elapsed());
+        }
+    }
+    assert!(merged.is_empty(), "{} of 400 RETRs merged their replies:\n{}", merged.len(), merged.join("\n"));
+    per_retr.sort();
+    eprintln!("RETR round trip, course-style client: median {:?}, max {:?}", per_retr[200], per_retr[399]);
+}
+
+/// SPEC §3.3 (revised), over a socket: an invalid QUIT keeps a pending USER, and a new
+/// login (also a cancelled one) keeps the pending PORT.
+#[test]
+fn rule_3_3_over_a_socket_invalid_quit_and_new_logins_keep_user_and_port() {
+    let root = temp_dir();
+    write_file(root.path(), "f", b"kept");
+    let server = Server::start(root.path(), &[]);
+    let mut client = server.connect();
+    client.exchange("USER a\r\n", "331 Guest access OK, send password.\r\n");
+    client.exchange("QUIT x\r\n", "501 Syntax error in parameter.\r\n");
+    client.exchange("PASS b\r\n", "230 Guest login OK.\r\n");
+    let data = DataListener::new();
+    client.exchange(&data.port_command(), &port_reply(data.port()));
+    client.exchange("USER c\r\n", "331 Guest access OK, send password.\r\n");
+    client.exchange("NOOP\r\n", "530 Not logged in.\r\n");
+    client.exchange("PASS d\r\n", "530 Not logged in.\r\n");
+    client.login();
+    client.exchange("RETR f\r\n", OPENING);
+    assert_eq!(data.receive_all(), b"kept");
+    client.expect(DONE);
+    client.exchange("QUIT\r\n", "221 Goodbye.\r\n");
+    let want = format!(
+        "{GREETING}USER a\r\n331 Guest access OK, send password.\r\nQUIT x\r\n501 Syntax error in parameter.\r\n\
+         PASS b\r\n230 Guest login OK.\r\n{}{}USER c\r\n331 Guest access OK, send password.\r\n\
+         NOOP\r\n530 Not logged in.\r\nPASS d\r\n530 Not logged in.\r\n\
+         USER anonymous\r\n331 Guest access OK, send password.\r\nPASS guest@\r\n230 Guest login OK.\r\n\
+         RETR f\r\n{OPENING}{DONE}QUIT\r\n221 Goodbye.\r\n",
+        data.port_command(),
+        port_reply(data.port())
+    );
+    assert_transcript(&server.wait_for_transcript_end(b"221 Goodbye.\r\n"), want.as_bytes());
+}
+
+/// SPEC §3.4: a client that never closes its end of the data connection delays the 250 by
+/// at most a second; it still gets it.
+#[test]
+fn rule_3_4_a_client_that_keeps_the_data_connection_open_gets_its_250_within_a_second() {
+    let root = temp_dir();
+    write_file(root.path(), "f", b"x");
+    let server = Server::start(root.path(), &[]);
+    let mut client = server.connect();
+    client.login();
+    let data = DataListener::new();
+    client.exchange(&data.port_command(), &port_reply(data.port()));
+    client.exchange("RETR f\r\n", OPENING);
+    let (_held_open, _) = data.listener.accept().unwrap();
+    let started = Instant::now();
+    client.expect(DONE);
+    let waited = started.elapsed();
+    assert!(waited < Duration::from_millis(2500), "the 250 took {waited:?}");
+}

@@ -14,7 +14,7 @@ use super::control::{ControlConnection, ReplyRead};
 use super::request::{Request, RequestError, parse_request};
 use crate::atomic::AtomicFile;
 use crate::protocol::address::format_port_argument;
-use crate::protocol::data::{Accepted, FILE_RECEIVE_BUFFER, accept_from, receive};
+use crate::protocol::data::{Accepted, FILE_RECEIVE_BUFFER, ReceiveError, accept_from, receive, receive_watching};
 use crate::protocol::line::{Line, LineReader};
 use crate::transcript::Transcript;
 
@@ -47,11 +47,7 @@ pub fn run(config: &ClientConfig, input: impl Read, out: &Transcript, retr_folde
             }
         };
         match parsed {
-            Err(err) => {
-                if let Some(message) = err.message() {
-                    out.line(message);
-                }
-            }
+            Err(err) => out.line(err.message()),
             Ok(Request::Connect { host, port }) => client.connect(&host, port),
             Ok(Request::Get { path }) => client.get(&path),
             Ok(Request::Quit) => {
@@ -153,8 +149,11 @@ impl Comp431Client<'_> {
     }
 
     /// Receives the file into `retr_files/fileN` through a temporary name, then prints the
-    /// closing reply; the file is kept only when that reply is a success.
+    /// closing reply; the file is kept only when that reply is a success. The control
+    /// connection is watched meanwhile (SPEC §4.2): a failure reply that arrives while the
+    /// data connection is quiet ends the transfer at once.
     fn receive_file(&mut self, mut data: TcpStream) {
+        let Some(control) = self.control.as_mut() else { return };
         let _ = data.set_read_timeout(Some(self.config.timeout));
         let target = self.retr_folder.join(format!("file{}", self.completed + 1));
         let mut file = match fs::create_dir_all(self.retr_folder).and_then(|()| AtomicFile::create(&target)) {
@@ -170,12 +169,37 @@ impl Comp431Client<'_> {
             // Nowhere to write: still drain the connection so the server can finish.
             None => &mut sink,
         };
-        let received = receive(&mut data, out, FILE_RECEIVE_BUFFER, &mut |_| {});
+        let mut early_reply = None;
+        let received = if control.has_buffered_input() {
+            // The reply arrived with the 150, before the data: read it now.
+            let reply = control.read_reply();
+            let failed = !reply.is_success();
+            early_reply = Some(reply);
+            if failed {
+                Err(ReceiveError::Peer(io::Error::other("the server ended the transfer with a reply")))
+            } else {
+                receive(&mut data, out, FILE_RECEIVE_BUFFER, &mut |_| {})
+            }
+        } else {
+            let (fd, idle) = (control.raw_fd(), self.config.timeout);
+            receive_watching(&mut data, out, FILE_RECEIVE_BUFFER, fd, idle, &mut || {
+                let reply = control.read_reply();
+                let failed = !reply.is_success();
+                early_reply = Some(reply);
+                failed
+            })
+        };
         drop(data);
         if let Err(err) = &received {
-            crate::diag!("receiving {} failed: {err:?}", target.display());
+            crate::diag!("receiving {} failed: {err}", target.display());
         }
-        let closing = self.read_and_print_reply();
+        let closing = match early_reply {
+            Some(reply) => {
+                self.print_reply(&reply);
+                reply
+            }
+            None => self.read_and_print_reply(),
+        };
         if let Some(file) = file.filter(|_| received.is_ok() && closing.is_success()) {
             match file.commit() {
                 Ok(()) => self.completed += 1,
@@ -218,21 +242,26 @@ impl Comp431Client<'_> {
         self.read_and_print_reply()
     }
 
-    /// Reads one reply and prints it as `FTP reply NNN accepted. Text is: TEXT` or as the
-    /// grammar error; a closed connection is reported on standard error.
+    /// Reads one reply and prints it.
     fn read_and_print_reply(&mut self) -> ReplyRead {
         let Some(control) = &mut self.control else {
             return ReplyRead::Closed;
         };
         let read = control.read_reply();
-        match &read {
+        self.print_reply(&read);
+        read
+    }
+
+    /// Prints a reply as `FTP reply NNN accepted. Text is: TEXT` or as the grammar error; a
+    /// closed connection is reported on standard error.
+    fn print_reply(&mut self, read: &ReplyRead) {
+        match read {
             ReplyRead::Reply(reply) => {
                 self.out.line(format!("FTP reply {} accepted. Text is: {}", reply.code, reply.text));
             }
             ReplyRead::Malformed(err) => self.out.line(err.message()),
             ReplyRead::Closed => self.lose_connection(),
         }
-        read
     }
 
     fn lose_connection(&mut self) {

@@ -11,11 +11,10 @@ pub enum Request {
 /// Why a line is not a valid request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RequestError {
-    /// An empty or blank line: nothing is printed but its echo.
-    Blank,
-    /// The first word is no request, or not one expected now.
+    /// The first word is no request, not one expected now, or not in capitals; or the line
+    /// is blank.
     Unexpected,
-    /// The request word is not written exactly (wrong case, leading space, ...).
+    /// The request word is not where it must be (a space before it, a tab after GET).
     Request,
     ServerHost,
     ServerPort,
@@ -25,32 +24,33 @@ pub enum RequestError {
 }
 
 impl RequestError {
-    /// The line printed for the error (decided in SPEC §4.1); `None` for a blank line.
-    pub fn message(self) -> Option<&'static str> {
-        Some(match self {
-            RequestError::Blank => return None,
+    /// The line printed for the error (decided in SPEC §4.1).
+    pub fn message(self) -> &'static str {
+        match self {
             RequestError::Unexpected => "ERROR -- Command Unexpected/Unknown",
             RequestError::Request => "ERROR -- request",
             RequestError::ServerHost => "ERROR -- server-host",
             RequestError::ServerPort => "ERROR -- server-port",
             RequestError::Pathname => "ERROR -- pathname",
             RequestError::LineEnd => "ERROR -- <CRLF>",
-        })
+        }
     }
 }
 
 /// Parses one input line (line ending included). `connected` decides which requests are
 /// expected: only CONNECT before a connection, CONNECT, GET and QUIT after.
 ///
-/// As in the course's client, the first word (after leading whitespace, any case) is
-/// checked against the expected requests first; then the request is parsed exactly.
+/// (decided, revised: SPEC §4.1, after the course's `FTP_Client.py`) The first word (after
+/// leading whitespace) must be one of the expected requests written in capitals, else the
+/// line is `Command Unexpected/Unknown`, as is a blank line; then the request is parsed
+/// exactly.
 pub fn parse_request(line: &[u8], connected: bool) -> Result<Request, RequestError> {
     let first_word = line.split(|b| b.is_ascii_whitespace()).find(|word| !word.is_empty());
     let Some(first_word) = first_word else {
-        return Err(RequestError::Blank);
+        return Err(RequestError::Unexpected);
     };
     let expected: &[&str] = if connected { &["CONNECT", "GET", "QUIT"] } else { &["CONNECT"] };
-    let Some(&verb) = expected.iter().find(|verb| first_word.eq_ignore_ascii_case(verb.as_bytes())) else {
+    let Some(&verb) = expected.iter().find(|verb| first_word == verb.as_bytes()) else {
         return Err(RequestError::Unexpected);
     };
     let (content, has_line_end) = match line.strip_suffix(b"\n") {
@@ -67,11 +67,13 @@ pub fn parse_request(line: &[u8], connected: bool) -> Result<Request, RequestErr
     if has_line_end { Ok(request) } else { Err(RequestError::LineEnd) }
 }
 
-/// `<SP>+<server-host><SP>+<server-port>` after the word CONNECT.
+/// `<SP>+<server-host><SP>+<server-port>` after the word CONNECT. As in the course's
+/// parser, anything but a space after CONNECT, and a host with nothing after it, are host
+/// errors; a host, spaces and then nothing is a port error.
 fn parse_connect(rest: &[u8]) -> Result<Request, RequestError> {
-    let rest = after_separator(rest, RequestError::ServerHost)?;
+    let rest = after_separator(rest, RequestError::ServerHost).map_err(|_| RequestError::ServerHost)?;
     let (host, rest) = split_token(rest);
-    if !is_valid_host(host) {
+    if !is_valid_host(host) || rest.is_empty() {
         return Err(RequestError::ServerHost);
     }
     let rest = after_separator(rest, RequestError::ServerPort)?;
@@ -84,8 +86,12 @@ fn parse_connect(rest: &[u8]) -> Result<Request, RequestError> {
     Ok(Request::Connect { host, port })
 }
 
-/// `<SP>+<pathname>` after the word GET; the path is the rest of the line.
+/// `<SP>+<pathname>` after the word GET; the path is the rest of the line. A bare `GET` is a
+/// line-ending error, as the course's parser reports it.
 fn parse_get(rest: &[u8]) -> Result<Request, RequestError> {
+    if rest.is_empty() {
+        return Err(RequestError::LineEnd);
+    }
     let path = after_separator(rest, RequestError::Pathname)?;
     if path.is_empty() || !path.is_ascii() || path.contains(&b'\r') {
         return Err(RequestError::Pathname);
@@ -197,9 +203,24 @@ mod tests {
     }
 
     #[test]
-    fn missing_port_is_a_port_error() {
-        assert_eq!(connected("CONNECT localhost\n"), Err(RequestError::ServerPort));
+    fn a_host_with_nothing_after_it_is_a_host_error() {
+        // Changed with SPEC §4.1 (revised): the course's parser reports `CONNECT localhost`
+        // as a host error (the host element does not end in a space); this was a port error.
+        assert_eq!(connected("CONNECT localhost\n"), Err(RequestError::ServerHost));
+        assert_eq!(connected("CONNECT localhost\r\n"), Err(RequestError::ServerHost));
+        assert_eq!(connected("CONNECT localhost"), Err(RequestError::ServerHost));
+    }
+
+    #[test]
+    fn a_host_then_spaces_and_no_port_is_a_port_error() {
         assert_eq!(connected("CONNECT localhost \n"), Err(RequestError::ServerPort));
+        assert_eq!(connected("CONNECT localhost   \r\n"), Err(RequestError::ServerPort));
+    }
+
+    #[test]
+    fn anything_but_a_space_after_connect_is_a_host_error() {
+        // Changed with SPEC §4.1 (revised): `CONNECT<TAB>host port` was a request error.
+        assert_eq!(connected("CONNECT\tlocalhost 21\n"), Err(RequestError::ServerHost));
     }
 
     #[test]
@@ -240,8 +261,16 @@ mod tests {
     }
 
     #[test]
-    fn get_without_a_path_is_a_pathname_error() {
-        assert_eq!(connected("GET\n"), Err(RequestError::Pathname));
+    fn a_bare_get_is_a_crlf_error() {
+        // Changed with SPEC §4.1 (revised): the course's parser says `ERROR -- <CRLF>` for a
+        // GET with nothing after it; this was a pathname error.
+        assert_eq!(connected("GET\n"), Err(RequestError::LineEnd));
+        assert_eq!(connected("GET\r\n"), Err(RequestError::LineEnd));
+        assert_eq!(connected("GET"), Err(RequestError::LineEnd));
+    }
+
+    #[test]
+    fn get_with_spaces_only_is_a_pathname_error() {
         assert_eq!(connected("GET \n"), Err(RequestError::Pathname));
         assert_eq!(connected("GET    \r\n"), Err(RequestError::Pathname));
     }
@@ -257,10 +286,13 @@ mod tests {
     }
 
     #[test]
-    fn lowercase_verb_is_a_request_error() {
-        assert_eq!(connected("connect h 21\n"), Err(RequestError::Request));
-        assert_eq!(connected("Get f\n"), Err(RequestError::Request));
-        assert_eq!(connected("quit\n"), Err(RequestError::Request));
+    fn a_verb_in_the_wrong_case_is_unexpected() {
+        // Changed with SPEC §4.1 (revised): the course's client prints
+        // `ERROR -- Command Unexpected/Unknown` here; this was `ERROR -- request`.
+        assert_eq!(connected("connect h 21\n"), Err(RequestError::Unexpected));
+        assert_eq!(connected("Get f\n"), Err(RequestError::Unexpected));
+        assert_eq!(connected("quit\n"), Err(RequestError::Unexpected));
+        assert_eq!(parse_request(b"Connect h 21\n", false), Err(RequestError::Unexpected));
     }
 
     #[test]
@@ -286,10 +318,12 @@ mod tests {
     }
 
     #[test]
-    fn blank_lines_print_nothing() {
-        assert_eq!(connected("\n"), Err(RequestError::Blank));
-        assert_eq!(connected("  \t \r\n"), Err(RequestError::Blank));
-        assert_eq!(RequestError::Blank.message(), None);
+    fn blank_lines_are_unexpected() {
+        // Changed with SPEC §4.1 (revised): a blank line printed nothing but its echo.
+        assert_eq!(connected("\n"), Err(RequestError::Unexpected));
+        assert_eq!(connected("  \t \r\n"), Err(RequestError::Unexpected));
+        assert_eq!(parse_request(b"\r\n", false), Err(RequestError::Unexpected));
+        assert_eq!(RequestError::Unexpected.message(), "ERROR -- Command Unexpected/Unknown");
     }
 
     #[test]

@@ -3,8 +3,8 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4};
 
-/// Parses the argument of PORT: six numbers of 1 to 3 decimal digits, each 0-255,
-/// separated by single commas and nothing else (SPEC §3.1).
+/// Parses the argument of PORT: six numbers of decimal digits, each 0-255, separated by
+/// single commas and nothing else (SPEC §3.1).
 pub fn parse_port_argument(arg: &[u8]) -> Option<SocketAddrV4> {
     let mut numbers = [0u8; 6];
     let mut fields = arg.split(|&b| b == b',');
@@ -18,12 +18,17 @@ pub fn parse_port_argument(arg: &[u8]) -> Option<SocketAddrV4> {
     Some(SocketAddrV4::new(Ipv4Addr::new(h1, h2, h3, h4), u16::from_be_bytes([p1, p2])))
 }
 
-/// `<n>`: 1 to 3 decimal digits with a value of 0-255 (leading zeros allowed).
+/// `<n>`: one or more decimal digits with a value of 0-255 (SPEC §3.1, revised: any number
+/// of leading zeros, so `0001` is 1, as the course's servers accept it).
 fn parse_byte_number(field: &[u8]) -> Option<u8> {
-    if field.is_empty() || field.len() > 3 || !field.iter().all(u8::is_ascii_digit) {
+    if field.is_empty() || !field.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    let value = field.iter().fold(0u16, |n, d| n * 10 + u16::from(d - b'0'));
+    let significant = &field[field.iter().take_while(|&&d| d == b'0').count()..];
+    if significant.len() > 3 {
+        return None;
+    }
+    let value = significant.iter().fold(0u16, |n, d| n * 10 + u16::from(d - b'0'));
     u8::try_from(value).ok()
 }
 
@@ -115,9 +120,14 @@ mod tests {
     }
 
     #[test]
-    fn port_numbers_may_have_leading_zeros_up_to_three_digits() {
+    fn port_numbers_may_have_any_number_of_leading_zeros() {
+        // Changed with SPEC §3.1 (revised): `<n>` is any decimal representation of 0-255, and
+        // the course's HW1 servers answer `PORT 1,2,3,4,0001,1` with 200; this used to be None.
         assert_eq!(parsed("001,002,003,004,000,010").as_deref(), Some("1.2.3.4,10"));
-        assert_eq!(parsed("0001,2,3,4,5,6"), None);
+        assert_eq!(parsed("0001,2,3,4,0001,1").as_deref(), Some("1.2.3.4,257"));
+        assert_eq!(parsed("00000000000000000000255,0,0,1,0,0000").as_deref(), Some("255.0.0.1,0"));
+        assert_eq!(parsed("0256,2,3,4,5,6"), None);
+        assert_eq!(parsed("00001000,2,3,4,5,6"), None);
     }
 
     #[test]

@@ -209,9 +209,19 @@ pub fn parse_command(line: &[u8]) -> Result<Command, CommandError> {
     parse_command_in(line, Dialect::Comp431)
 }
 
+/// The verb token of a line: the bytes from its start up to the first space, CR, LF or end.
+fn verb_token(line: &[u8]) -> &[u8] {
+    &line[..line.iter().position(|&b| matches!(b, b' ' | b'\r' | b'\n')).unwrap_or(line.len())]
+}
+
+/// The verb a line names in `dialect`, whether or not the rest of the line is valid.
+pub fn verb_of(line: &[u8], dialect: Dialect) -> Option<Verb> {
+    Verb::from_token(verb_token(line), dialect)
+}
+
 /// Parses one command line, its line ending included, as received, in `dialect`.
 pub fn parse_command_in(line: &[u8], dialect: Dialect) -> Result<Command, CommandError> {
-    let token_len = line.iter().position(|&b| matches!(b, b' ' | b'\r' | b'\n')).unwrap_or(line.len());
+    let token_len = verb_token(line).len();
     let verb = Verb::from_token(&line[..token_len], dialect).ok_or(CommandError::UnknownVerb)?;
     let rest = strip_line_ending(&line[token_len..], dialect).ok_or(CommandError::BadSyntax)?;
     if rest.contains(&b'\r') {

@@ -44,7 +44,36 @@ pub fn accept_from(
     let expected_peer = expected_peer.to_canonical();
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
-        let mut fds = vec![libc::pollfd { fd: listener.as_raw_fd(), events: libc::POLLIN, revents: 0 }];
+        match first_readable(listener.as_raw_fd(), watch, left)? {
+            Readable::Neither => return Ok(Accepted::TimedOut),
+            Readable::Watched => return Ok(Accepted::Watched),
+            Readable::Main => {
+                let (stream, from) = listener.accept()?;
+                if from.ip().to_canonical() == expected_peer {
+                    stream.set_nonblocking(false)?;
+                    return Ok(Accepted::Connection(stream));
+                }
+                crate::diag!("ignored a data connection from {from} (expected {expected_peer})");
+            }
+        }
+    }
+}
+
+/// Which of two descriptors has input first.
+enum Readable {
+    /// The main one (it wins when both are ready).
+    Main,
+    Watched,
+    /// Neither within the time allowed.
+    Neither,
+}
+
+/// Waits up to `timeout` until `main` or `watch` is readable (or closed).
+fn first_readable(main: RawFd, watch: Option<RawFd>, timeout: Duration) -> io::Result<Readable> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let mut fds = vec![libc::pollfd { fd: main, events: libc::POLLIN, revents: 0 }];
         if let Some(fd) = watch {
             fds.push(libc::pollfd { fd, events: libc::POLLIN, revents: 0 });
         }
@@ -58,19 +87,13 @@ pub fn accept_from(
             }
             return Err(err);
         }
-        if ready == 0 {
-            return Ok(Accepted::TimedOut);
-        }
-        if fds[0].revents != 0 {
-            let (stream, from) = listener.accept()?;
-            if from.ip().to_canonical() == expected_peer {
-                stream.set_nonblocking(false)?;
-                return Ok(Accepted::Connection(stream));
-            }
-            crate::diag!("ignored a data connection from {from} (expected {expected_peer})");
-        } else if fds.get(1).is_some_and(|fd| fd.revents != 0) {
-            return Ok(Accepted::Watched);
-        }
+        return Ok(if ready == 0 {
+            Readable::Neither
+        } else if fds[0].revents != 0 {
+            Readable::Main
+        } else {
+            Readable::Watched
+        });
     }
 }
 
@@ -150,6 +173,32 @@ pub enum ReceiveError {
     Local(io::Error),
 }
 
+impl std::fmt::Display for ReceiveError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReceiveError::Peer(err) => write!(f, "the data connection failed: {err}"),
+            ReceiveError::Local(err) => write!(f, "writing the data failed: {err}"),
+        }
+    }
+}
+
+/// Like [`receive`], while watching `watch` (the control connection) as SPEC §4.2 asks: when
+/// it has input while the data connection has none, `on_watch` is called once to read it,
+/// and returns true to stop receiving at once (a 425 or 426 from a server that left the
+/// data connection open), false to go on to the end of the data. No data for `idle` ends
+/// the transfer.
+pub fn receive_watching(
+    data: &mut TcpStream,
+    out: &mut dyn Write,
+    buffer_size: usize,
+    watch: RawFd,
+    idle: Duration,
+    on_watch: &mut dyn FnMut() -> bool,
+) -> Result<u64, ReceiveError> {
+    let mut watch = Some(Watch { fd: watch, idle, on_watch });
+    receive_loop(data, out, buffer_size, &mut watch, &mut |_| {})
+}
+
 /// Copies `data` into `out` through a buffer of `buffer_size` bytes until end of stream;
 /// `on_progress` gets the running total.
 pub fn receive(
@@ -158,9 +207,45 @@ pub fn receive(
     buffer_size: usize,
     on_progress: &mut dyn FnMut(u64),
 ) -> Result<u64, ReceiveError> {
+    receive_loop(data, out, buffer_size, &mut None, on_progress)
+}
+
+/// A descriptor watched while receiving ([`receive_watching`]).
+struct Watch<'a> {
+    fd: RawFd,
+    idle: Duration,
+    on_watch: &'a mut dyn FnMut() -> bool,
+}
+
+/// The one receive loop; `watch` is dropped once it fired and the transfer goes on.
+fn receive_loop(
+    data: &mut TcpStream,
+    out: &mut dyn Write,
+    buffer_size: usize,
+    watch: &mut Option<Watch>,
+    on_progress: &mut dyn FnMut(u64),
+) -> Result<u64, ReceiveError> {
     let mut buffer = vec![0u8; buffer_size];
     let mut total = 0u64;
     loop {
+        if let Some(Watch { fd, idle, on_watch }) = watch {
+            match first_readable(data.as_raw_fd(), Some(*fd), *idle).map_err(ReceiveError::Peer)? {
+                Readable::Main => {}
+                Readable::Watched => {
+                    let stop = on_watch();
+                    *watch = None;
+                    if stop {
+                        let ended = io::Error::other("the server ended the transfer with a reply");
+                        return Err(ReceiveError::Peer(ended));
+                    }
+                    continue;
+                }
+                Readable::Neither => {
+                    let silent = io::Error::new(io::ErrorKind::TimedOut, format!("no data within {idle:?}"));
+                    return Err(ReceiveError::Peer(silent));
+                }
+            }
+        }
         let n = match data.read(&mut buffer) {
             Ok(0) => return Ok(total),
             Ok(n) => n,

@@ -258,35 +258,41 @@ impl ReplyError {
     pub fn message(self) -> &'static str {
         match self {
             ReplyError::Code => "ERROR -- reply-code",
-            ReplyError::Text => "ERROR -- reply-text",
+            // With the underscore, as the course's FTP_ReplyParser.py prints it (SPEC §4.3).
+            ReplyError::Text => "ERROR -- reply_text",
             ReplyError::LineEnd => "ERROR -- <CRLF>",
         }
     }
 }
 
-/// Parses one reply line (with its line ending) by the grammar of SPEC §4.3.
-///
-/// The code token is the bytes up to the first space, so `220-x` and `2200 x` are
-/// code errors; the text is everything after that space up to CR or LF.
+/// Parses one reply line (with its line ending) as the course's `FTP_ReplyParser.py` judges
+/// it (decided, revised: SPEC §4.3):
+/// - three digits 100-599 and then a space, else a code error (`220-x`, `2200 x`, `331\r\n`);
+/// - every space after the code is skipped; nothing left but the line ending is a text error;
+/// - the text is every byte up to the line ending (CR LF or a bare LF; a CR inside is kept),
+///   and a byte above 0x7F in it is a text error;
+/// - a line that does not end in CR LF or LF is a line-ending error.
 pub fn parse_reply(line: &[u8]) -> Result<ParsedReply, ReplyError> {
-    let code_len = line.iter().position(|&b| matches!(b, b' ' | b'\r' | b'\n')).unwrap_or(line.len());
-    let code_token = &line[..code_len];
-    if code_token.len() != 3 || !code_token.iter().all(u8::is_ascii_digit) {
+    let code_token = line.get(..3).ok_or(ReplyError::Code)?;
+    if !code_token.iter().all(u8::is_ascii_digit) {
         return Err(ReplyError::Code);
     }
     let code = code_token.iter().fold(0u16, |n, d| n * 10 + u16::from(d - b'0'));
-    if !(100..=599).contains(&code) {
+    if !(100..=599).contains(&code) || line.get(3) != Some(&b' ') {
         return Err(ReplyError::Code);
     }
-    let Some(after_code) = line[code_len..].strip_prefix(b" ") else {
-        return Err(ReplyError::Text);
-    };
-    let text_len = after_code.iter().position(|&b| b == b'\r' || b == b'\n').unwrap_or(after_code.len());
-    let text = &after_code[..text_len];
-    if text.is_empty() || !text.is_ascii() {
+    let after_code = &line[3..];
+    let rest = &after_code[after_code.iter().take_while(|&&b| b == b' ').count()..];
+    if rest.is_empty() || rest.starts_with(b"\n") || rest.starts_with(b"\r\n") {
         return Err(ReplyError::Text);
     }
-    if &after_code[text_len..] != b"\r\n" {
+    // The course's parser takes text bytes until only a CR LF, or a single byte, is left.
+    let text_len = if rest.ends_with(b"\r\n") { rest.len() - 2 } else { rest.len() - 1 };
+    let (text, ending) = rest.split_at(text_len);
+    if !text.is_ascii() {
+        return Err(ReplyError::Text);
+    }
+    if ending != b"\r\n" && ending != b"\n" {
         return Err(ReplyError::LineEnd);
     }
     Ok(ParsedReply { code, text: String::from_utf8_lossy(text).into_owned() })
@@ -359,25 +365,50 @@ mod tests {
     }
 
     #[test]
+    fn a_code_without_a_space_after_it_is_a_code_error() {
+        // Changed with SPEC §4.3 (revised): `331\r\n` was a text error; the course's parser
+        // wants the space right after the code.
+        assert_eq!(parse_reply(b"331\r\n"), Err(ReplyError::Code));
+        assert_eq!(parse_reply(b"200\n"), Err(ReplyError::Code));
+        assert_eq!(parse_reply(b"200"), Err(ReplyError::Code));
+    }
+
+    #[test]
     fn reply_text_must_be_present() {
-        assert_eq!(parse_reply(b"200\r\n"), Err(ReplyError::Text));
         assert_eq!(parse_reply(b"200 \r\n"), Err(ReplyError::Text));
+        assert_eq!(parse_reply(b"200    \n"), Err(ReplyError::Text));
+        assert_eq!(parse_reply(b"200 "), Err(ReplyError::Text));
     }
 
     #[test]
     fn reply_text_must_be_ascii() {
         assert_eq!(parse_reply(b"200 caf\xc3\xa9\r\n"), Err(ReplyError::Text));
+        assert_eq!(ReplyError::Text.message(), "ERROR -- reply_text");
     }
 
     #[test]
-    fn reply_must_end_in_crlf() {
-        assert_eq!(parse_reply(b"200 OK\n"), Err(ReplyError::LineEnd));
+    fn a_bare_lf_ends_a_reply_too() {
+        // Changed with SPEC §4.3 (revised): the course's parser accepts `\n` as well as `\r\n`.
+        assert_eq!(parse_reply(b"200 OK\n").unwrap().text, "OK");
+    }
+
+    #[test]
+    fn a_reply_without_line_ending_is_a_crlf_error() {
         assert_eq!(parse_reply(b"200 OK"), Err(ReplyError::LineEnd));
-        assert_eq!(parse_reply(b"200 OK\rx\r\n"), Err(ReplyError::LineEnd));
+        assert_eq!(parse_reply(b"200 OK\r"), Err(ReplyError::LineEnd));
     }
 
     #[test]
-    fn reply_text_keeps_inner_and_leading_spaces() {
-        assert_eq!(parse_reply(b"200  two  spaces\r\n").unwrap().text, " two  spaces");
+    fn a_cr_inside_the_text_is_kept() {
+        // Changed with SPEC §4.3 (revised): these were line-ending errors.
+        assert_eq!(parse_reply(b"331 Guest\r\r\n").unwrap().text, "Guest\r");
+        assert_eq!(parse_reply(b"200 OK\rx\r\n").unwrap().text, "OK\rx");
+    }
+
+    #[test]
+    fn every_space_after_the_code_is_skipped() {
+        // Changed with SPEC §4.3 (revised): the text kept all but the first space.
+        assert_eq!(parse_reply(b"200  two  spaces\r\n").unwrap().text, "two  spaces");
+        assert_eq!(parse_reply(b"220  x\r\n").unwrap().text, "x");
     }
 }

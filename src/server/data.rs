@@ -1,10 +1,10 @@
 //! The server's data connections: where it may connect (bounce protection), connecting
 //! actively, and listening passively.
 
-use std::io;
-use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::io::{self, Read};
+use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::ops::RangeInclusive;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Why the server refuses to connect to a PORT address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,6 +51,29 @@ pub fn is_own_address(ip: IpAddr) -> bool {
 /// Connects to the client's data port, giving up after `timeout`.
 pub fn connect_active(target: SocketAddr, timeout: Duration) -> io::Result<TcpStream> {
     TcpStream::connect_timeout(&target, timeout)
+}
+
+/// Ends a data connection whose last byte was sent: half-closes it, so the client reads end
+/// of file, then waits until the client closes its end, at most `limit` (SPEC §3.4). Bytes
+/// the client sends meanwhile are discarded.
+pub fn close_after_peer(mut stream: TcpStream, limit: Duration) {
+    if stream.shutdown(Shutdown::Write).is_err() {
+        return;
+    }
+    let deadline = Instant::now() + limit;
+    let mut discard = [0u8; 512];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {
+            return;
+        }
+        match stream.read(&mut discard) {
+            Ok(0) => return,
+            Ok(_) => continue,
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) => return,
+        }
+    }
 }
 
 /// Opens a passive-mode listener on the control connection's local address, in `ports` when

@@ -3,9 +3,10 @@
 
 use std::borrow::Cow;
 use std::net::{SocketAddr, SocketAddrV4};
+use std::time::Duration;
 
 use super::vpath::VirtualPath;
-use crate::protocol::command::{Command, CommandError, Dialect, parse_command_in};
+use crate::protocol::command::{Command, CommandError, Dialect, Verb, parse_command_in, verb_of};
 use crate::protocol::reply::Reply;
 
 /// Where the commands come from; it decides only what a valid QUIT is answered.
@@ -53,6 +54,18 @@ impl Policy {
         Policy { dialect: Dialect::Comp431, writable: false, credentials: None }
     }
 }
+
+/// How a download's data connection is ended before the final reply ([`Session::data_close`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DataClose {
+    /// Close it and reply at once.
+    Immediate,
+    /// Half-close it, wait until the client closes its end (at most this long), then reply.
+    AfterPeerCloses(Duration),
+}
+
+/// The longest wait for a COMP 431 client to close the data connection (SPEC §3.4).
+pub const PEER_CLOSE_WAIT: Duration = Duration::from_secs(1);
 
 /// Failed logins after which the connection is closed.
 pub const MAX_LOGIN_FAILURES: u32 = 3;
@@ -204,8 +217,7 @@ impl Session {
         if self.policy.credentials.is_none() {
             return Cow::Borrowed(line);
         }
-        let verb_len = line.iter().position(|&b| matches!(b, b' ' | b'\r' | b'\n')).unwrap_or(line.len());
-        if !line[..verb_len].eq_ignore_ascii_case(b"PASS") {
+        if verb_of(line, self.policy.dialect) != Some(Verb::Pass) {
             return Cow::Borrowed(line);
         }
         let ending: &[u8] = if line.ends_with(b"\r\n") {
@@ -226,8 +238,11 @@ impl Session {
             Err(CommandError::BadSyntax) => Step::Reply(Reply::BadParameter),
             Ok(command) => self.apply(command),
         };
-        if let Step::Reply(reply) = &step {
-            self.cancel_pending_user_unless_kept_by(reply);
+        if let Step::Reply(reply) = &step
+            && self.login == Login::UserGiven
+            && cancels_pending_user(verb_of(line, self.policy.dialect), reply)
+        {
+            self.login = Login::LoggedOut;
         }
         step
     }
@@ -253,6 +268,19 @@ impl Session {
         }
     }
 
+    /// How a download's data connection ends before its final reply (decided, SPEC §3.4).
+    /// The course's clients read one reply per `recv()`: a fast server's 150 and 250 would
+    /// arrive in one read. So in the COMP 431 dialect the server half-closes the data
+    /// connection and waits (at most [`PEER_CLOSE_WAIT`]) until the client closes its end;
+    /// such a client has read the 150 before it accepted the data connection. Real clients
+    /// (the extended dialect) get their 226 at once.
+    pub fn data_close(&self) -> DataClose {
+        match self.policy.dialect {
+            Dialect::Comp431 => DataClose::AfterPeerCloses(PEER_CLOSE_WAIT),
+            Dialect::Extended => DataClose::Immediate,
+        }
+    }
+
     /// The driver opened the passive listener announced by [`Step::OpenPassive`].
     pub fn passive_opened(&mut self) {
         self.data = Some(DataTarget::Passive);
@@ -268,14 +296,6 @@ impl Session {
         self.rename_source = Some(path);
     }
 
-    /// (decided) A pending USER survives only a 331, a 230 or a 500; any other reply
-    /// (501, 530) sends the session back to logged-out, so the next PASS gets 530.
-    fn cancel_pending_user_unless_kept_by(&mut self, reply: &Reply) {
-        if self.login == Login::UserGiven && !matches!(reply.code(), 331 | 230 | 500) {
-            self.login = Login::LoggedOut;
-        }
-    }
-
     /// A syntactically valid command: sequence rules (530 before 503) and state changes.
     fn apply(&mut self, command: Command) -> Step {
         // RNFR must be followed directly by RNTO.
@@ -289,8 +309,8 @@ impl Session {
                 });
             }
             Command::User(name) => {
+                // (SPEC §3.3) A new login keeps a pending PORT: only RETR, PORT or QUIT end it.
                 if self.login == Login::LoggedIn {
-                    self.data = None;
                     self.cwd = VirtualPath::root();
                 }
                 self.login = Login::UserGiven;
@@ -417,6 +437,18 @@ impl Session {
     }
 }
 
+/// (decided, revised: SPEC §3.3) What cancels a pending USER, so that the next PASS gets
+/// 530: a valid command refused because nobody is logged in (TYPE, SYST, NOOP, PORT, RETR:
+/// 530), and an invalid USER or PASS line (501). Every other line keeps it: a 500, and a 501
+/// for any other verb (an invalid QUIT is processed "as if nothing happened").
+fn cancels_pending_user(verb: Option<Verb>, reply: &Reply) -> bool {
+    match reply.code() {
+        530 => true,
+        501 => matches!(verb, Some(Verb::User | Verb::Pass)),
+        _ => false,
+    }
+}
+
 /// What is left of a LIST argument once leading `-options` are removed.
 fn strip_list_options(mut argument: &[u8]) -> &[u8] {
     while argument.starts_with(b"-") {
@@ -492,12 +524,43 @@ mod tests {
     }
 
     #[test]
-    fn user_when_logged_in_starts_a_new_login_and_clears_port() {
+    fn user_when_logged_in_starts_a_new_login_and_keeps_the_port() {
+        // Changed with SPEC §3.3 (revised): the Spring 2025 handout says a PORT "should remain
+        // open unless a valid RETR command occurs, another valid PORT command overrides the
+        // previous PORT, or a valid QUIT command occurs"; this test used to expect it dropped.
         let mut s = with_port();
         assert_eq!(codes(&mut s, &["USER c\r\n"]), [331]);
         assert_eq!(s.login(), Login::UserGiven);
-        assert_eq!(s.pending_port(), None);
-        assert_eq!(codes(&mut s, &["PASS d\r\n", "RETR f\r\n"]), [230, 503]);
+        assert!(s.pending_port().is_some());
+        assert_eq!(codes(&mut s, &["PASS d\r\n", "RETR f\r\n"]), [230, 150]);
+    }
+
+    #[test]
+    fn a_cancelled_login_keeps_the_port() {
+        let mut s = with_port();
+        assert_eq!(codes(&mut s, &["USER c\r\n", "NOOP\r\n", "PASS d\r\n"]), [331, 530, 530]);
+        assert!(s.pending_port().is_some());
+        assert_eq!(codes(&mut s, &["USER c\r\n", "PASS d\r\n", "RETR f\r\n"]), [331, 230, 150]);
+    }
+
+    #[test]
+    fn an_invalid_quit_keeps_a_pending_user() {
+        // SPEC §3.3 (revised): an invalid QUIT is processed "as if nothing happened".
+        let mut s = Session::new(Channel::Socket);
+        assert_eq!(codes(&mut s, &["USER a\r\n", "QUIT x\r\n", "PASS b\r\n"]), [331, 501, 230]);
+    }
+
+    #[test]
+    fn a_501_for_another_verb_keeps_a_pending_user() {
+        let mut s = Session::new(Channel::Socket);
+        let lines = ["USER a\r\n", "TYPE X\r\n", "NOOP x\r\n", "PORT 1,2\r\n", "RETR \r\n", "PASS b\r\n"];
+        assert_eq!(codes(&mut s, &lines), [331, 501, 501, 501, 501, 230]);
+    }
+
+    #[test]
+    fn an_invalid_user_line_cancels_a_pending_user() {
+        let mut s = Session::new(Channel::Socket);
+        assert_eq!(codes(&mut s, &["USER a\r\n", "USER\r\n", "PASS b\r\n"]), [331, 501, 530]);
     }
 
     #[test]
@@ -514,7 +577,7 @@ mod tests {
     }
 
     #[test]
-    fn a_501_cancels_a_pending_user() {
+    fn an_invalid_pass_line_cancels_a_pending_user() {
         let mut s = Session::new(Channel::Socket);
         assert_eq!(codes(&mut s, &["USER a\r\n", "PASS \r\n", "PASS b\r\n"]), [331, 501, 530]);
     }
@@ -779,6 +842,12 @@ mod tests {
         assert_eq!(&*s.transcript_echo(b"PASSWORD x\r\n"), b"PASSWORD x\r\n");
         let anonymous = extended(false, None);
         assert_eq!(&*anonymous.transcript_echo(b"PASS guest@\r\n"), b"PASS guest@\r\n");
+    }
+
+    #[test]
+    fn only_the_comp431_dialect_waits_for_the_client_to_close_the_data_connection() {
+        assert_eq!(Session::new(Channel::Socket).data_close(), DataClose::AfterPeerCloses(PEER_CLOSE_WAIT));
+        assert_eq!(extended(false, None).data_close(), DataClose::Immediate);
     }
 
     #[test]

@@ -12,10 +12,10 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use super::ServerConfig;
-use super::data::{check_data_target, connect_active, is_own_address, open_passive_listener};
+use super::data::{check_data_target, close_after_peer, connect_active, is_own_address, open_passive_listener};
 use super::files::{entry_facts, listing, listing_lines, modification_time};
 use super::listing::facts_line;
-use super::session::{DataTarget, FileAction, ListFormat, Session, Step, Transfer};
+use super::session::{DataClose, DataTarget, FileAction, ListFormat, Session, Step, Transfer};
 use crate::atomic::AtomicFile;
 use crate::protocol::data::{Accepted, FILE_RECEIVE_BUFFER, ReceiveError, SendError, accept_from, receive, send_file};
 use crate::protocol::line::{Line, LineReader};
@@ -275,9 +275,15 @@ impl<'a> ControlConnection<'a> {
                     return self.send(&Reply::FileUnavailable);
                 };
                 let stall_timeout = self.config.limits.data_timeout;
+                let data_close = self.session.data_close();
                 let reply = self.with_data_connection(data, |connection, done| {
                     match send_file(&opened.file, offset, opened.len, &connection, stall_timeout, &mut |_| {}) {
-                        Ok(_) => done,
+                        Ok(_) => {
+                            if let DataClose::AfterPeerCloses(limit) = data_close {
+                                close_after_peer(connection, limit);
+                            }
+                            done
+                        }
                         Err(SendError::Peer(err)) => {
                             crate::diag!("data connection dropped: {err}");
                             Reply::TransferAborted
