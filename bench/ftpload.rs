@@ -105,7 +105,7 @@ fn download(host: &str, port: u16, file: &str, logged_in: mpsc::Sender<()>) -> R
     let _ = logged_in.send(());
     let mut session = session.map_err(|e| e.to_string())?;
     let mut sink = load::HashingSink(Sha256::new());
-    session.retrieve(file, &mut sink, STREAM_RECEIVE_BUFFER, &mut |_| {}).map_err(|e| e.to_string())?;
+    session.retrieve(file, 0, &mut sink, STREAM_RECEIVE_BUFFER, &mut |_| {}).map_err(|e| e.to_string())?;
     session.quit();
     Ok(sink.0.finalize().iter().map(|b| format!("{b:02x}")).collect())
 }

@@ -132,7 +132,7 @@ fn one_session(
     let file = &files[random.next() as usize % files.len()];
     let mut sink = HashingSink(Sha256::new());
     let mut bytes =
-        session.retrieve(&file.name, &mut sink, STREAM_RECEIVE_BUFFER, &mut |_| {}).map_err(|e| e.to_string())?;
+        session.retrieve(&file.name, 0, &mut sink, STREAM_RECEIVE_BUFFER, &mut |_| {}).map_err(|e| e.to_string())?;
     if hex(&sink.0.finalize()) != file.sha256 {
         return Err(format!("{} arrived with other bytes", file.name));
     }
@@ -143,9 +143,9 @@ fn one_session(
     fs::write(&local, &content).map_err(|e| e.to_string())?;
     let remote = format!("upload/s{}-c{client}-r{round}.bin", NEXT_SESSION.fetch_add(1, Ordering::Relaxed));
     let opened = fs::File::open(&local).map_err(|e| e.to_string())?;
-    bytes += session.store(&remote, &opened, size as u64, &mut |_| {}).map_err(|e| e.to_string())?;
+    bytes += session.store(&remote, 0, &opened, size as u64, &mut |_| {}).map_err(|e| e.to_string())?;
     let mut back = Vec::new();
-    bytes += session.retrieve(&remote, &mut back, STREAM_RECEIVE_BUFFER, &mut |_| {}).map_err(|e| e.to_string())?;
+    bytes += session.retrieve(&remote, 0, &mut back, STREAM_RECEIVE_BUFFER, &mut |_| {}).map_err(|e| e.to_string())?;
     if back != content {
         return Err(format!("{remote} came back with other bytes"));
     }

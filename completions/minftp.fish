@@ -53,21 +53,29 @@ complete -c minftp -n "__fish_minftp_using_subcommand client" -l dir -d 'Local f
 complete -c minftp -n "__fish_minftp_using_subcommand client" -l lab -d 'COSC 328 session: OPEN/GET/PUT/CLOSE/QUIT between client/ and server/'
 complete -c minftp -n "__fish_minftp_using_subcommand client" -s h -l help -d 'Print help'
 complete -c minftp -n "__fish_minftp_using_subcommand client" -s V -l version -d 'Print version'
-complete -c minftp -n "__fish_minftp_using_subcommand get" -s o -l output -d 'Local file, or - for standard output' -r -F
+complete -c minftp -n "__fish_minftp_using_subcommand get" -s o -l output -d 'Local file or folder, or - for standard output' -r -F
+complete -c minftp -n "__fish_minftp_using_subcommand get" -l max-filesize -d 'Abort a download larger than this many bytes (nothing is kept)' -r
 complete -c minftp -n "__fish_minftp_using_subcommand get" -l user -d 'User name (default: anonymous)' -r
 complete -c minftp -n "__fish_minftp_using_subcommand get" -l password -d 'Password' -r
 complete -c minftp -n "__fish_minftp_using_subcommand get" -l timeout -d 'Seconds to wait to connect, for a reply, or for data' -r
+complete -c minftp -n "__fish_minftp_using_subcommand get" -l retry -d 'Attempts after the first when the connection breaks, times out or gets a 4xx (0: none)' -r
+complete -c minftp -n "__fish_minftp_using_subcommand get" -l retry-delay -d 'Seconds before the first retry; each further one waits twice as long (at most 60)' -r
+complete -c minftp -n "__fish_minftp_using_subcommand get" -s n -l no-clobber -d 'Do not overwrite an existing local file'
 complete -c minftp -n "__fish_minftp_using_subcommand get" -l active -d 'Use an active data connection (PORT/EPRT)'
 complete -c minftp -n "__fish_minftp_using_subcommand get" -l passive -d 'Use a passive data connection only (EPSV/PASV)'
 complete -c minftp -n "__fish_minftp_using_subcommand get" -s q -l quiet -d 'Print nothing but errors'
+complete -c minftp -n "__fish_minftp_using_subcommand get" -s c -l continue -d 'Continue a partial file: the local one (get) or the remote one (put)'
 complete -c minftp -n "__fish_minftp_using_subcommand get" -s h -l help -d 'Print help'
 complete -c minftp -n "__fish_minftp_using_subcommand get" -s V -l version -d 'Print version'
 complete -c minftp -n "__fish_minftp_using_subcommand put" -l user -d 'User name (default: anonymous)' -r
 complete -c minftp -n "__fish_minftp_using_subcommand put" -l password -d 'Password' -r
 complete -c minftp -n "__fish_minftp_using_subcommand put" -l timeout -d 'Seconds to wait to connect, for a reply, or for data' -r
+complete -c minftp -n "__fish_minftp_using_subcommand put" -l retry -d 'Attempts after the first when the connection breaks, times out or gets a 4xx (0: none)' -r
+complete -c minftp -n "__fish_minftp_using_subcommand put" -l retry-delay -d 'Seconds before the first retry; each further one waits twice as long (at most 60)' -r
 complete -c minftp -n "__fish_minftp_using_subcommand put" -l active -d 'Use an active data connection (PORT/EPRT)'
 complete -c minftp -n "__fish_minftp_using_subcommand put" -l passive -d 'Use a passive data connection only (EPSV/PASV)'
 complete -c minftp -n "__fish_minftp_using_subcommand put" -s q -l quiet -d 'Print nothing but errors'
+complete -c minftp -n "__fish_minftp_using_subcommand put" -s c -l continue -d 'Continue a partial file: the local one (get) or the remote one (put)'
 complete -c minftp -n "__fish_minftp_using_subcommand put" -s h -l help -d 'Print help'
 complete -c minftp -n "__fish_minftp_using_subcommand put" -s V -l version -d 'Print version'
 complete -c minftp -n "__fish_minftp_using_subcommand completions" -s h -l help -d 'Print help'

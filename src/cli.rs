@@ -13,7 +13,7 @@ use clap_complete::{Generator, Shell};
 use color_eyre::eyre::{Result, WrapErr, eyre};
 
 use crate::client::ftp::DataMode;
-use crate::client::oneshot::{Connection, Destination, Login, default_local_name};
+use crate::client::oneshot::{Connection, Destination, GetRequest, Login, PutRequest, Recovery, default_local_name};
 use crate::client::progress::Verbosity;
 use crate::client::target::{Target, parse_target};
 use crate::protocol::command::Dialect;
@@ -142,11 +142,24 @@ pub struct TransferOptions {
     #[arg(short, long)]
     pub quiet: bool,
     /// Seconds to wait to connect, for a reply, or for data
-    #[arg(long, value_name = "SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_name = "SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub timeout: u64,
+    /// Continue a partial file: the local one (get) or the remote one (put)
+    #[arg(short = 'c', long = "continue")]
+    pub resume: bool,
+    /// Attempts after the first when the connection breaks, times out or gets a 4xx (0: none)
+    #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u32).range(0..=100))]
+    pub retry: u32,
+    /// Seconds before the first retry; each further one waits twice as long (at most 60)
+    #[arg(long, value_name = "SECS", default_value_t = 1, value_parser = clap::value_parser!(u64).range(0..=60))]
+    pub retry_delay: u64,
 }
 
 impl TransferOptions {
+    fn recovery(&self) -> Recovery {
+        Recovery { resume: self.resume, retries: self.retry, retry_delay: Duration::from_secs(self.retry_delay) }
+    }
+
     /// The connection to `target`: flags first, then the URL's login, then anonymous.
     fn connection(&self, target: &Target) -> Connection {
         let anonymous = Login::anonymous();
@@ -179,9 +192,15 @@ pub struct GetArgs {
     pub addr: String,
     /// Remote file (omit when ADDR is a URL)
     pub remote: Option<String>,
-    /// Local file, or - for standard output
+    /// Local file or folder, or - for standard output
     #[arg(short, long, value_name = "LOCAL")]
     pub output: Option<PathBuf>,
+    /// Do not overwrite an existing local file
+    #[arg(short = 'n', long, conflicts_with = "resume")]
+    pub no_clobber: bool,
+    /// Abort a download larger than this many bytes (nothing is kept)
+    #[arg(long, value_name = "BYTES")]
+    pub max_filesize: Option<u64>,
     #[command(flatten)]
     pub options: TransferOptions,
 }
@@ -199,8 +218,8 @@ pub struct PutArgs {
 }
 
 impl GetArgs {
-    /// The connection, the remote path and where the bytes go.
-    pub fn into_request(self) -> Result<(Connection, String, Destination)> {
+    /// The connection and the download.
+    pub fn into_request(self) -> Result<(Connection, GetRequest)> {
         let target = parse_target(&self.addr).map_err(|e| eyre!(e))?;
         let remote = match (target.path.clone(), self.remote) {
             (Some(_), Some(_)) => return Err(eyre!("give the remote file either in the URL or as REMOTE, not both")),
@@ -214,13 +233,23 @@ impl GetArgs {
             Some(path) => Destination::File(path),
             None => Destination::File(default_local_name(&remote)?),
         };
-        Ok((self.options.connection(&target), remote, destination))
+        if destination == Destination::Stdout && self.options.resume {
+            return Err(eyre!("--continue needs a local file; standard output cannot be continued"));
+        }
+        let request = GetRequest {
+            remote,
+            destination,
+            no_clobber: self.no_clobber,
+            max_filesize: self.max_filesize,
+            recovery: self.options.recovery(),
+        };
+        Ok((self.options.connection(&target), request))
     }
 }
 
 impl PutArgs {
-    /// The connection, the local file and the remote name.
-    pub fn into_request(self) -> Result<(Connection, PathBuf, String)> {
+    /// The connection and the upload.
+    pub fn into_request(self) -> Result<(Connection, PutRequest)> {
         let target = parse_target(&self.addr).map_err(|e| eyre!(e))?;
         let local_name = self
             .local
@@ -233,7 +262,8 @@ impl PutArgs {
             (Some(path), None) | (None, Some(path)) => path,
             (None, None) => local_name,
         };
-        Ok((self.options.connection(&target), self.local, remote))
+        let request = PutRequest { local: self.local, remote, recovery: self.options.recovery() };
+        Ok((self.options.connection(&target), request))
     }
 }
 

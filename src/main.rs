@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use color_eyre::eyre::Result;
 use minftp::cli::{Cli, ClientMode, Command, ServeMode};
-use minftp::client::{comp431, lab, oneshot};
+use minftp::client::{self, comp431, lab, oneshot};
 use minftp::server::{shutdown, stdin, tcp};
 use minftp::transcript::Transcript;
 
@@ -27,28 +27,35 @@ fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Serve(args) => match args.into_mode()? {
             ServeMode::Stdin(config) => {
+                shutdown::stop_stdin_mode_on_signals()?;
                 stdin::run(&config, io::stdin().lock(), &Transcript::stdout(), stdin::RETR_FOLDER.as_ref())?;
             }
             ServeMode::Sockets { listener, config } => {
                 let transcript = Transcript::stdout();
-                shutdown::exit_cleanly_on_interrupt(transcript.clone())?;
+                shutdown::stop_on_signals(transcript.clone())?;
                 shutdown::survive_file_size_limits();
                 tcp::serve(listener, config, transcript)?;
             }
         },
         Command::Client(args) => match args.into_mode()? {
             ClientMode::Comp431(config) => {
+                client::stop_on_signals(false)?;
                 comp431::run(&config, io::stdin().lock(), &Transcript::stdout(), stdin::RETR_FOLDER.as_ref())?;
             }
-            ClientMode::Lab(config) => lab::run(&config, io::stdin().lock(), &mut io::stdout())?,
+            ClientMode::Lab(config) => {
+                client::stop_on_signals(true)?;
+                lab::run(&config, io::stdin().lock(), &mut io::stdout())?;
+            }
         },
         Command::Get(args) => {
-            let (connection, remote, destination) = args.into_request()?;
-            oneshot::get(&connection, &remote, &destination)?;
+            let (connection, request) = args.into_request()?;
+            client::stop_on_signals(false)?;
+            oneshot::get(&connection, &request)?;
         }
         Command::Put(args) => {
-            let (connection, local, remote) = args.into_request()?;
-            oneshot::put(&connection, &local, &remote)?;
+            let (connection, request) = args.into_request()?;
+            client::stop_on_signals(false)?;
+            oneshot::put(&connection, &request)?;
         }
         Command::Completions { shell } => minftp::cli::write_completions(shell, &mut io::stdout()),
     }

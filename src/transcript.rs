@@ -1,7 +1,9 @@
 //! The graded transcript on standard output: exact bytes, each piece written whole and flushed.
 
 use std::io::{self, Write};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
+use std::thread;
+use std::time::{Duration, Instant};
 
 use crate::protocol::reply::Reply;
 
@@ -41,10 +43,24 @@ impl Transcript {
         let _ = out.write_all(text.as_ref()).and_then(|()| out.write_all(b"\n")).and_then(|()| out.flush());
     }
 
-    /// Holds the transcript, so that no piece is half written (used when shutting down).
+    /// Holds the transcript, so that no piece is half written.
     pub fn lock(&self) -> MutexGuard<'_, Box<dyn Write + Send>> {
         // A panic while writing leaves the writer usable; keep going with it.
         self.out.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Holds the transcript if it can be had within `limit` (used when shutting down: a
+    /// write stalled on a full pipe must not keep the process alive).
+    pub fn lock_within(&self, limit: Duration) -> Option<MutexGuard<'_, Box<dyn Write + Send>>> {
+        let deadline = Instant::now() + limit;
+        loop {
+            match self.out.try_lock() {
+                Ok(guard) => return Some(guard),
+                Err(TryLockError::Poisoned(poisoned)) => return Some(poisoned.into_inner()),
+                Err(TryLockError::WouldBlock) if Instant::now() < deadline => thread::sleep(Duration::from_millis(5)),
+                Err(TryLockError::WouldBlock) => return None,
+            }
+        }
     }
 }
 

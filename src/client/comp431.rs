@@ -12,11 +12,11 @@ use std::time::Duration;
 use super::ClientConfig;
 use super::control::{ControlConnection, ReplyRead};
 use super::request::{Request, RequestError, parse_request};
-use crate::atomic::AtomicFile;
 use crate::protocol::address::format_port_argument;
 use crate::protocol::data::{Accepted, FILE_RECEIVE_BUFFER, ReceiveError, accept_from, receive, receive_watching};
 use crate::protocol::line::{Line, LineReader};
 use crate::transcript::Transcript;
+use crate::write_policy::{Start, Writing};
 
 /// The commands sent after each successful CONNECT, in order.
 const LOGIN_SEQUENCE: [&[u8]; 4] = [b"USER anonymous", b"PASS guest@", b"SYST", b"TYPE I"];
@@ -156,13 +156,14 @@ impl Comp431Client<'_> {
         let Some(control) = self.control.as_mut() else { return };
         let _ = data.set_read_timeout(Some(self.config.timeout));
         let target = self.retr_folder.join(format!("file{}", self.completed + 1));
-        let mut file = match fs::create_dir_all(self.retr_folder).and_then(|()| AtomicFile::create(&target)) {
-            Ok(file) => Some(file),
-            Err(err) => {
-                crate::diag!("cannot write {}: {err}", target.display());
-                None
-            }
-        };
+        let mut file =
+            match fs::create_dir_all(self.retr_folder).and_then(|()| Writing::to_local_path(&target, Start::Fresh)) {
+                Ok(file) => Some(file),
+                Err(err) => {
+                    crate::diag!("cannot write {}: {err}", target.display());
+                    None
+                }
+            };
         let mut sink = io::sink();
         let out: &mut dyn Write = match file.as_mut() {
             Some(file) => file.file(),

@@ -6,6 +6,7 @@ use std::fmt;
 use std::fs::File;
 use std::io::{self, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
+use std::os::fd::AsRawFd;
 use std::time::Duration;
 
 use super::control::{ControlConnection, ServerReply};
@@ -13,6 +14,7 @@ use crate::protocol::address::{format_eprt_argument, format_port_argument, parse
 use crate::protocol::data::{
     Accepted, ReceiveError, STREAM_RECEIVE_BUFFER, SendError, accept_from, receive, send_file,
 };
+use crate::signals::{self, TransferGuard};
 
 /// How data connections are made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,17 +30,22 @@ pub enum DataMode {
 /// What went wrong in a session, in words a person can act on.
 #[derive(Debug)]
 pub enum FtpError {
-    /// The network or a local file failed.
+    /// The network failed (worth another try).
     Io { context: String, source: io::Error },
+    /// A local file failed (another try would fail the same way).
+    Local { context: String, source: io::Error },
     /// The server answered with a failure.
     Refused { command: String, reply: ServerReply },
+    /// A signal (Ctrl-C) aborted the transfer.
+    Interrupted,
 }
 
 impl fmt::Display for FtpError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            FtpError::Io { context, source } => write!(f, "{context}: {source}"),
+            FtpError::Io { context, source } | FtpError::Local { context, source } => write!(f, "{context}: {source}"),
             FtpError::Refused { command, reply } => write!(f, "the server refused {command}: {reply}"),
+            FtpError::Interrupted => write!(f, "interrupted"),
         }
     }
 }
@@ -50,7 +57,18 @@ impl FtpError {
     pub fn reply_code(&self) -> Option<u16> {
         match self {
             FtpError::Refused { reply, .. } => Some(reply.code),
-            FtpError::Io { .. } => None,
+            FtpError::Io { .. } | FtpError::Local { .. } | FtpError::Interrupted => None,
+        }
+    }
+
+    /// Whether trying again may help: a broken connection, a timeout or a 4xx reply (a
+    /// temporary condition, RFC 959 §4.2); not a 5xx (a missing file, a refused login), a
+    /// local file's failure, or Ctrl-C.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            FtpError::Io { .. } => true,
+            FtpError::Refused { reply, .. } => (400..500).contains(&reply.code),
+            FtpError::Local { .. } | FtpError::Interrupted => false,
         }
     }
 }
@@ -58,6 +76,11 @@ impl FtpError {
 fn io_error(context: impl Into<String>) -> impl FnOnce(io::Error) -> FtpError {
     let context = context.into();
     move |source| FtpError::Io { context, source }
+}
+
+fn local_error(context: impl Into<String>) -> impl FnOnce(io::Error) -> FtpError {
+    let context = context.into();
+    move |source| FtpError::Local { context, source }
 }
 
 /// A data connection being set up: connected already (passive) or waiting for the server.
@@ -122,55 +145,84 @@ impl FtpSession {
         (reply.code == 213).then(|| reply.text().trim().parse().ok()).flatten()
     }
 
-    /// Downloads `path` into `out` through a buffer of `buffer_size` bytes (see
+    /// Downloads `path` from byte `offset` on (REST, when not 0) into `out` through a buffer
+    /// of `buffer_size` bytes (see
     /// [`FILE_RECEIVE_BUFFER`](crate::protocol::data::FILE_RECEIVE_BUFFER)); `on_progress`
-    /// gets the running byte count.
+    /// gets the running byte count of this call. Returns the bytes received.
     pub fn retrieve(
         &mut self,
         path: &str,
+        offset: u64,
         out: &mut dyn Write,
         buffer_size: usize,
         on_progress: &mut dyn FnMut(u64),
     ) -> Result<u64, FtpError> {
         let command = format!("RETR {path}");
-        let mut data = self.start_transfer(&command)?;
+        let mut data = self.start_transfer(&command, offset)?;
+        let transfer = TransferGuard::new(data.as_raw_fd());
         let received = receive(&mut data, out, buffer_size, on_progress);
-        drop(data);
+        drop(transfer);
         let bytes = match received {
-            Ok(bytes) => bytes,
-            Err(ReceiveError::Peer(err)) => return Err(io_error("the data connection broke")(err)),
-            Err(ReceiveError::Local(err)) => return Err(io_error("writing the download failed")(err)),
+            Ok(bytes) if !signals::transfers_aborted() => bytes,
+            Ok(_) => return Err(self.after_broken_transfer(&command, data, None)),
+            Err(ReceiveError::Peer(err)) => {
+                let error = io_error("the data connection broke")(err);
+                return Err(self.after_broken_transfer(&command, data, Some(error)));
+            }
+            Err(ReceiveError::Local(err)) => {
+                let error = local_error("writing the download failed")(err);
+                return Err(self.after_broken_transfer(&command, data, Some(error)));
+            }
         };
+        drop(data);
         self.finish_transfer(&command)?;
         Ok(bytes)
     }
 
-    /// Uploads `len` bytes of `file` as `path` with sendfile.
+    /// Uploads bytes `offset..len` of `file` as `path` with sendfile: from the start with
+    /// STOR, or continuing the remote file with REST+STOR (APPE where REST is refused).
+    /// `on_progress` gets the running count of bytes sent by this call.
     pub fn store(
         &mut self,
         path: &str,
+        offset: u64,
         file: &File,
         len: u64,
         on_progress: &mut dyn FnMut(u64),
     ) -> Result<u64, FtpError> {
-        let command = format!("STOR {path}");
-        let data = self.start_transfer(&command)?;
-        let sent = send_file(file, 0, len, &data, self.timeout, on_progress);
-        drop(data);
+        let mut command = format!("STOR {path}");
+        let data = match self.start_transfer(&command, offset) {
+            Err(FtpError::Refused { command: refused, .. }) if refused.starts_with("REST") => {
+                command = format!("APPE {path}");
+                self.start_transfer(&command, 0)?
+            }
+            other => other?,
+        };
+        let transfer = TransferGuard::new(data.as_raw_fd());
+        let sent = send_file(file, offset, len, &data, self.timeout, on_progress);
+        drop(transfer);
         match sent {
-            Ok(_) => {}
-            Err(SendError::Peer(err)) => return Err(io_error("the data connection broke")(err)),
-            Err(SendError::Local(err)) => return Err(io_error("reading the local file failed")(err)),
+            Ok(_) if !signals::transfers_aborted() => {}
+            Ok(_) => return Err(self.after_broken_transfer(&command, data, None)),
+            Err(SendError::Peer(err)) => {
+                let error = io_error("the data connection broke")(err);
+                return Err(self.after_broken_transfer(&command, data, Some(error)));
+            }
+            Err(SendError::Local(err)) => {
+                let error = local_error("reading the local file failed")(err);
+                return Err(self.after_broken_transfer(&command, data, Some(error)));
+            }
         }
+        drop(data);
         self.finish_transfer(&command)?;
-        Ok(len)
+        Ok(len - offset)
     }
 
     /// The `ls -l` listing of `path` (or of the working directory), as the server sends it.
     pub fn list(&mut self, path: Option<&str>) -> Result<Vec<u8>, FtpError> {
         let command = path.map_or_else(|| "LIST".to_string(), |path| format!("LIST {path}"));
         let mut listing = Vec::new();
-        let mut data = self.start_transfer(&command)?;
+        let mut data = self.start_transfer(&command, 0)?;
         let received = receive(&mut data, &mut listing, STREAM_RECEIVE_BUFFER, &mut |_| {});
         drop(data);
         received.map_err(|err| match err {
@@ -190,17 +242,24 @@ impl FtpSession {
         let _ = self.command("QUIT");
     }
 
-    /// Sets up the data connection, sends `command` and returns the connection once the
-    /// server accepted the transfer (1xx).
-    fn start_transfer(&mut self, command: &str) -> Result<TcpStream, FtpError> {
-        let stream = self.open_transfer(command)?;
+    /// Sets up the data connection, sends REST `offset` (when not 0) and `command`, and
+    /// returns the connection once the server accepted the transfer (1xx).
+    fn start_transfer(&mut self, command: &str, offset: u64) -> Result<TcpStream, FtpError> {
+        let stream = self.open_transfer(command, offset)?;
         let _ = stream.set_nodelay(true);
         let _ = stream.set_read_timeout(Some(self.timeout));
         Ok(stream)
     }
 
-    fn open_transfer(&mut self, command: &str) -> Result<TcpStream, FtpError> {
+    fn open_transfer(&mut self, command: &str, offset: u64) -> Result<TcpStream, FtpError> {
         let pending = self.prepare_data()?;
+        if offset > 0 {
+            let rest = format!("REST {offset}");
+            let reply = self.command(&rest)?;
+            if reply.code != 350 {
+                return Err(FtpError::Refused { command: rest, reply });
+            }
+        }
         let reply = self.command(command)?;
         if !reply.is_preliminary() {
             return Err(FtpError::Refused { command: command.into(), reply });
@@ -220,6 +279,24 @@ impl FtpSession {
                     Err(err) => Err(io_error("waiting for the data connection")(err)),
                 }
             }
+        }
+    }
+
+    /// Ends a transfer that went wrong on this side or was interrupted: the data connection
+    /// is reset, so the server can never take a cut-off upload for a whole one (a local file
+    /// that shrank, Ctrl-C), and the server's closing reply is read so that the session stays
+    /// in step for the next command.
+    fn after_broken_transfer(&mut self, command: &str, data: TcpStream, error: Option<FtpError>) -> FtpError {
+        signals::reset_connection(data.as_raw_fd());
+        drop(data);
+        let closing = self.control.read_server_reply();
+        if signals::transfers_aborted() {
+            return FtpError::Interrupted;
+        }
+        match (error, closing) {
+            (Some(error), _) => error,
+            (None, Ok(reply)) => FtpError::Refused { command: command.into(), reply },
+            (None, Err(err)) => io_error(format!("no final reply to {command}"))(err),
         }
     }
 

@@ -9,6 +9,7 @@ use std::time::Duration;
 use super::ftp::{DataMode, FtpSession};
 use super::oneshot::{Login, download_to_file, upload};
 use super::progress::{Progress, Verbosity};
+use crate::signals;
 
 /// The lab session's settings.
 #[derive(Debug, Clone)]
@@ -193,6 +194,11 @@ impl Lab<'_> {
     /// Turns a transfer's result into a message; a failure that broke the connection also
     /// ends the session, so the next command says "not connected" instead of failing again.
     fn report(&mut self, result: color_eyre::Result<String>) -> Result<String, String> {
+        if result.is_err() && signals::transfers_aborted() {
+            // Ctrl-C aborted the transfer (see super::stop_on_signals); back to the prompt.
+            signals::clear_abort();
+            return Err("interrupted; nothing was saved".into());
+        }
         result.map_err(|err| {
             let mut message = format!("{err:#}");
             if self.session.as_mut().is_some_and(|s| !s.is_alive()) {

@@ -10,8 +10,12 @@ pub mod progress;
 pub mod request;
 pub mod target;
 
+use std::io;
 use std::net::Ipv4Addr;
+use std::process;
 use std::time::Duration;
+
+use crate::{signals, write_policy};
 
 /// A validated client configuration.
 #[derive(Debug, Clone)]
@@ -22,4 +26,20 @@ pub struct ClientConfig {
     pub data_ip: Option<Ipv4Addr>,
     /// How long to wait to connect, for a reply, or for the data connection.
     pub timeout: Duration,
+}
+
+/// What SIGINT, SIGTERM and SIGHUP do in a client: an upload in flight is reset (so the
+/// server discards it), every temporary file being written is removed, and the program exits
+/// with 128 + the signal's number. With `interruptible_transfers` (the lab's prompt), SIGINT
+/// during a transfer aborts only that transfer. Must be called before any thread is spawned.
+pub fn stop_on_signals(interruptible_transfers: bool) -> io::Result<()> {
+    signals::take_terminating_signals(move |signal| {
+        let in_progress = signals::transfers_in_progress();
+        signals::abort_transfers();
+        if interruptible_transfers && signal == libc::SIGINT && in_progress {
+            return;
+        }
+        write_policy::remove_in_flight_temporaries();
+        process::exit(signals::exit_status_for(signal));
+    })
 }

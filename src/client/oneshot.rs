@@ -1,8 +1,8 @@
 //! `minftp get` and `minftp put`: one file, with progress, atomic on the local side, and
 //! errors that quote the server and say what to do.
 
-use std::fs::File;
-use std::io::{self, Write};
+use std::fs::{self, File};
+use std::io::{self, Seek, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -10,8 +10,8 @@ use color_eyre::eyre::{Result, WrapErr, eyre};
 
 use super::ftp::{DataMode, FtpError, FtpSession};
 use super::progress::{Progress, Verbosity};
-use crate::atomic::AtomicFile;
 use crate::protocol::data::{FILE_RECEIVE_BUFFER, STREAM_RECEIVE_BUFFER};
+use crate::write_policy::{Place, Start, Writing, local_target};
 
 /// Who to log in as.
 #[derive(Debug, Clone)]
@@ -39,9 +39,9 @@ pub struct Connection {
 }
 
 impl Connection {
-    fn open(&self) -> Result<FtpSession> {
+    /// Connects and logs in.
+    fn open_ftp(&self) -> Result<FtpSession, FtpError> {
         FtpSession::open(&self.host, self.port, &self.login.user, &self.login.password, self.mode, self.timeout)
-            .map_err(|err| eyre!(err).wrap_err(format!("cannot log in to {}:{}", self.host, self.port)))
     }
 }
 
@@ -61,42 +61,257 @@ pub fn default_local_name(remote: &str) -> Result<PathBuf> {
     Ok(PathBuf::from(name))
 }
 
-/// Downloads `remote` to `destination`. A file is written through a temporary name and
-/// replaces the target only when the server confirmed the transfer and, when the size was
-/// known, every byte arrived.
-pub fn get(connection: &Connection, remote: &str, destination: &Destination) -> Result<u64> {
-    let mut session = connection.open()?;
-    let size = session.size(remote);
-    let label = match destination {
-        Destination::File(path) => path.display().to_string(),
-        Destination::Stdout => remote.to_string(),
-    };
-    let progress = Progress::start(&label, size, connection.verbosity);
-    let result = match destination {
-        Destination::Stdout => {
-            let stdout = io::stdout();
-            let mut out = stdout.lock();
-            download(&mut session, remote, size, &mut out, STREAM_RECEIVE_BUFFER, &progress).and_then(|bytes| {
-                out.flush().wrap_err("cannot write to standard output")?;
-                Ok(bytes)
-            })
+/// What to do with what is already there, and with a broken connection.
+#[derive(Debug, Clone)]
+pub struct Recovery {
+    /// Continue a partial file (`--continue`): the local one for `get`, the remote one for
+    /// `put`. A download then writes in place and keeps what arrived if it breaks.
+    pub resume: bool,
+    /// Attempts after the first when the connection breaks, times out or gets a 4xx.
+    pub retries: u32,
+    /// The wait before the first retry; it doubles for each further one.
+    pub retry_delay: Duration,
+}
+
+/// A download, validated.
+#[derive(Debug, Clone)]
+pub struct GetRequest {
+    pub remote: String,
+    pub destination: Destination,
+    /// Refuse to overwrite an existing local file (`--no-clobber`).
+    pub no_clobber: bool,
+    /// Abort a download that grows past this many bytes (`--max-filesize`).
+    pub max_filesize: Option<u64>,
+    pub recovery: Recovery,
+}
+
+/// An upload, validated.
+#[derive(Debug, Clone)]
+pub struct PutRequest {
+    pub local: PathBuf,
+    pub remote: String,
+    pub recovery: Recovery,
+}
+
+/// The longest wait between two attempts.
+const MAX_RETRY_DELAY: Duration = Duration::from_secs(60);
+
+/// Runs `attempt` until it succeeds, fails for good, or the retries are used up; each
+/// retry waits longer and is named on standard error.
+fn with_retries<T>(
+    recovery: &Recovery,
+    what: &str,
+    mut attempt: impl FnMut() -> Result<T, FtpError>,
+) -> Result<T, FtpError> {
+    let mut delay = recovery.retry_delay;
+    for retry in 1.. {
+        match attempt() {
+            Err(err) if err.is_transient() && retry <= recovery.retries => {
+                crate::diag!(
+                    "{what}: {err}; attempt {} of {} in {} s",
+                    retry + 1,
+                    recovery.retries + 1,
+                    delay.as_secs_f32()
+                );
+                std::thread::sleep(delay);
+                delay = (delay * 2).min(MAX_RETRY_DELAY);
+            }
+            result => return result,
         }
-        Destination::File(path) => download_to_file(&mut session, remote, size, path, &progress),
-    };
-    session.quit();
-    match result {
-        Ok(bytes) => {
-            progress.finish("saved", &label, bytes);
-            Ok(bytes)
-        }
-        Err(err) => {
-            progress.abandon();
-            Err(err)
+    }
+    unreachable!("the loop returns")
+}
+
+/// Where a download's bytes go while it runs.
+enum Sink {
+    File(Writing),
+    Stdout(io::StdoutLock<'static>),
+}
+
+impl Sink {
+    fn out(&mut self) -> &mut dyn Write {
+        match self {
+            Sink::File(writing) => writing.file(),
+            Sink::Stdout(out) => out,
         }
     }
 }
 
-/// Downloads into a temporary file beside `path`, renamed over it on success.
+/// How a download ended well.
+enum Fetched {
+    Bytes { total: u64, announced: Option<u64> },
+    AlreadyComplete(u64),
+}
+
+/// Downloads `request.remote`, retrying and resuming as `request.recovery` says. A file is
+/// written through the write policy: atomically (the old file stays until every byte
+/// arrived), or in place with `--continue`. The destination is checked before connecting.
+pub fn get(connection: &Connection, request: &GetRequest) -> Result<u64> {
+    let remote = request.remote.as_str();
+    let (path, resume_from, label) = match &request.destination {
+        Destination::Stdout => (None, 0, remote.to_string()),
+        Destination::File(path) => {
+            let (target, partial) = prepare_local_target(path, request)?;
+            let label = target.display().to_string();
+            (Some(target), partial, label)
+        }
+    };
+    let mut sink: Option<Sink> = None;
+    let mut progress: Option<Progress> = None;
+    let outcome = with_retries(&request.recovery, &format!("download of {remote}"), || {
+        let mut session = connection.open_ftp()?;
+        let announced = session.size(remote);
+        if sink.is_none() && resume_from > 0 {
+            match announced {
+                Some(size) if size == resume_from => {
+                    session.quit();
+                    return Ok(Fetched::AlreadyComplete(size));
+                }
+                Some(size) if size < resume_from => {
+                    let why = format!("the local file has {resume_from} bytes, more than the {size} of {remote}");
+                    return Err(FtpError::Local { context: why, source: io::ErrorKind::InvalidData.into() });
+                }
+                Some(_) => {}
+                None => {
+                    let why = format!("the server does not tell the size of {remote}, so it cannot be continued");
+                    return Err(FtpError::Local { context: why, source: io::ErrorKind::Unsupported.into() });
+                }
+            }
+        }
+        if sink.is_none() {
+            sink = Some(match &path {
+                None => Sink::Stdout(io::stdout().lock()),
+                Some(path) => {
+                    let start = if request.recovery.resume { Start::Append } else { Start::Fresh };
+                    let writing = Writing::to_local_path(path, start).map_err(|err| FtpError::Local {
+                        context: format!("cannot write {}", path.display()),
+                        source: err,
+                    })?;
+                    Sink::File(writing)
+                }
+            });
+        }
+        let sink = sink.as_mut().expect("set above");
+        let progress = progress.get_or_insert_with(|| Progress::start(&label, announced, connection.verbosity));
+        let offset = bytes_so_far(sink).map_err(local_error("cannot read the partial download"))?;
+        let buffer = if matches!(sink, Sink::File(_)) { FILE_RECEIVE_BUFFER } else { STREAM_RECEIVE_BUFFER };
+        let limit = request.max_filesize.map(|max| max.saturating_sub(offset));
+        let mut out = LimitedWriter { inner: sink.out(), left: limit };
+        let received = session.retrieve(remote, offset, &mut out, buffer, &mut |n| progress.update(offset + n));
+        let received = match received {
+            // A server that cannot restart: a file of ours starts again from the beginning.
+            Err(FtpError::Refused { command, .. }) if command.starts_with("REST") && !request.recovery.resume => {
+                let Sink::File(writing) = sink else {
+                    let why = format!("the server cannot continue {remote} where it broke off");
+                    return Err(FtpError::Local { context: why, source: io::ErrorKind::Unsupported.into() });
+                };
+                writing
+                    .file()
+                    .set_len(0)
+                    .and_then(|()| writing.file().rewind())
+                    .map_err(local_error("cannot restart"))?;
+                session.retrieve(remote, 0, writing.file(), buffer, &mut |n| progress.update(n))?
+            }
+            other => other?,
+        };
+        session.quit();
+        let total = offset + received;
+        if let Some(size) = announced.filter(|&size| total < size) {
+            let context = format!("the download of {remote} is incomplete: {total} of {size} bytes arrived");
+            return Err(FtpError::Io { context, source: io::ErrorKind::UnexpectedEof.into() });
+        }
+        Ok(Fetched::Bytes { total, announced })
+    });
+    let progress_or_new =
+        |p: Option<Progress>| p.unwrap_or_else(|| Progress::start(&label, None, connection.verbosity));
+    match outcome {
+        Ok(Fetched::AlreadyComplete(size)) => {
+            progress_or_new(progress).finish("already complete:", &label, size);
+            Ok(size)
+        }
+        Ok(Fetched::Bytes { total, announced }) => {
+            let verb = match sink {
+                Some(Sink::File(writing)) => {
+                    writing.commit().wrap_err_with(|| format!("cannot write {label}"))?;
+                    "saved"
+                }
+                Some(Sink::Stdout(mut out)) => {
+                    out.flush().wrap_err("cannot write to standard output")?;
+                    "wrote to standard output"
+                }
+                None => "saved",
+            };
+            progress_or_new(progress).finish(verb, &label, total);
+            if let Some(size) = announced.filter(|&size| total > size) {
+                let more = total - size;
+                crate::diag!(
+                    "note: {more} more bytes arrived than SIZE announced ({size}): the file grew while it was read"
+                );
+            }
+            Ok(total)
+        }
+        Err(err) => {
+            if let Some(progress) = progress {
+                progress.abandon();
+            }
+            // A --continue download keeps what arrived; an atomic one leaves nothing.
+            drop(sink);
+            Err(explain_download_failure(err, remote))
+        }
+    }
+}
+
+/// Checks a download's local target before connecting, so a bad destination fails at once:
+/// a folder receives the file under the remote name; `--no-clobber` refuses an existing
+/// file; the folder must exist. Returns the target and, with `--continue`, the length of
+/// the partial file already there.
+fn prepare_local_target(path: &Path, request: &GetRequest) -> Result<(PathBuf, u64)> {
+    let name = default_local_name(&request.remote)?;
+    let target = local_target(path, &name.to_string_lossy());
+    let existing = fs::metadata(&target).ok();
+    if request.no_clobber && fs::symlink_metadata(&target).is_ok() {
+        return Err(eyre!("{} exists; not overwritten (--no-clobber)", target.display()));
+    }
+    Place::for_local_path(&target).wrap_err_with(|| format!("cannot write {}", target.display()))?;
+    let partial = match existing {
+        Some(metadata) if request.recovery.resume && metadata.is_file() => metadata.len(),
+        _ => 0,
+    };
+    Ok((target, partial))
+}
+
+/// How many bytes of the download are already written: the file's length (a temporary from
+/// an earlier attempt, or the partial file being continued); nothing for standard output.
+fn bytes_so_far(sink: &mut Sink) -> io::Result<u64> {
+    match sink {
+        Sink::File(writing) => writing.file().metadata().map(|m| m.len()),
+        Sink::Stdout(_) => Ok(0),
+    }
+}
+
+/// A writer that fails once more than `left` bytes would be written (`--max-filesize`).
+struct LimitedWriter<'a> {
+    inner: &'a mut dyn Write,
+    left: Option<u64>,
+}
+
+impl Write for LimitedWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if let Some(left) = self.left.as_mut() {
+            if buf.len() as u64 > *left {
+                return Err(io::Error::new(io::ErrorKind::FileTooLarge, "the file is larger than --max-filesize"));
+            }
+            *left -= buf.len() as u64;
+        }
+        self.inner.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Downloads into `path` through the write policy (used by the lab client).
 pub fn download_to_file(
     session: &mut FtpSession,
     remote: &str,
@@ -104,26 +319,15 @@ pub fn download_to_file(
     path: &Path,
     progress: &Progress,
 ) -> Result<u64> {
-    let mut file = AtomicFile::create(path).wrap_err_with(|| format!("cannot write {}", path.display()))?;
-    let bytes = download(session, remote, size, file.file(), FILE_RECEIVE_BUFFER, progress)?;
-    file.commit().wrap_err_with(|| format!("cannot write {}", path.display()))?;
-    Ok(bytes)
-}
-
-fn download(
-    session: &mut FtpSession,
-    remote: &str,
-    size: Option<u64>,
-    out: &mut dyn Write,
-    buffer_size: usize,
-    progress: &Progress,
-) -> Result<u64> {
+    let mut file =
+        Writing::to_local_path(path, Start::Fresh).wrap_err_with(|| format!("cannot write {}", path.display()))?;
     let bytes = session
-        .retrieve(remote, out, buffer_size, &mut |n| progress.update(n))
+        .retrieve(remote, 0, file.file(), FILE_RECEIVE_BUFFER, &mut |n| progress.update(n))
         .map_err(|err| explain_download_failure(err, remote))?;
-    if let Some(size) = size.filter(|&size| size != bytes) {
+    if let Some(size) = size.filter(|&size| bytes < size) {
         return Err(eyre!("the download of {remote} is incomplete: {bytes} of {size} bytes arrived"));
     }
+    file.commit().wrap_err_with(|| format!("cannot write {}", path.display()))?;
     Ok(bytes)
 }
 
@@ -136,23 +340,50 @@ fn explain_download_failure(err: FtpError, remote: &str) -> color_eyre::Report {
     eyre!(err).wrap_err(format!("cannot download {remote}{hint}"))
 }
 
-/// Uploads `local` as `remote` with sendfile. A missing local file fails before connecting.
-pub fn put(connection: &Connection, local: &Path, remote: &str) -> Result<String> {
+/// Uploads `request.local` as `request.remote`, retrying and (with `--continue`) resuming
+/// the remote file. A missing local file fails before connecting.
+pub fn put(connection: &Connection, request: &PutRequest) -> Result<String> {
+    let (local, remote) = (&request.local, request.remote.as_str());
     let file = File::open(local).wrap_err_with(|| format!("cannot read {}", local.display()))?;
     let metadata = file.metadata().wrap_err_with(|| format!("cannot read {}", local.display()))?;
     if !metadata.is_file() {
         return Err(eyre!("{} is not a regular file", local.display()));
     }
-    let mut session = connection.open()?;
-    let result = upload(&mut session, &file, metadata.len(), remote, connection.verbosity);
-    session.quit();
-    result
+    let len = metadata.len();
+    let progress = Progress::start(remote, Some(len), connection.verbosity);
+    let sent = with_retries(&request.recovery, &format!("upload of {remote}"), || {
+        let mut session = connection.open_ftp()?;
+        let offset = match request.recovery.resume.then(|| session.size(remote)).flatten() {
+            Some(there) if there == len => {
+                session.quit();
+                return Ok(None);
+            }
+            Some(there) if there > len => {
+                let why =
+                    format!("{remote} on the server has {there} bytes, more than the {len} of {}", local.display());
+                return Err(FtpError::Local { context: why, source: io::ErrorKind::InvalidData.into() });
+            }
+            Some(there) => there,
+            None => 0,
+        };
+        let sent = session.store(remote, offset, &file, len, &mut |n| progress.update(offset + n))?;
+        session.quit();
+        Ok(Some(sent))
+    });
+    match sent {
+        Ok(None) => Ok(progress.finish("already complete:", remote, len)),
+        Ok(Some(_)) => Ok(progress.finish("uploaded", remote, len)),
+        Err(err) => {
+            progress.abandon();
+            Err(explain_upload_failure(err, remote))
+        }
+    }
 }
 
-/// Sends an open file as `remote`, with progress; returns the summary line.
+/// Sends an open file as `remote`, with progress; returns the summary line (the lab client).
 pub fn upload(session: &mut FtpSession, file: &File, len: u64, remote: &str, verbosity: Verbosity) -> Result<String> {
     let progress = Progress::start(remote, Some(len), verbosity);
-    match session.store(remote, file, len, &mut |n| progress.update(n)) {
+    match session.store(remote, 0, file, len, &mut |n| progress.update(n)) {
         Ok(bytes) => Ok(progress.finish("uploaded", remote, bytes)),
         Err(err) => {
             progress.abandon();
@@ -169,6 +400,10 @@ fn explain_upload_failure(err: FtpError, remote: &str) -> color_eyre::Report {
         _ => "",
     };
     eyre!(err).wrap_err(format!("cannot upload {remote}{hint}"))
+}
+
+fn local_error(context: &str) -> impl FnOnce(io::Error) -> FtpError + '_ {
+    move |source| FtpError::Local { context: context.into(), source }
 }
 
 #[cfg(test)]

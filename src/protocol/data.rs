@@ -40,10 +40,10 @@ pub fn accept_from(
     watch: Option<RawFd>,
     timeout: Duration,
 ) -> io::Result<Accepted> {
-    let deadline = Instant::now() + timeout;
+    let deadline = Instant::now().checked_add(timeout);
     let expected_peer = expected_peer.to_canonical();
     loop {
-        let left = deadline.saturating_duration_since(Instant::now());
+        let left = deadline.map_or(Duration::MAX, |d| d.saturating_duration_since(Instant::now()));
         match first_readable(listener.as_raw_fd(), watch, left)? {
             Readable::Neither => return Ok(Accepted::TimedOut),
             Readable::Watched => return Ok(Accepted::Watched),
@@ -70,13 +70,15 @@ enum Readable {
 
 /// Waits up to `timeout` until `main` or `watch` is readable (or closed).
 fn first_readable(main: RawFd, watch: Option<RawFd>, timeout: Duration) -> io::Result<Readable> {
-    let deadline = Instant::now() + timeout;
+    // No deadline when the timeout is too long to add (Duration::MAX: wait for ever).
+    let deadline = Instant::now().checked_add(timeout);
     loop {
-        let left = deadline.saturating_duration_since(Instant::now());
+        let left = deadline.map_or(Duration::MAX, |d| d.saturating_duration_since(Instant::now()));
         let mut fds = vec![libc::pollfd { fd: main, events: libc::POLLIN, revents: 0 }];
         if let Some(fd) = watch {
             fds.push(libc::pollfd { fd, events: libc::POLLIN, revents: 0 });
         }
+        // A wait longer than c_int::MAX milliseconds (24 days) is made of several.
         let millis = libc::c_int::try_from(left.as_millis()).unwrap_or(libc::c_int::MAX);
         // SAFETY: `fds` is a valid array of `fds.len()` pollfd structures for the whole call.
         let ready = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, millis) };
@@ -87,13 +89,13 @@ fn first_readable(main: RawFd, watch: Option<RawFd>, timeout: Duration) -> io::R
             }
             return Err(err);
         }
-        return Ok(if ready == 0 {
-            Readable::Neither
-        } else if fds[0].revents != 0 {
-            Readable::Main
-        } else {
-            Readable::Watched
-        });
+        if ready == 0 {
+            if deadline.is_some() {
+                return Ok(Readable::Neither);
+            }
+            continue;
+        }
+        return Ok(if fds[0].revents != 0 { Readable::Main } else { Readable::Watched });
     }
 }
 
@@ -227,23 +229,26 @@ fn receive_loop(
 ) -> Result<u64, ReceiveError> {
     let mut buffer = vec![0u8; buffer_size];
     let mut total = 0u64;
+    // Every wait is in poll, never inside a read, so a signal can reset the connection
+    // (crate::signals::reset_connection) and wake this loop.
+    let read_timeout = data.read_timeout().map_err(ReceiveError::Peer)?.unwrap_or(Duration::MAX);
     loop {
-        if let Some(Watch { fd, idle, on_watch }) = watch {
-            match first_readable(data.as_raw_fd(), Some(*fd), *idle).map_err(ReceiveError::Peer)? {
-                Readable::Main => {}
-                Readable::Watched => {
-                    let stop = on_watch();
-                    *watch = None;
-                    if stop {
-                        let ended = io::Error::other("the server ended the transfer with a reply");
-                        return Err(ReceiveError::Peer(ended));
-                    }
-                    continue;
+        let watched = watch.as_ref().map(|w| w.fd);
+        let idle = watch.as_ref().map_or(read_timeout, |w| w.idle);
+        match first_readable(data.as_raw_fd(), watched, idle).map_err(ReceiveError::Peer)? {
+            Readable::Main => {}
+            Readable::Watched => {
+                let stop = watch.as_mut().is_some_and(|w| (w.on_watch)());
+                *watch = None;
+                if stop {
+                    let ended = io::Error::other("the server ended the transfer with a reply");
+                    return Err(ReceiveError::Peer(ended));
                 }
-                Readable::Neither => {
-                    let silent = io::Error::new(io::ErrorKind::TimedOut, format!("no data within {idle:?}"));
-                    return Err(ReceiveError::Peer(silent));
-                }
+                continue;
+            }
+            Readable::Neither => {
+                let silent = io::Error::new(io::ErrorKind::TimedOut, format!("no data for {} s", idle.as_secs()));
+                return Err(ReceiveError::Peer(silent));
             }
         }
         let n = match data.read(&mut buffer) {

@@ -1,8 +1,7 @@
 //! Directory listing formats: `ls -l` lines for LIST, facts for MLSD/MLST (RFC 3659), and
 //! the timestamps of MDTM. Pure functions of an entry's recorded facts.
 
-use std::fs::Metadata;
-use std::os::unix::fs::MetadataExt;
+use crate::fs_at::Status;
 
 /// What a listing needs to know of one entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,24 +24,23 @@ pub enum EntryKind {
 }
 
 impl EntryFacts {
-    /// The facts of an entry from its (not followed) metadata.
-    pub fn from_metadata(metadata: &Metadata) -> EntryFacts {
-        let file_type = metadata.file_type();
-        let kind = if file_type.is_file() {
+    /// The facts of an entry from its status (as `fstat` or `fstatat` gave it).
+    pub fn from_status(status: &Status) -> EntryFacts {
+        let kind = if status.is_file() {
             EntryKind::File
-        } else if file_type.is_dir() {
+        } else if status.is_dir() {
             EntryKind::Directory
-        } else if file_type.is_symlink() {
+        } else if status.is_symlink() {
             EntryKind::Symlink
         } else {
             EntryKind::Other
         };
         EntryFacts {
             kind,
-            size: metadata.len(),
-            modified: metadata.mtime(),
-            mode: metadata.mode() & 0o7777,
-            links: metadata.nlink(),
+            size: status.len(),
+            modified: status.modified(),
+            mode: status.permissions(),
+            links: status.0.st_nlink,
         }
     }
 }
@@ -82,11 +80,15 @@ pub fn long_line(name: &[u8], facts: &EntryFacts, now: i64) -> Vec<u8> {
 
 /// RFC 3659 facts and the name: `type=file;size=3;modify=20261121124300;perm=r; name`.
 pub fn facts_line(name: &[u8], facts: &EntryFacts, writable: bool) -> Vec<u8> {
+    // RFC 3659 §7.5.1: a link the server will not follow, or a device or FIFO, is an
+    // OS-specific type with no permissions, so no client tries to download it.
     let (kind, perm) = match (facts.kind, writable) {
         (EntryKind::Directory, false) => ("dir", "el"),
         (EntryKind::Directory, true) => ("dir", "elcmfp"),
-        (_, false) => ("file", "r"),
-        (_, true) => ("file", "radfw"),
+        (EntryKind::File, false) => ("file", "r"),
+        (EntryKind::File, true) => ("file", "radfw"),
+        (EntryKind::Symlink, _) => ("OS.unix=slink", ""),
+        (EntryKind::Other, _) => ("OS.unix=special", ""),
     };
     let mut line =
         format!("type={kind};size={};modify={};perm={perm}; ", facts.size, timestamp(facts.modified)).into_bytes();

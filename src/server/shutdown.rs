@@ -1,38 +1,50 @@
-//! Signals for the socket server: Ctrl-C and SIGTERM finish the transcript line being
-//! written, then exit 0; a file-size limit fails a write instead of killing the process.
+//! Stopping the server on SIGINT, SIGTERM or SIGHUP (SPEC §3.5: promptly, with status 0):
+//! no new sessions, transfers in flight aborted (their clients get 426 and their temporary
+//! files are removed), then exit within [`GRACE`]; and surviving file-size limits.
 
 use std::io;
+use std::process;
 use std::thread;
+use std::time::{Duration, Instant};
 
+use crate::signals;
 use crate::transcript::Transcript;
+use crate::write_policy;
 
-/// Blocks SIGINT and SIGTERM in this thread (and so in every thread it spawns later) and
-/// starts a thread that waits for them with `sigwait`. On a signal it takes the transcript
-/// lock, so no line is cut, and exits with status 0; the kernel closes every socket.
-///
-/// Must be called before any other thread is spawned.
-pub fn exit_cleanly_on_interrupt(transcript: Transcript) -> io::Result<()> {
-    // SAFETY: the sigset is initialised by sigemptyset before use; pthread_sigmask only
-    // changes this thread's mask.
-    let set = unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        libc::sigaddset(&mut set, libc::SIGINT);
-        libc::sigaddset(&mut set, libc::SIGTERM);
-        let rc = libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
-        if rc != 0 {
-            return Err(io::Error::from_raw_os_error(rc));
+/// How long aborted transfers get to answer their clients before the process exits.
+pub const GRACE: Duration = Duration::from_secs(2);
+
+/// Stops the socket server cleanly on a terminating signal. Must be called before any
+/// other thread is spawned.
+pub fn stop_on_signals(transcript: Transcript) -> io::Result<()> {
+    signals::take_terminating_signals(move |_| {
+        signals::abort_transfers();
+        let deadline = Instant::now() + GRACE;
+        while signals::transfers_in_progress() && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(10));
         }
-        set
-    };
-    thread::Builder::new().name("signals".into()).stack_size(64 * 1024).spawn(move || {
-        let mut signal = 0;
-        // SAFETY: `set` is a valid, initialised signal set and `signal` a valid out pointer.
-        while unsafe { libc::sigwait(&set, &mut signal) } != 0 {}
-        let _guard = transcript.lock();
-        std::process::exit(0);
-    })?;
-    Ok(())
+        let removed = write_policy::remove_in_flight_temporaries();
+        if removed > 0 {
+            crate::diag!("removed {removed} unfinished upload(s)");
+        }
+        // Wait (a bounded time: standard output may be stalled) for a transcript line being
+        // written, so that no line is cut.
+        let _line = transcript.lock_within(Duration::from_secs(1));
+        process::exit(0);
+    })
+}
+
+/// `serve --stdin` on a terminating signal: the copy in progress is removed, status 0.
+pub fn stop_stdin_mode_on_signals() -> io::Result<()> {
+    signals::take_terminating_signals(|_| {
+        write_policy::remove_in_flight_temporaries();
+        process::exit(0);
+    })
+}
+
+/// True once the server is stopping: new connections are turned away.
+pub fn stopping() -> bool {
+    signals::transfers_aborted()
 }
 
 /// Ignores SIGXFSZ, so a write past a file-size limit (`ulimit -f`) fails with EFBIG, which

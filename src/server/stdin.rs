@@ -8,10 +8,10 @@ use std::path::{Path, PathBuf};
 use super::ServerConfig;
 use super::sandbox::OpenedFile;
 use super::session::{Channel, Session, Step, Transfer};
-use crate::atomic::AtomicFile;
 use crate::protocol::line::{Line, LineReader};
 use crate::protocol::reply::Reply;
 use crate::transcript::Transcript;
+use crate::write_policy::{Start, Writing};
 
 /// The folder, relative to the working directory, that receives retrieved files.
 pub const RETR_FOLDER: &str = "retr_files";
@@ -70,7 +70,7 @@ pub fn run(config: &ServerConfig, input: impl Read, transcript: &Transcript, ret
 fn copy_into_folder(mut opened: OpenedFile, folder: &Path, n: u64) -> io::Result<PathBuf> {
     fs::create_dir_all(folder)?;
     let target = folder.join(format!("file{n}"));
-    let mut copy = AtomicFile::create(&target)?;
+    let mut copy = Writing::to_local_path(&target, Start::Fresh)?;
     io::copy(&mut opened.file, copy.file())?;
     copy.commit()?;
     Ok(target)

@@ -2,7 +2,6 @@
 //! what the session machine asks: data transfers (active or passive), file actions, logins.
 
 use std::cell::Cell;
-use std::fs;
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, SocketAddr, SocketAddrV4, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
@@ -13,14 +12,15 @@ use std::time::{Duration, Instant};
 
 use super::ServerConfig;
 use super::data::{check_data_target, close_after_peer, connect_active, is_own_address, open_passive_listener};
-use super::files::{entry_facts, listing, listing_lines, modification_time};
+use super::files::{Listing, file_size, modification_time, path_facts};
 use super::listing::facts_line;
 use super::session::{DataClose, DataTarget, FileAction, ListFormat, Session, Step, Transfer};
-use crate::atomic::AtomicFile;
 use crate::protocol::data::{Accepted, FILE_RECEIVE_BUFFER, ReceiveError, SendError, accept_from, receive, send_file};
 use crate::protocol::line::{Line, LineReader};
 use crate::protocol::reply::Reply;
+use crate::signals::{self, TransferGuard};
 use crate::transcript::Transcript;
+use crate::write_policy::{SpecialFiles, Start, Writing};
 
 /// Session threads do no deep recursion and keep buffers on the heap: a small stack keeps
 /// hundreds of sessions cheap.
@@ -30,6 +30,12 @@ const SESSION_STACK: usize = 256 * 1024;
 pub fn serve(listener: TcpListener, config: ServerConfig, transcript: Transcript) -> io::Result<()> {
     // On standard error, so the transcript stays clean; tests read the chosen port here.
     crate::diag!("serving {} on {}", config.root.path().display(), listener.local_addr()?);
+    if config.policy.writable {
+        let removed = crate::write_policy::remove_stale_temporaries(config.root.path());
+        if removed > 0 {
+            crate::diag!("removed {removed} unfinished upload(s) left by a stopped server");
+        }
+    }
     let config = Arc::new(config);
     let active = Arc::new(AtomicUsize::new(0));
     for stream in listener.incoming() {
@@ -42,6 +48,9 @@ pub fn serve(listener: TcpListener, config: ServerConfig, transcript: Transcript
                 continue;
             }
         };
+        if super::shutdown::stopping() {
+            continue;
+        }
         let Some(slot) = SessionSlot::claim(&active, config.limits.max_clients) else {
             transcript.reply(&Reply::TooManyConnections);
             let _ = (&stream).write_all(&Reply::TooManyConnections.to_wire());
@@ -297,28 +306,40 @@ impl<'a> ControlConnection<'a> {
                 self.send(&reply)
             }
             Transfer::List { path, format } => {
-                let writable = self.config.policy.writable;
-                let Some(bytes) =
-                    self.config.root.resolve_virtual(&path).and_then(|p| listing(&p, format, writable).ok())
-                else {
+                let (root, writable) = (&self.config.root, self.config.policy.writable);
+                let Some(listing) = Listing::open(root, &path) else {
                     return self.send(&Reply::FileUnavailable);
                 };
-                let reply =
-                    self.with_data_connection(data, |mut connection, done| match connection.write_all(&bytes) {
+                let root = root.clone();
+                let reply = self.with_data_connection(data, |connection, done| {
+                    // Streamed line by line through a buffer: a huge folder costs no more memory.
+                    let mut out = io::BufWriter::with_capacity(64 * 1024, connection);
+                    let sent = listing.each_line(&root, format, writable, &mut |line| {
+                        out.write_all(line)?;
+                        out.write_all(b"\r\n")
+                    });
+                    match sent.and_then(|()| out.flush()) {
                         Ok(()) => done,
                         Err(_) => Reply::TransferAborted,
-                    })?;
+                    }
+                })?;
                 self.send(&reply)
             }
             Transfer::Store { path, append, offset } => {
-                let target = self.config.root.resolve_entry(&path).filter(|t| !t.is_dir());
-                let upload = match target.map(|t| AtomicFile::begin(&t, append, offset)) {
-                    Some(Ok(upload)) => upload,
-                    Some(Err(err)) => {
+                let start = match (append, offset) {
+                    (true, _) => Start::Append,
+                    (false, 0) => Start::Fresh,
+                    (false, offset) => Start::At(offset),
+                };
+                let Some(entry) = self.config.root.entry(&path) else {
+                    return self.send(&Reply::FileUnavailable);
+                };
+                let upload = match Writing::begin(entry.into_place(), start, SpecialFiles::Refuse) {
+                    Ok(upload) => upload,
+                    Err(err) => {
                         crate::diag!("cannot start the upload: {err}");
                         return self.send(&Reply::NameNotAllowed);
                     }
-                    None => return self.send(&Reply::FileUnavailable),
                 };
                 let reply = self.receive_upload(upload, data)?;
                 self.send(&reply)
@@ -335,12 +356,16 @@ impl<'a> ControlConnection<'a> {
         self.session.start_transfer();
         self.send(&Reply::FileStatusOk)?;
         Ok(match self.open_data(data) {
-            Ok(connection) => work(connection, self.session.transfer_done_reply()),
+            Ok(connection) => {
+                // Registered, so that stopping the server can abort it (see super::shutdown).
+                let _transfer = TransferGuard::new(connection.as_raw_fd());
+                work(connection, self.session.transfer_done_reply())
+            }
             Err(reply) => reply,
         })
     }
 
-    fn receive_upload(&mut self, mut upload: AtomicFile, data: DataTarget) -> io::Result<Reply> {
+    fn receive_upload(&mut self, mut upload: Writing, data: DataTarget) -> io::Result<Reply> {
         let received = self.with_data_connection(data, |mut connection, done| {
             match receive(&mut connection, upload.file(), FILE_RECEIVE_BUFFER, &mut |_| {}) {
                 Ok(_) => done,
@@ -357,9 +382,13 @@ impl<'a> ControlConnection<'a> {
         if received.code() >= 400 {
             return Ok(received);
         }
+        // The server is stopping: the data connection was reset, not ended by the client.
+        if signals::transfers_aborted() {
+            return Ok(Reply::TransferAborted);
+        }
         // A client killed mid-upload closes the data connection like a finished upload,
-        // but its control connection closes too: then the upload is not kept.
-        if self.control_connection_closed() {
+        // but its control connection closes too: then a replacement is not kept.
+        if upload.is_atomic() && self.control_connection_closed() {
             return Ok(Reply::TransferAborted);
         }
         Ok(match upload.commit() {
@@ -397,56 +426,55 @@ impl<'a> ControlConnection<'a> {
             }
         };
         match action {
-            FileAction::ChangeDirectory(path) => match root.resolve_virtual(&path) {
-                Some(folder) if folder.is_dir() => {
+            FileAction::ChangeDirectory(path) => match root.status(&path) {
+                Some(status) if status.is_dir() => {
                     self.session.change_directory(path);
                     done
                 }
                 _ => refused,
             },
-            FileAction::Size(path) => match root.resolve_virtual(&path).and_then(|p| fs::metadata(p).ok()) {
-                Some(metadata) if metadata.is_file() => Reply::FileSize(metadata.len()),
-                _ => refused,
-            },
+            FileAction::Size(path) => file_size(root, &path).map_or(refused, Reply::FileSize),
             FileAction::ModificationTime(path) => {
-                match root.resolve_virtual(&path).and_then(|p| modification_time(&p).ok()) {
-                    Some(stamp) => Reply::ModificationTime(stamp),
-                    None => refused,
-                }
+                modification_time(root, &path).map_or(refused, Reply::ModificationTime)
             }
-            FileAction::Facts(path) => match root.resolve_virtual(&path).and_then(|p| entry_facts(&p).ok()) {
+            FileAction::Facts(path) => match path_facts(root, &path) {
                 Some(facts) => Reply::MachineListing(facts_line(path.as_bytes(), &facts, self.config.policy.writable)),
                 None => refused,
             },
             FileAction::Status(path) => {
-                match root.resolve_virtual(&path).and_then(|p| listing_lines(&p, ListFormat::Long, false).ok()) {
-                    Some(lines) => Reply::PathStatus(lines),
-                    None => refused,
+                let mut lines = Vec::new();
+                let listed = Listing::open(root, &path).map(|listing| {
+                    listing.each_line(root, ListFormat::Long, false, &mut |line| {
+                        lines.push(line.to_vec());
+                        Ok(())
+                    })
+                });
+                match listed {
+                    Some(Ok(())) => Reply::PathStatus(lines),
+                    _ => refused,
                 }
             }
-            FileAction::MakeDirectory(path) => match root.resolve_entry(&path) {
-                Some(place) => ok_or_refused(fs::create_dir(place), Reply::DirectoryCreated(path.as_bytes().to_vec())),
+            FileAction::MakeDirectory(path) => match root.entry(&path) {
+                Some(entry) => ok_or_refused(entry.make_folder(), Reply::DirectoryCreated(path.as_bytes().to_vec())),
                 None => refused,
             },
-            FileAction::RemoveDirectory(path) => match root.resolve_entry(&path) {
-                Some(place) => ok_or_refused(fs::remove_dir(place), done),
+            FileAction::RemoveDirectory(path) => match root.entry(&path) {
+                Some(entry) => ok_or_refused(entry.remove_folder(), done),
                 None => refused,
             },
-            FileAction::Delete(path) => match root.resolve_entry(&path) {
-                Some(place) if !place.symlink_metadata().is_ok_and(|m| m.is_dir()) => {
-                    ok_or_refused(fs::remove_file(place), done)
-                }
-                _ => refused,
+            FileAction::Delete(path) => match root.entry(&path) {
+                Some(entry) => ok_or_refused(entry.remove_file(), done),
+                None => refused,
             },
-            FileAction::RenameFrom(path) => match root.resolve_entry(&path) {
-                Some(place) if place.symlink_metadata().is_ok() => {
+            FileAction::RenameFrom(path) => match root.entry(&path) {
+                Some(entry) if entry.status().is_ok() => {
                     self.session.rename_source_exists(path);
                     Reply::RenameReady
                 }
                 _ => refused,
             },
-            FileAction::RenameTo { from, to } => match (root.resolve_entry(&from), root.resolve_entry(&to)) {
-                (Some(from), Some(to)) => ok_or_refused(fs::rename(from, to), done),
+            FileAction::RenameTo { from, to } => match (root.entry(&from), root.entry(&to)) {
+                (Some(from), Some(to)) => ok_or_refused(from.rename_to(&to), done),
                 _ => refused,
             },
         }

@@ -1,0 +1,243 @@
+//! The attacks of the security passes (issues 16 and 18), each as it was found, against a
+//! running `minftp serve --writable` on 127.0.0.1. Each test is named after its attack.
+
+mod common;
+
+use common::*;
+use std::fs;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::os::unix::fs::{PermissionsExt, symlink};
+use std::path::Path;
+use std::thread;
+use std::time::{Duration, Instant};
+
+const OPENING: &str = "150 File status okay.\r\n";
+const COMPLETE: &str = "226 Transfer complete.\r\n";
+const SECRET: &[u8] = b"SECRET outside the root";
+
+fn read_all(mut stream: TcpStream) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    let _ = stream.read_to_end(&mut bytes);
+    bytes
+}
+
+fn writable_server(root: &Path) -> (Server, RawClient) {
+    let server = Server::start(root, &["--writable"]);
+    let mut client = server.connect();
+    client.login();
+    (server, client)
+}
+
+/// Every byte under `root`, to check that no secret was copied in.
+fn everything_under(root: &Path) -> Vec<u8> {
+    let mut all = Vec::new();
+    for entry in fs::read_dir(root).unwrap().flatten() {
+        let kind = entry.file_type().unwrap();
+        if kind.is_dir() {
+            all.extend(everything_under(&entry.path()));
+        } else if kind.is_file() {
+            all.extend(fs::read(entry.path()).unwrap());
+        }
+    }
+    all
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+fn mkfifo(path: &Path) {
+    let c_path = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: mkfifo with a valid NUL-terminated path inside the test's own folder.
+    assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o644) }, 0);
+}
+
+/// An upload of `bytes` with `command` (STOR or APPE), optionally after a REST; returns the
+/// final reply line, or the first one when it is a refusal.
+fn upload(client: &mut RawClient, command: &str, bytes: &[u8]) -> String {
+    let mut data = client.passive();
+    client.send(command.as_bytes());
+    let first = String::from_utf8(client.read_line()).unwrap();
+    if first != OPENING {
+        return first;
+    }
+    data.write_all(bytes).unwrap();
+    drop(data);
+    String::from_utf8(client.read_line()).unwrap()
+}
+
+/// Issue 16.1: a symlink to a file outside the root, made by the client itself (RNFR/RNTO of
+/// a relative link one level up) or found there, must not let APPE or REST+STOR copy the
+/// outside file in, nor RETR read it.
+#[test]
+fn attack_16_1_appe_and_rest_stor_through_an_outward_symlink_read_nothing_outside() {
+    let outer = temp_dir();
+    let root = outer.path().join("root");
+    write_file(&root, "x", b"inside");
+    write_file(outer.path(), "x", SECRET);
+    // sub/up -> ../x is root/x (inside); moved up one level it would be outer/x.
+    symlink("../x", root.join("sub-up")).ok();
+    fs::create_dir(root.join("sub")).unwrap();
+    symlink("../x", root.join("sub/up")).unwrap();
+    symlink(outer.path().join("x"), root.join("out")).unwrap();
+    fs::remove_file(root.join("sub-up")).unwrap();
+    let (_server, mut client) = writable_server(&root);
+    client.exchange("RNFR sub/up\r\n", "350 File exists, ready for destination name.\r\n");
+    client.exchange("RNTO up\r\n", "550 File not found or access denied.\r\n");
+    for link in ["out", "sub/up"] {
+        let appended = upload(&mut client, &format!("APPE {link}\r\n"), b"");
+        assert!(!appended.starts_with("226"), "APPE {link}: {appended}");
+        client.exchange("REST 10\r\n", "350 Restarting at 10. Send STOR or RETR to continue.\r\n");
+        let restarted = upload(&mut client, &format!("STOR {link}\r\n"), b"");
+        assert!(!restarted.starts_with("226"), "REST+STOR {link}: {restarted}");
+    }
+    let data = client.passive();
+    client.exchange("RETR out\r\n", "550 File not found or access denied.\r\n");
+    drop(data);
+    assert!(!contains(&everything_under(&root), SECRET), "the secret was copied into the root");
+    assert_eq!(fs::read(outer.path().join("x")).unwrap(), SECRET, "the outside file is unchanged");
+}
+
+/// Issue 16.2: a FIFO in the root used to hang the session for ever on APPE or REST+STOR.
+/// Every command on it gets an answer at once, and the session goes on.
+#[test]
+fn attack_16_2_a_fifo_in_the_root_gets_an_answer_and_hangs_nothing() {
+    let root = temp_dir();
+    mkfifo(&root.path().join("fifo"));
+    let (_server, mut client) = writable_server(root.path());
+    client.stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let started = Instant::now();
+    assert!(!upload(&mut client, "APPE fifo\r\n", b"x").starts_with("226"));
+    client.exchange("REST 1\r\n", "350 Restarting at 1. Send STOR or RETR to continue.\r\n");
+    assert!(!upload(&mut client, "STOR fifo\r\n", b"x").starts_with("226"));
+    assert!(!upload(&mut client, "STOR fifo\r\n", b"x").starts_with("226"), "a FIFO is not replaced");
+    let data = client.passive();
+    client.exchange("RETR fifo\r\n", "550 File not found or access denied.\r\n");
+    drop(data);
+    client.exchange("NOOP\r\n", "200 Command OK.\r\n");
+    assert!(started.elapsed() < Duration::from_secs(5), "answers took {:?}", started.elapsed());
+    assert!(fs::symlink_metadata(root.path().join("fifo")).unwrap().file_type().is_fifo_like());
+}
+
+trait FifoLike {
+    fn is_fifo_like(&self) -> bool;
+}
+
+impl FifoLike for fs::FileType {
+    fn is_fifo_like(&self) -> bool {
+        std::os::unix::fs::FileTypeExt::is_fifo(self)
+    }
+}
+
+/// Issue 16.3: a folder swapped for an outward symlink between the server's check and its
+/// open used to serve a file outside the root (won after about 171 RETRs). The swap runs for
+/// three seconds while the client retrieves `d/f` as fast as it can.
+#[test]
+fn attack_16_3_a_folder_swapped_for_an_outward_symlink_serves_nothing_outside() {
+    let outer = temp_dir();
+    let root = outer.path().join("root");
+    write_file(&root, "real/f", b"inside");
+    write_file(outer.path(), "away/f", SECRET);
+    symlink(outer.path().join("away"), root.join("link")).unwrap();
+    let (_server, mut client) = writable_server(&root);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let swapper = {
+        let (root, stop) = (root.clone(), stop.clone());
+        thread::spawn(move || {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let _ = fs::rename(root.join("real"), root.join("d"));
+                let _ = fs::rename(root.join("d"), root.join("real"));
+                let _ = fs::rename(root.join("link"), root.join("d"));
+                let _ = fs::rename(root.join("d"), root.join("link"));
+            }
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(3);
+    let (mut tries, mut served) = (0, 0);
+    while Instant::now() < deadline {
+        let data = client.passive();
+        client.send(b"RETR d/f\r\n");
+        let reply = String::from_utf8(client.read_line()).unwrap();
+        tries += 1;
+        if reply == OPENING {
+            let bytes = read_all(data);
+            assert_ne!(bytes, SECRET, "a file outside the root was served after {tries} RETRs");
+            served += 1;
+            client.expect(COMPLETE);
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    swapper.join().unwrap();
+    assert!(tries > 100, "the race ran only {tries} RETRs");
+    eprintln!("{tries} RETRs during the swap race, {served} served the inside file, none the outside one");
+}
+
+/// Issue 18.1: 20 clients appending one record each to one file at once used to leave 5.
+#[test]
+fn attack_18_1_twenty_concurrent_appes_keep_twenty_records() {
+    let root = temp_dir();
+    write_file(root.path(), "log", b"");
+    let server = Server::start(root.path(), &["--writable"]);
+    let appenders: Vec<_> = (0..20)
+        .map(|i| {
+            let mut client = server.connect();
+            client.login();
+            thread::spawn(move || {
+                let record = format!("record {i:02} {}\n", "x".repeat(1000));
+                assert_eq!(upload(&mut client, "APPE log\r\n", record.as_bytes()), COMPLETE);
+            })
+        })
+        .collect();
+    for appender in appenders {
+        appender.join().unwrap();
+    }
+    let log = String::from_utf8(fs::read(root.path().join("log")).unwrap()).unwrap();
+    let mut records: Vec<&str> = log.lines().map(|line| &line[..9]).collect();
+    records.sort();
+    let want: Vec<String> = (0..20).map(|i| format!("record {i:02}")).collect();
+    assert_eq!(records, want);
+}
+
+/// Issue 18.9 (and 10.1): an upload over an existing file kept the upload's 0644.
+#[test]
+fn attack_18_9_an_upload_over_a_0600_file_keeps_its_mode() {
+    let root = temp_dir();
+    write_file(root.path(), "private", b"old");
+    fs::set_permissions(root.path().join("private"), fs::Permissions::from_mode(0o600)).unwrap();
+    let (_server, mut client) = writable_server(root.path());
+    assert_eq!(upload(&mut client, "STOR private\r\n", b"new"), COMPLETE);
+    let metadata = fs::metadata(root.path().join("private")).unwrap();
+    assert_eq!(metadata.permissions().mode() & 0o777, 0o600);
+    assert_eq!(fs::read(root.path().join("private")).unwrap(), b"new");
+}
+
+/// Issue 10.3 (server side): APPE and REST+STOR write in place, so an interrupted resumed
+/// upload keeps the bytes that arrived, and a plain STOR stays atomic.
+#[test]
+fn an_interrupted_append_keeps_what_arrived_and_an_interrupted_stor_keeps_the_old_file() {
+    let root = temp_dir();
+    write_file(root.path(), "resumable", b"first half|");
+    write_file(root.path(), "atomic", b"old");
+    let (server, mut client) = writable_server(root.path());
+    let mut data = client.passive();
+    client.exchange("APPE resumable\r\n", OPENING);
+    data.write_all(b"second").unwrap();
+    data.flush().unwrap();
+    thread::sleep(Duration::from_millis(200));
+    drop(client);
+    drop(data);
+    let mut other = server.connect();
+    other.login();
+    let mut data = other.passive();
+    other.exchange("STOR atomic\r\n", OPENING);
+    data.write_all(b"partial").unwrap();
+    thread::sleep(Duration::from_millis(200));
+    drop(other);
+    drop(data);
+    thread::sleep(Duration::from_millis(500));
+    assert_eq!(fs::read(root.path().join("resumable")).unwrap(), b"first half|second");
+    assert_eq!(fs::read(root.path().join("atomic")).unwrap(), b"old");
+    let names: Vec<_> = fs::read_dir(root.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(names.len(), 2, "no temporary left: {names:?}");
+}
