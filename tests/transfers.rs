@@ -4,14 +4,13 @@
 
 mod common;
 
+use common::peers::*;
 use common::*;
 use std::fs;
-use std::io::{BufRead, BufReader, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::process::{Output, Stdio};
+use std::time::Duration;
 
 fn minftp_run(dir: &Path, args: &[&str]) -> Output {
     run_with_input(dir, args, b"")
@@ -146,57 +145,18 @@ fn progress_bar_is_drawn_only_on_a_terminal_or_when_forced() {
     assert!(err.trim_end().rsplit(['\n', '\r']).next().unwrap().contains("saved again.bin: 28.61 MiB"), "{err:?}");
 }
 
-/// A fake server that logs in anyone, says the file has `size` bytes, sends only `sent`
-/// of them on a passive connection and then drops both connections (a server killed
-/// mid-download).
-fn dying_server(size: usize, sent: usize) -> (u16, thread::JoinHandle<()>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let handle = thread::spawn(move || {
-        let (control, _) = listener.accept().unwrap();
-        let mut writer = control.try_clone().unwrap();
-        let mut reader = BufReader::new(control);
-        let data_listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let data_port = data_listener.local_addr().unwrap().port();
-        writer.write_all(b"220 dying\r\n").unwrap();
-        loop {
-            let mut line = String::new();
-            if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                return;
-            }
-            let verb = line.split_whitespace().next().unwrap_or("").to_ascii_uppercase();
-            let reply = match verb.as_str() {
-                "USER" => "331 ok".to_string(),
-                "PASS" => "230 ok".into(),
-                "TYPE" => "200 ok".into(),
-                "SIZE" => format!("213 {size}"),
-                "EPSV" => format!("229 Entering Extended Passive Mode (|||{data_port}|)"),
-                "RETR" => {
-                    writer.write_all(b"150 here it comes\r\n").unwrap();
-                    let (mut data, _) = data_listener.accept().unwrap();
-                    data.write_all(&vec![b'x'; sent]).unwrap();
-                    return; // everything closes: the server died
-                }
-                _ => "502 no".into(),
-            };
-            writer.write_all(format!("{reply}\r\n").as_bytes()).unwrap();
-        }
-    });
-    (port, handle)
-}
-
 #[test]
 fn a_server_dying_mid_download_leaves_no_file_and_keeps_the_old_one() {
     let work = temp_dir();
     let (port, server) = dying_server(1_000_000, 300_000);
-    let out = minftp_run(work.path(), &["get", &format!("127.0.0.1:{port}"), "f.bin"]);
+    let out = minftp_run(work.path(), &["get", &format!("127.0.0.1:{port}"), "f.bin", "--retry", "0"]);
     server.join().unwrap();
     assert_ne!(out.status.code(), Some(0));
     assert!(entries(work.path()).is_empty(), "left behind: {:?}", entries(work.path()));
 
     fs::write(work.path().join("f.bin"), b"old").unwrap();
     let (port, server) = dying_server(1_000_000, 300_000);
-    let out = minftp_run(work.path(), &["get", &format!("127.0.0.1:{port}"), "f.bin"]);
+    let out = minftp_run(work.path(), &["get", &format!("127.0.0.1:{port}"), "f.bin", "--retry", "0"]);
     server.join().unwrap();
     assert_ne!(out.status.code(), Some(0));
     assert_eq!(fs::read(work.path().join("f.bin")).unwrap(), b"old");
@@ -257,82 +217,6 @@ fn lab_session_survives_a_refused_connection_and_a_vanished_server() {
     assert!(lines[2].starts_with("error: ") && lines[2].ends_with("(the connection is closed; OPEN again)"), "{text}");
     assert_eq!(lines[3], "error: not connected; use OPEN PORT first");
     assert!(dir.path().join("mine").is_dir() && entries(&dir.path().join("mine")).is_empty());
-}
-
-/// A peer FTP server started on a free port of 127.0.0.1, killed when dropped.
-struct Peer {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for Peer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-fn wait_until_listening(port: u16, child: &mut Child) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline {
-        if child.try_wait().unwrap().is_some() {
-            return false;
-        }
-        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return true;
-        }
-        thread::sleep(Duration::from_millis(50));
-    }
-    false
-}
-
-/// pyftpdlib serving `root` with anonymous write access, or `None` (with a printed reason).
-fn pyftpdlib(root: &Path) -> Option<Peer> {
-    let probe = Command::new("python3").args(["-c", "import pyftpdlib"]).output();
-    if !probe.is_ok_and(|o| o.status.success()) {
-        eprintln!("skipped: pyftpdlib is not installed (pip install pyftpdlib; .ci/run does)");
-        return None;
-    }
-    let port = free_port();
-    let mut child = Command::new("python3")
-        .args(["-m", "pyftpdlib", "-i", "127.0.0.1", "-p", &port.to_string(), "-w", "-d"])
-        .arg(root)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .ok()?;
-    assert!(wait_until_listening(port, &mut child), "pyftpdlib did not start");
-    Some(Peer { child, port })
-}
-
-/// vsftpd in the foreground with a config written here, anonymous access to `root`
-/// (uploads into `root/upload`), or `None` (with a printed reason).
-fn vsftpd(root: &Path, config_dir: &Path) -> Option<Peer> {
-    let binary = ["/usr/sbin/vsftpd", "/usr/bin/vsftpd"].into_iter().find(|p| Path::new(p).exists());
-    let Some(binary) = binary else {
-        eprintln!("skipped: vsftpd is not installed (apt-get install vsftpd; .ci/run does)");
-        return None;
-    };
-    let port = free_port();
-    let config = config_dir.join("vsftpd.conf");
-    fs::write(
-        &config,
-        format!(
-            "listen=YES\nlisten_ipv6=NO\nlisten_address=127.0.0.1\nlisten_port={port}\nbackground=NO\n\
-             anonymous_enable=YES\nlocal_enable=NO\nno_anon_password=YES\nanon_root={}\nwrite_enable=YES\n\
-             anon_upload_enable=YES\nanon_umask=022\nrun_as_launching_user=YES\nseccomp_sandbox=NO\n\
-             pasv_enable=YES\npasv_address=127.0.0.1\nxferlog_enable=NO\n",
-            root.display()
-        ),
-    )
-    .unwrap();
-    let mut child = Command::new(binary).arg(&config).stdout(Stdio::null()).stderr(Stdio::null()).spawn().ok()?;
-    assert!(wait_until_listening(port, &mut child), "vsftpd did not start");
-    Some(Peer { child, port })
 }
 
 fn get_and_put_against_peer(root: &Path, peer: &Peer, upload_name: &str) {

@@ -138,6 +138,8 @@ struct ControlConnection<'a> {
     session: Session,
     /// The listener a PASV or EPSV opened, until a transfer uses it.
     passive: Option<TcpListener>,
+    /// The transfer under way, registered for super::shutdown.
+    transfer_in_progress: Option<TransferGuard>,
 }
 
 impl<'a> ControlConnection<'a> {
@@ -148,7 +150,17 @@ impl<'a> ControlConnection<'a> {
         let deadline = LineDeadline::new(stream.try_clone()?, config.limits.idle_timeout);
         let reader = LineReader::new(deadline, config.limits.max_line);
         let session = Session::with_policy(super::session::Channel::Socket, config.policy.clone());
-        Ok(ControlConnection { stream, reader, peer, local, config, transcript, session, passive: None })
+        Ok(ControlConnection {
+            stream,
+            reader,
+            peer,
+            local,
+            config,
+            transcript,
+            session,
+            passive: None,
+            transfer_in_progress: None,
+        })
     }
 
     /// Prints a reply to the transcript, then sends it (SPEC §3.5: print before sending).
@@ -277,7 +289,14 @@ impl<'a> ControlConnection<'a> {
         Ok(stream)
     }
 
+    /// Carries out a transfer up to and including its final reply.
     fn transfer(&mut self, transfer: Transfer, data: DataTarget) -> io::Result<()> {
+        let answered = self.transfer_and_reply(transfer, data);
+        self.transfer_in_progress = None;
+        answered
+    }
+
+    fn transfer_and_reply(&mut self, transfer: Transfer, data: DataTarget) -> io::Result<()> {
         match transfer {
             Transfer::Retrieve { path, offset } => {
                 let Some(opened) = self.config.root.open(&path).filter(|o| offset <= o.len) else {
@@ -357,8 +376,9 @@ impl<'a> ControlConnection<'a> {
         self.send(&Reply::FileStatusOk)?;
         Ok(match self.open_data(data) {
             Ok(connection) => {
-                // Registered, so that stopping the server can abort it (see super::shutdown).
-                let _transfer = TransferGuard::new(connection.as_raw_fd());
+                // Registered until its final reply is sent (see ControlConnection::transfer),
+                // so that stopping the server can abort it and still let it answer.
+                self.transfer_in_progress = Some(TransferGuard::new(connection.as_raw_fd()));
                 work(connection, self.session.transfer_done_reply())
             }
             Err(reply) => reply,

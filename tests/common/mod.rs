@@ -2,6 +2,8 @@
 //! with a scrubbed environment, and talks to it over 127.0.0.1 only.
 #![allow(dead_code)]
 
+pub mod peers;
+
 use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};

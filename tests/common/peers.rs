@@ -1,0 +1,263 @@
+//! Other FTP servers for the tests to talk to, all on 127.0.0.1: pyftpdlib and vsftpd (each
+//! skipped with a printed reason when not installed) and scripted fakes that misbehave.
+#![allow(dead_code)]
+
+use std::fs;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// A peer FTP server started on a free port of 127.0.0.1, killed when dropped.
+pub struct Peer {
+    pub child: Child,
+    pub port: u16,
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+pub fn wait_until_listening(port: u16, child: &mut Child) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if child.try_wait().unwrap().is_some() {
+            return false;
+        }
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return true;
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+/// pyftpdlib serving `root` with anonymous write access, or `None` (with a printed reason).
+pub fn pyftpdlib(root: &Path) -> Option<Peer> {
+    let probe = Command::new("python3").args(["-c", "import pyftpdlib"]).output();
+    if !probe.is_ok_and(|o| o.status.success()) {
+        eprintln!("skipped: pyftpdlib is not installed (pip install pyftpdlib; .ci/run does)");
+        return None;
+    }
+    let port = free_port();
+    let mut child = Command::new("python3")
+        .args(["-m", "pyftpdlib", "-i", "127.0.0.1", "-p", &port.to_string(), "-w", "-d"])
+        .arg(root)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    assert!(wait_until_listening(port, &mut child), "pyftpdlib did not start");
+    Some(Peer { child, port })
+}
+
+/// vsftpd in the foreground with a config written here, anonymous access to `root`
+/// (uploads into `root/upload`), or `None` (with a printed reason).
+pub fn vsftpd(root: &Path, config_dir: &Path) -> Option<Peer> {
+    let binary = ["/usr/sbin/vsftpd", "/usr/bin/vsftpd"].into_iter().find(|p| Path::new(p).exists());
+    let Some(binary) = binary else {
+        eprintln!("skipped: vsftpd is not installed (apt-get install vsftpd; .ci/run does)");
+        return None;
+    };
+    let port = free_port();
+    let config = config_dir.join("vsftpd.conf");
+    fs::write(
+        &config,
+        format!(
+            "listen=YES\nlisten_ipv6=NO\nlisten_address=127.0.0.1\nlisten_port={port}\nbackground=NO\n\
+             anonymous_enable=YES\nlocal_enable=NO\nno_anon_password=YES\nanon_root={}\nwrite_enable=YES\n\
+             anon_upload_enable=YES\nanon_other_write_enable=YES\nanon_umask=022\nrun_as_launching_user=YES\nseccomp_sandbox=NO\n\
+             pasv_enable=YES\npasv_address=127.0.0.1\nxferlog_enable=NO\n",
+            root.display()
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(binary).arg(&config).stdout(Stdio::null()).stderr(Stdio::null()).spawn().ok()?;
+    assert!(wait_until_listening(port, &mut child), "vsftpd did not start");
+    Some(Peer { child, port })
+}
+
+/// A fake server that logs in anyone, says the file has `size` bytes, sends only `sent`
+/// of them on a passive connection and then drops both connections (a server killed
+/// mid-download).
+pub fn dying_server(size: usize, sent: usize) -> (u16, thread::JoinHandle<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let handle = thread::spawn(move || {
+        let (control, _) = listener.accept().unwrap();
+        let mut writer = control.try_clone().unwrap();
+        let mut reader = BufReader::new(control);
+        let data_listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let data_port = data_listener.local_addr().unwrap().port();
+        writer.write_all(b"220 dying\r\n").unwrap();
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                return;
+            }
+            let verb = line.split_whitespace().next().unwrap_or("").to_ascii_uppercase();
+            let reply = match verb.as_str() {
+                "USER" => "331 ok".to_string(),
+                "PASS" => "230 ok".into(),
+                "TYPE" => "200 ok".into(),
+                "SIZE" => format!("213 {size}"),
+                "EPSV" => format!("229 Entering Extended Passive Mode (|||{data_port}|)"),
+                "RETR" => {
+                    writer.write_all(b"150 here it comes\r\n").unwrap();
+                    let (mut data, _) = data_listener.accept().unwrap();
+                    data.write_all(&vec![b'x'; sent]).unwrap();
+                    return; // everything closes: the server died
+                }
+                _ => "502 no".into(),
+            };
+            writer.write_all(format!("{reply}\r\n").as_bytes()).unwrap();
+        }
+    });
+    (port, handle)
+}
+
+/// How an upload's data connection ended at a fake server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UploadEnd {
+    /// End of stream after this many bytes: the client said the file was whole.
+    Clean(usize),
+    /// A reset (or other error) after this many bytes: the client abandoned it.
+    Reset(usize),
+}
+
+/// A scripted FTP server for one or more sessions on 127.0.0.1.
+pub struct Fake {
+    /// What RETR sends (from REST's offset) and SIZE announces.
+    pub content: Vec<u8>,
+    /// Connections accepted and closed at once before any is served (a flaky server).
+    pub drop_first: usize,
+    /// The pause after each 64 KiB of data, both ways (a slow link).
+    pub pace: Duration,
+    /// Sessions served before the server goes away.
+    pub sessions: usize,
+    /// RETR sends only this many bytes, then the server dies (every connection closes).
+    pub die_after: Option<usize>,
+}
+
+impl Fake {
+    /// A fast, reliable fake serving `content` for `sessions` sessions.
+    pub fn serving(content: Vec<u8>, sessions: usize) -> Fake {
+        Fake { content, drop_first: 0, pace: Duration::ZERO, sessions, die_after: None }
+    }
+}
+
+/// Starts `fake`; the handle returns how each upload ended.
+pub fn fake_server(fake: Fake) -> (u16, thread::JoinHandle<Vec<UploadEnd>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let handle = thread::spawn(move || {
+        for _ in 0..fake.drop_first {
+            drop(listener.accept().unwrap());
+        }
+        let mut uploads = Vec::new();
+        for _ in 0..fake.sessions {
+            let (control, _) = listener.accept().unwrap();
+            fake_session(&fake, control, &mut uploads);
+        }
+        uploads
+    });
+    (port, handle)
+}
+
+fn fake_session(fake: &Fake, control: TcpStream, uploads: &mut Vec<UploadEnd>) {
+    let mut writer = control.try_clone().unwrap();
+    let mut reader = BufReader::new(control);
+    let mut data_listener = None;
+    let mut active_target: Option<std::net::SocketAddr> = None;
+    let mut offset = 0usize;
+    let _ = writer.write_all(b"220 fake\r\n");
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            return;
+        }
+        let mut words = line.split_whitespace();
+        let verb = words.next().unwrap_or("").to_ascii_uppercase();
+        let reply = match verb.as_str() {
+            "USER" => "331 ok".to_string(),
+            "PASS" => "230 ok".into(),
+            "TYPE" | "NOOP" => "200 ok".into(),
+            "SIZE" => format!("213 {}", fake.content.len()),
+            "REST" => {
+                offset = words.next().and_then(|n| n.parse().ok()).unwrap_or(0);
+                format!("350 restarting at {offset}")
+            }
+            "EPSV" => {
+                let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+                let port = listener.local_addr().unwrap().port();
+                data_listener = Some(listener);
+                format!("229 Entering Extended Passive Mode (|||{port}|)")
+            }
+            "PORT" => {
+                let n: Vec<u16> = words.next().unwrap_or("").split(',').filter_map(|x| x.parse().ok()).collect();
+                if n.len() != 6 {
+                    "501 bad".into()
+                } else {
+                    let ip = std::net::Ipv4Addr::new(n[0] as u8, n[1] as u8, n[2] as u8, n[3] as u8);
+                    active_target = Some((ip, n[4] * 256 + n[5]).into());
+                    "200 ok".into()
+                }
+            }
+            "RETR" | "STOR" => {
+                let _ = writer.write_all(b"150 go\r\n");
+                let data = match (data_listener.take(), active_target.take()) {
+                    (Some(listener), _) => listener.accept().map(|(data, _)| data),
+                    (None, Some(target)) => TcpStream::connect(target),
+                    (None, None) => return,
+                };
+                let Ok(mut data) = data else { return };
+                let ok = if verb == "RETR" {
+                    let from = offset.min(fake.content.len());
+                    let to = fake.die_after.map_or(fake.content.len(), |n| (from + n).min(fake.content.len()));
+                    let sent = fake.content[from..to].chunks(64 * 1024).all(|chunk| {
+                        thread::sleep(fake.pace);
+                        data.write_all(chunk).is_ok()
+                    });
+                    if fake.die_after.is_some() {
+                        return; // the server died: everything closes
+                    }
+                    sent
+                } else {
+                    let mut received = 0;
+                    let mut buffer = vec![0u8; 64 * 1024];
+                    let end = loop {
+                        thread::sleep(fake.pace);
+                        match data.read(&mut buffer) {
+                            Ok(0) => break UploadEnd::Clean(received),
+                            Ok(n) => received += n,
+                            Err(_) => break UploadEnd::Reset(received),
+                        }
+                    };
+                    let clean = matches!(end, UploadEnd::Clean(_));
+                    uploads.push(end);
+                    clean
+                };
+                offset = 0;
+                drop(data);
+                if ok { "226 done".into() } else { "426 aborted".into() }
+            }
+            "QUIT" => {
+                let _ = writer.write_all(b"221 bye\r\n");
+                return;
+            }
+            _ => "502 not here".into(),
+        };
+        if writer.write_all(format!("{reply}\r\n").as_bytes()).is_err() {
+            return;
+        }
+    }
+}
