@@ -11,7 +11,9 @@ a table of medians and minftp/peer ratios. All traffic stays on 127.0.0.1.
 every scenario works and every transfer is byte-exact, never the timings.
 """
 import argparse
+import ftplib
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -107,7 +109,8 @@ def start_servers(root, work, peers):
             with open(conf, "w") as f:
                 f.write(f"listen=YES\nlisten_ipv6=NO\nlisten_address=127.0.0.1\nlisten_port={port}\n"
                         f"background=NO\nanonymous_enable=YES\nlocal_enable=NO\nno_anon_password=YES\n"
-                        f"anon_root={root}\nwrite_enable=YES\nanon_upload_enable=YES\nanon_umask=022\n"
+                        f"anon_root={root}\nwrite_enable=YES\nanon_upload_enable=YES\nanon_other_write_enable=YES\n"
+                        f"anon_umask=022\n"
                         f"run_as_launching_user=YES\nseccomp_sandbox=NO\npasv_enable=YES\n"
                         f"pasv_address=127.0.0.1\nxferlog_enable=NO\nmax_clients=2000\nmax_per_ip=2000\n")
             return [VSFTPD, conf]
@@ -131,6 +134,25 @@ def ftpload(*args):
     if run.returncode != 0 or int(fields.get("failed", 1)) != 0:
         raise RuntimeError(f"ftpload {args[0]} failed: {run.stdout.decode()} {run.stderr.decode()[-300:]}")
     return float(fields["seconds"])
+
+
+def resume_times(port, path, tail):
+    """Seconds for a 1-byte APPE onto PATH, then for a REST+STOR that rewrites its last
+    len(TAIL) bytes (ftplib, passive, after login); checks the file's new end arrived."""
+    with ftplib.FTP() as ftp:
+        ftp.connect("127.0.0.1", port, timeout=600)
+        ftp.login()
+        started = time.perf_counter()
+        ftp.storbinary(f"APPE {path}", io.BytesIO(b"+"))
+        append = time.perf_counter() - started
+        size = ftp.size(path)
+        offset = size - len(tail)
+        started = time.perf_counter()
+        ftp.storbinary(f"STOR {path}", io.BytesIO(tail), rest=offset)
+        restart = time.perf_counter() - started
+        if ftp.size(path) != size:
+            raise RuntimeError(f"REST+STOR on port {port} changed the size of {path}")
+    return append, restart
 
 
 def make_file(path, size):
@@ -190,6 +212,12 @@ def main():
         medium_sha = make_file(medium, medium_size)
         local_big = os.path.join(work, "local-big.bin")
         shutil.copyfile(big, local_big)
+        # One big file per server for the resume scenarios: each run appends a byte to it and
+        # rewrites its last MiB in place.
+        for name in ["minftp", *peers]:
+            shutil.copyfile(big, os.path.join(root, "upload", f"resume-{name}.bin"))
+            os.chmod(os.path.join(root, "upload", f"resume-{name}.bin"), 0o666)
+        tail = os.urandom(1 << 20)
         servers = start_servers(root, work, peers)
         results = {}  # (scenario, subject) -> [values]
 
@@ -208,6 +236,13 @@ def main():
                     if not same_file(upload_target, local_big):
                         raise RuntimeError(f"{server.name}: the uploaded file differs")
                     os.remove(upload_target)
+                append, restart = resume_times(server.port, f"upload/resume-{server.name}.bin", tail)
+                record(f"append: 1 byte onto a {big_size >> 20} MiB file", server.name, append)
+                record(f"resumed upload: last 1 MiB of a {big_size >> 20} MiB file", server.name, restart)
+                with open(os.path.join(root, "upload", f"resume-{server.name}.bin"), "rb") as f:
+                    f.seek(-len(tail), os.SEEK_END)
+                    if f.read() != tail:
+                        raise RuntimeError(f"{server.name}: the resumed upload's bytes differ")
                 record(f"{sessions} sequential logins", server.name, ftpload("logins", "127.0.0.1", server.port, sessions))
                 rss = [0]
                 done = threading.Event()

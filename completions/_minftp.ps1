@@ -40,9 +40,9 @@ Register-ArgumentCompleter -Native -CommandName 'minftp' -ScriptBlock {
             [CompletionResult]::new('--password', '--password', [CompletionResultType]::ParameterName, 'Require this password (or set MINFTP_PASSWORD, which keeps it out of `ps`)')
             [CompletionResult]::new('--passive-ports', '--passive-ports', [CompletionResultType]::ParameterName, 'Ports for passive data connections, as FIRST-LAST [default: any free port]')
             [CompletionResult]::new('--max-clients', '--max-clients', [CompletionResultType]::ParameterName, 'Most sessions served at once; more get 421')
-            [CompletionResult]::new('--idle-timeout', '--idle-timeout', [CompletionResultType]::ParameterName, 'Seconds a control connection may stay silent')
-            [CompletionResult]::new('--data-timeout', '--data-timeout', [CompletionResultType]::ParameterName, 'Seconds to connect or accept, and to wait on each read or write, on a data connection')
-            [CompletionResult]::new('--max-line', '--max-line', [CompletionResultType]::ParameterName, 'Longest command line in bytes, line ending included')
+            [CompletionResult]::new('--idle-timeout', '--idle-timeout', [CompletionResultType]::ParameterName, 'Seconds a control connection may stay silent (at most a day)')
+            [CompletionResult]::new('--data-timeout', '--data-timeout', [CompletionResultType]::ParameterName, 'Seconds to connect or accept, and to wait on each read or write, on a data connection (at most a day)')
+            [CompletionResult]::new('--max-line', '--max-line', [CompletionResultType]::ParameterName, 'Longest command line in bytes, line ending included (16 to 16 MiB)')
             [CompletionResult]::new('--stdin', '--stdin', [CompletionResultType]::ParameterName, 'COMP 431 Homework 1 mode: read commands from standard input, no sockets')
             [CompletionResult]::new('--extended', '--extended', [CompletionResultType]::ParameterName, 'Answer the command set real FTP clients need (curl, wget, lftp, FileZilla, ftplib)')
             [CompletionResult]::new('--writable', '--writable', [CompletionResultType]::ParameterName, 'Allow uploads and changes (implies --extended)')
@@ -55,7 +55,7 @@ Register-ArgumentCompleter -Native -CommandName 'minftp' -ScriptBlock {
         }
         'minftp;client' {
             [CompletionResult]::new('--data-ip', '--data-ip', [CompletionResultType]::ParameterName, 'IPv4 address to advertise in PORT (default: this host''s name, resolved)')
-            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Seconds to wait to connect, for a reply, or for the data connection')
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Seconds to wait to connect, for a reply, or for the data connection (at most a day)')
             [CompletionResult]::new('--dir', '--dir', [CompletionResultType]::ParameterName, 'Local folder of the lab session')
             [CompletionResult]::new('--lab', '--lab', [CompletionResultType]::ParameterName, 'COSC 328 session: OPEN/GET/PUT/CLOSE/QUIT between client/ and server/')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')

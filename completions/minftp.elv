@@ -36,9 +36,9 @@ set edit:completion:arg-completer[minftp] = {|@words|
             cand --password 'Require this password (or set MINFTP_PASSWORD, which keeps it out of `ps`)'
             cand --passive-ports 'Ports for passive data connections, as FIRST-LAST [default: any free port]'
             cand --max-clients 'Most sessions served at once; more get 421'
-            cand --idle-timeout 'Seconds a control connection may stay silent'
-            cand --data-timeout 'Seconds to connect or accept, and to wait on each read or write, on a data connection'
-            cand --max-line 'Longest command line in bytes, line ending included'
+            cand --idle-timeout 'Seconds a control connection may stay silent (at most a day)'
+            cand --data-timeout 'Seconds to connect or accept, and to wait on each read or write, on a data connection (at most a day)'
+            cand --max-line 'Longest command line in bytes, line ending included (16 to 16 MiB)'
             cand --stdin 'COMP 431 Homework 1 mode: read commands from standard input, no sockets'
             cand --extended 'Answer the command set real FTP clients need (curl, wget, lftp, FileZilla, ftplib)'
             cand --writable 'Allow uploads and changes (implies --extended)'
@@ -50,7 +50,7 @@ set edit:completion:arg-completer[minftp] = {|@words|
         }
         &'minftp;client'= {
             cand --data-ip 'IPv4 address to advertise in PORT (default: this host''s name, resolved)'
-            cand --timeout 'Seconds to wait to connect, for a reply, or for the data connection'
+            cand --timeout 'Seconds to wait to connect, for a reply, or for the data connection (at most a day)'
             cand --dir 'Local folder of the lab session'
             cand --lab 'COSC 328 session: OPEN/GET/PUT/CLOSE/QUIT between client/ and server/'
             cand -h 'Print help'

@@ -38,9 +38,9 @@ complete -c minftp -n "__fish_minftp_using_subcommand serve" -l user -d 'Require
 complete -c minftp -n "__fish_minftp_using_subcommand serve" -l password -d 'Require this password (or set MINFTP_PASSWORD, which keeps it out of `ps`)' -r
 complete -c minftp -n "__fish_minftp_using_subcommand serve" -l passive-ports -d 'Ports for passive data connections, as FIRST-LAST [default: any free port]' -r
 complete -c minftp -n "__fish_minftp_using_subcommand serve" -l max-clients -d 'Most sessions served at once; more get 421' -r
-complete -c minftp -n "__fish_minftp_using_subcommand serve" -l idle-timeout -d 'Seconds a control connection may stay silent' -r
-complete -c minftp -n "__fish_minftp_using_subcommand serve" -l data-timeout -d 'Seconds to connect or accept, and to wait on each read or write, on a data connection' -r
-complete -c minftp -n "__fish_minftp_using_subcommand serve" -l max-line -d 'Longest command line in bytes, line ending included' -r
+complete -c minftp -n "__fish_minftp_using_subcommand serve" -l idle-timeout -d 'Seconds a control connection may stay silent (at most a day)' -r
+complete -c minftp -n "__fish_minftp_using_subcommand serve" -l data-timeout -d 'Seconds to connect or accept, and to wait on each read or write, on a data connection (at most a day)' -r
+complete -c minftp -n "__fish_minftp_using_subcommand serve" -l max-line -d 'Longest command line in bytes, line ending included (16 to 16 MiB)' -r
 complete -c minftp -n "__fish_minftp_using_subcommand serve" -l stdin -d 'COMP 431 Homework 1 mode: read commands from standard input, no sockets'
 complete -c minftp -n "__fish_minftp_using_subcommand serve" -l extended -d 'Answer the command set real FTP clients need (curl, wget, lftp, FileZilla, ftplib)'
 complete -c minftp -n "__fish_minftp_using_subcommand serve" -l writable -d 'Allow uploads and changes (implies --extended)'
@@ -48,7 +48,7 @@ complete -c minftp -n "__fish_minftp_using_subcommand serve" -l lab -d 'COSC 328
 complete -c minftp -n "__fish_minftp_using_subcommand serve" -s h -l help -d 'Print help'
 complete -c minftp -n "__fish_minftp_using_subcommand serve" -s V -l version -d 'Print version'
 complete -c minftp -n "__fish_minftp_using_subcommand client" -l data-ip -d 'IPv4 address to advertise in PORT (default: this host\'s name, resolved)' -r
-complete -c minftp -n "__fish_minftp_using_subcommand client" -l timeout -d 'Seconds to wait to connect, for a reply, or for the data connection' -r
+complete -c minftp -n "__fish_minftp_using_subcommand client" -l timeout -d 'Seconds to wait to connect, for a reply, or for the data connection (at most a day)' -r
 complete -c minftp -n "__fish_minftp_using_subcommand client" -l dir -d 'Local folder of the lab session' -r -F
 complete -c minftp -n "__fish_minftp_using_subcommand client" -l lab -d 'COSC 328 session: OPEN/GET/PUT/CLOSE/QUIT between client/ and server/'
 complete -c minftp -n "__fish_minftp_using_subcommand client" -s h -l help -d 'Print help'

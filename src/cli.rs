@@ -15,7 +15,7 @@ use color_eyre::eyre::{Result, WrapErr, eyre};
 use crate::client::ftp::DataMode;
 use crate::client::oneshot::{Connection, Destination, GetRequest, Login, PutRequest, Recovery, default_local_name};
 use crate::client::progress::Verbosity;
-use crate::client::target::{Target, parse_target};
+use crate::client::target::{Target, check_sendable, parse_target};
 use crate::protocol::command::Dialect;
 use crate::protocol::line::DEFAULT_MAX_LINE;
 use crate::server::sandbox::Root;
@@ -80,16 +80,17 @@ pub struct ServeArgs {
     #[arg(long, value_name = "FIRST-LAST", value_parser = parse_port_range)]
     pub passive_ports: Option<RangeInclusive<u16>>,
     /// Most sessions served at once; more get 421
-    #[arg(long, value_name = "N", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, value_name = "N", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub max_clients: u32,
-    /// Seconds a control connection may stay silent
-    #[arg(long, value_name = "SECS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..))]
+    /// Seconds a control connection may stay silent (at most a day)
+    #[arg(long, value_name = "SECS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub idle_timeout: u64,
     /// Seconds to connect or accept, and to wait on each read or write, on a data connection
-    #[arg(long, value_name = "SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    /// (at most a day)
+    #[arg(long, value_name = "SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub data_timeout: u64,
-    /// Longest command line in bytes, line ending included
-    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_LINE as u32, value_parser = clap::value_parser!(u32).range(16..))]
+    /// Longest command line in bytes, line ending included (16 to 16 MiB)
+    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_LINE as u32, value_parser = clap::value_parser!(u32).range(16..=16 << 20))]
     pub max_line: u32,
 }
 
@@ -115,8 +116,8 @@ pub struct ClientArgs {
     /// IPv4 address to advertise in PORT (default: this host's name, resolved)
     #[arg(long, value_name = "IP", conflicts_with = "lab")]
     pub data_ip: Option<Ipv4Addr>,
-    /// Seconds to wait to connect, for a reply, or for the data connection
-    #[arg(long, value_name = "SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    /// Seconds to wait to connect, for a reply, or for the data connection (at most a day)
+    #[arg(long, value_name = "SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub timeout: u64,
     /// Local folder of the lab session
     #[arg(long, value_name = "DIR", default_value = "client", requires = "lab")]
@@ -156,6 +157,15 @@ pub struct TransferOptions {
 }
 
 impl TransferOptions {
+    /// Refuses a user or password that cannot be sent in a command line (see
+    /// [`check_sendable`]), before anything is sent.
+    fn check_login(&self) -> Result<()> {
+        for value in [&self.user, &self.password].into_iter().flatten() {
+            check_sendable(value).map_err(|e| eyre!(e))?;
+        }
+        Ok(())
+    }
+
     fn recovery(&self) -> Recovery {
         Recovery { resume: self.resume, retries: self.retry, retry_delay: Duration::from_secs(self.retry_delay) }
     }
@@ -233,6 +243,8 @@ impl GetArgs {
             Some(path) => Destination::File(path),
             None => Destination::File(default_local_name(&remote)?),
         };
+        check_sendable(&remote).map_err(|e| eyre!(e))?;
+        self.options.check_login()?;
         if destination == Destination::Stdout && self.options.resume {
             return Err(eyre!("--continue needs a local file; standard output cannot be continued"));
         }
@@ -262,6 +274,8 @@ impl PutArgs {
             (Some(path), None) | (None, Some(path)) => path,
             (None, None) => local_name,
         };
+        check_sendable(&remote).map_err(|e| eyre!(e))?;
+        self.options.check_login()?;
         let request = PutRequest { local: self.local, remote, recovery: self.options.recovery() };
         Ok((self.options.connection(&target), request))
     }

@@ -7,6 +7,7 @@ use clap::Parser;
 use color_eyre::eyre::Result;
 use minftp::cli::{Cli, ClientMode, Command, ServeMode};
 use minftp::client::{self, comp431, lab, oneshot};
+use minftp::protocol::command::Dialect;
 use minftp::server::{shutdown, stdin, tcp};
 use minftp::transcript::Transcript;
 
@@ -31,7 +32,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 stdin::run(&config, io::stdin().lock(), &Transcript::stdout(), stdin::RETR_FOLDER.as_ref())?;
             }
             ServeMode::Sockets { listener, config } => {
-                let transcript = Transcript::stdout();
+                // Before the transcript's writer thread exists, so that it never takes them.
+                minftp::signals::block_terminating_signals()?;
+                let escape = config.policy.dialect == Dialect::Extended;
+                let transcript = Transcript::queued(io::stdout(), escape)?;
                 shutdown::stop_on_signals(transcript.clone())?;
                 shutdown::survive_file_size_limits();
                 tcp::serve(listener, config, transcript)?;

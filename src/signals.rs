@@ -20,20 +20,7 @@ const TERMINATING: [libc::c_int; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP
 /// and starts a thread that runs `on_signal(signal)` for each one that arrives. Must be
 /// called before any other thread is spawned.
 pub fn take_terminating_signals(on_signal: impl Fn(libc::c_int) + Send + 'static) -> io::Result<()> {
-    // SAFETY: the sigset is initialised by sigemptyset before use; pthread_sigmask only
-    // changes this thread's mask.
-    let set = unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        for signal in TERMINATING {
-            libc::sigaddset(&mut set, signal);
-        }
-        let rc = libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
-        if rc != 0 {
-            return Err(io::Error::from_raw_os_error(rc));
-        }
-        set
-    };
+    let set = block_terminating_signals()?;
     thread::Builder::new().name("signals".into()).stack_size(64 * 1024).spawn(move || {
         loop {
             let mut signal = 0;
@@ -44,6 +31,26 @@ pub fn take_terminating_signals(on_signal: impl Fn(libc::c_int) + Send + 'static
         }
     })?;
     Ok(())
+}
+
+/// Blocks the terminating signals in this thread and every thread it spawns later (so that
+/// only the `sigwait` thread of [`take_terminating_signals`] takes them); returns the set.
+/// Call it before spawning any thread that must not be killed by them.
+pub fn block_terminating_signals() -> io::Result<libc::sigset_t> {
+    // SAFETY: the sigset is initialised by sigemptyset before use; pthread_sigmask only
+    // changes this thread's mask.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for signal in TERMINATING {
+            libc::sigaddset(&mut set, signal);
+        }
+        let rc = libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        if rc != 0 {
+            return Err(io::Error::from_raw_os_error(rc));
+        }
+        Ok(set)
+    }
 }
 
 /// The exit status of a program ended by `signal`, as shells report it (130 for SIGINT).

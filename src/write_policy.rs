@@ -103,7 +103,7 @@ pub struct Writing {
 #[derive(Debug)]
 enum Finish {
     /// Rename the temporary over the name.
-    Rename { folder: OwnedFd, temporary: CString, name: CString, _registration: Registration },
+    Rename { folder: OwnedFd, temporary: CString, name: CString, replaces: bool, _registration: Registration },
     /// Written in place; nothing to do but let other writers of the file go on.
     InPlace { _turn: WriterTurn },
     /// Written straight into a special file.
@@ -165,7 +165,9 @@ impl Writing {
         if let Some(replaced) = replaced {
             fs_at::copy_ownership_and_mode(&file, &replaced);
         }
-        let finish = Finish::Rename { folder: place.folder, temporary, name: place.name, _registration: registration };
+        let replaces = replaced.is_some();
+        let finish =
+            Finish::Rename { folder: place.folder, temporary, name: place.name, replaces, _registration: registration };
         Ok(Writing { file, finish })
     }
 
@@ -211,6 +213,11 @@ impl Writing {
     /// True when the bytes go to a temporary that replaces the target only at the commit.
     pub fn is_atomic(&self) -> bool {
         matches!(self.finish, Finish::Rename { .. })
+    }
+
+    /// True when the commit will replace an existing regular file.
+    pub fn replaces_a_file(&self) -> bool {
+        matches!(self.finish, Finish::Rename { replaces: true, .. })
     }
 
     /// Puts the bytes in place: renames a temporary over the name; nothing more to do for

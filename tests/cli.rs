@@ -40,3 +40,51 @@ fn help_lists_every_subcommand() {
         assert!(help.contains(sub), "{sub} missing from --help");
     }
 }
+
+/// Issue 18.5: numbers near u64::MAX were accepted and then made every session panic.
+/// Every numeric flag is checked at start, with a message naming the flag and its range.
+#[test]
+fn attack_18_5_out_of_range_numbers_are_refused_at_start() {
+    let dir = temp_dir();
+    let huge = u64::MAX.to_string();
+    for (args, flag) in [
+        (vec!["serve", "0", "--idle-timeout", &huge], "--idle-timeout"),
+        (vec!["serve", "0", "--data-timeout", &huge], "--data-timeout"),
+        (vec!["serve", "0", "--max-clients", "0"], "--max-clients"),
+        (vec!["serve", "0", "--max-line", "99999999999"], "--max-line"),
+        (vec!["client", "--timeout", &huge], "--timeout"),
+        (vec!["get", "127.0.0.1:1", "f", "--timeout", "0"], "--timeout"),
+        (vec!["get", "127.0.0.1:1", "f", "--retry", "1000"], "--retry"),
+    ] {
+        let out = run_with_input(dir.path(), &args, b"");
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(flag) && !stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+}
+
+/// Issue 16.5: CR, LF or NUL in a URL, a REMOTE or a login would smuggle a second command
+/// (`DELE important.txt`) onto the control connection. They are refused before connecting.
+#[test]
+fn attack_16_5_line_breaks_in_urls_and_names_are_refused_before_connecting() {
+    let dir = temp_dir();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let url = format!("ftp://127.0.0.1:{port}/a.txt%0D%0ADELE%20important.txt");
+    let user_url = format!("ftp://us%0Aer@127.0.0.1:{port}/a.txt");
+    let addr = format!("127.0.0.1:{port}");
+    for args in [
+        vec!["get", url.as_str()],
+        vec!["get", user_url.as_str()],
+        vec!["get", addr.as_str(), "a.txt\r\nDELE important.txt"],
+        vec!["get", addr.as_str(), "a.txt", "--user", "x\nDELE y", "--password", "p"],
+        vec!["put", addr.as_str(), "Cargo.toml", "b\r\nDELE important.txt"],
+    ] {
+        let out = run_with_input(dir.path(), &args, b"");
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("cannot be sent in an FTP command"), "{args:?}: {stderr}");
+    }
+    assert!(listener.accept().is_err(), "nothing was sent");
+}

@@ -5,7 +5,7 @@ use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::os::fd::{AsRawFd, RawFd};
 use std::time::Duration;
 
-use crate::protocol::line::{DEFAULT_MAX_LINE, Line, LineReader};
+use crate::protocol::line::{DEFAULT_MAX_LINE, DeadlineReader, Line, LineReader, escape_controls};
 use crate::protocol::reply::{ParsedReply, ReplyError, parse_reply};
 
 /// What reading one reply gave.
@@ -56,8 +56,11 @@ impl ServerReply {
 }
 
 impl std::fmt::Display for ServerReply {
+    /// The reply as messages show it: control bytes escaped, so that a server cannot drive
+    /// the user's terminal with escape sequences.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {}", self.code, self.text())
+        let text = escape_controls(self.text().as_bytes(), false);
+        write!(f, "{} {}", self.code, String::from_utf8_lossy(&text))
     }
 }
 
@@ -75,10 +78,19 @@ fn reply_line_start(line: &[u8]) -> Option<(u16, bool)> {
     }
 }
 
-/// An open control connection.
+/// The most lines one reply may have, and its most bytes: a hostile server's endless
+/// multi-line reply costs at most this much (a FEAT or HELP reply has a few dozen lines).
+pub const MAX_REPLY_LINES: usize = 1000;
+pub const MAX_REPLY_BYTES: usize = 64 * 1024;
+
+/// The reply timeout until one is set.
+const DEFAULT_REPLY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// An open control connection. Every reply must arrive whole within the reply timeout,
+/// however the server dribbles it.
 pub struct ControlConnection {
     stream: TcpStream,
-    reader: LineReader<TcpStream>,
+    reader: LineReader<DeadlineReader>,
 }
 
 impl ControlConnection {
@@ -96,13 +108,15 @@ impl ControlConnection {
 
     pub fn from_stream(stream: TcpStream) -> io::Result<ControlConnection> {
         stream.set_nodelay(true)?;
-        let reader = LineReader::new(stream.try_clone()?, DEFAULT_MAX_LINE);
+        let deadline = DeadlineReader::new(stream.try_clone()?, DEFAULT_REPLY_TIMEOUT);
+        let reader = LineReader::new(deadline, DEFAULT_MAX_LINE);
         Ok(ControlConnection { stream, reader })
     }
 
-    /// Gives up on a reply (the connection is then treated as closed) after `timeout`.
+    /// Gives up on a reply (the connection is then treated as closed) when it has not
+    /// arrived whole `timeout` after it was awaited.
     pub fn set_reply_timeout(&self, timeout: Duration) {
-        let _ = self.stream.set_read_timeout(Some(timeout));
+        self.reader.get_ref().set_limit(timeout);
     }
 
     /// Sends `command` followed by CR LF.
@@ -115,6 +129,7 @@ impl ControlConnection {
 
     /// Reads one reply line and parses it by the grammar of SPEC §4.3.
     pub fn read_reply(&mut self) -> ReplyRead {
+        self.reader.get_ref().restart();
         match self.reader.next_line(&mut |_| {}) {
             Ok(Some(Line::Complete(bytes) | Line::Unterminated(bytes))) => match parse_reply(bytes) {
                 Ok(reply) => ReplyRead::Reply(reply),
@@ -128,9 +143,15 @@ impl ControlConnection {
     /// Reads one whole reply of a real server, however many lines it has.
     pub fn read_server_reply(&mut self) -> io::Result<ServerReply> {
         let closed = || io::Error::new(io::ErrorKind::UnexpectedEof, "the server closed the control connection");
+        let too_long = || io::Error::new(io::ErrorKind::InvalidData, "the server's reply is too long");
+        self.reader.get_ref().restart();
         let mut lines = Vec::new();
+        let mut bytes = 0;
         let mut first_code = None;
         loop {
+            if lines.len() >= MAX_REPLY_LINES || bytes > MAX_REPLY_BYTES {
+                return Err(too_long());
+            }
             let line = match self.reader.next_line(&mut |_| {})? {
                 Some(Line::Complete(bytes)) => bytes,
                 Some(Line::TooLong { .. }) => {
@@ -138,6 +159,7 @@ impl ControlConnection {
                 }
                 Some(Line::Unterminated(_)) | None => return Err(closed()),
             };
+            bytes += line.len();
             let text = String::from_utf8_lossy(line).trim_end_matches(['\r', '\n']).to_string();
             match (reply_line_start(line), first_code) {
                 (Some((code, more)), None) => {
@@ -212,6 +234,39 @@ mod tests {
         assert_eq!(reply.code, 211);
         assert_eq!(reply.lines, ["Features:", " EPSV", "211-not the end", "End"]);
         assert_eq!(control.read_server_reply().unwrap().code, 230);
+    }
+
+    #[test]
+    fn an_endless_multi_line_reply_is_cut_off() {
+        let mut endless = b"220-welcome\r\n".to_vec();
+        for _ in 0..2 * MAX_REPLY_LINES {
+            endless.extend_from_slice(b" more\r\n");
+        }
+        let mut control = control_receiving(endless.leak());
+        let err = control.read_server_reply().unwrap_err();
+        assert!(err.to_string().contains("too long"), "{err}");
+    }
+
+    #[test]
+    fn a_reply_dribbled_slower_than_the_timeout_is_given_up() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (mut server, _) = listener.accept().unwrap();
+        let dribbler = std::thread::spawn(move || {
+            for byte in b"220 one byte at a time, each within the timeout but never a whole line" {
+                if server.write_all(&[*byte]).is_err() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        });
+        let mut control = ControlConnection::from_stream(client).unwrap();
+        control.set_reply_timeout(Duration::from_millis(500));
+        let started = std::time::Instant::now();
+        assert!(control.read_server_reply().is_err());
+        assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+        drop(control);
+        dribbler.join().unwrap();
     }
 
     #[test]

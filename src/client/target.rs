@@ -95,7 +95,19 @@ fn percent_decode(text: &str) -> Result<String, String> {
             i += 1;
         }
     }
-    String::from_utf8(out).map_err(|_| format!("{text:?} does not decode to UTF-8"))
+    let decoded = String::from_utf8(out).map_err(|_| format!("{text:?} does not decode to UTF-8"))?;
+    check_sendable(&decoded)?;
+    Ok(decoded)
+}
+
+/// A name, path, user or password that goes into an FTP command line: CR, LF or NUL in it
+/// would end the line early and smuggle in a second command (`a.txt%0D%0ADELE x`), so it is
+/// refused before anything is sent, as curl refuses such URLs.
+pub fn check_sendable(text: &str) -> Result<(), String> {
+    match text.bytes().find(|b| matches!(b, b'\r' | b'\n' | 0)) {
+        Some(byte) => Err(format!("{text:?} contains {:?}, which cannot be sent in an FTP command", byte as char)),
+        None => Ok(()),
+    }
 }
 
 #[cfg(test)]
@@ -104,6 +116,16 @@ mod tests {
 
     fn target(host: &str, port: u16) -> Target {
         Target { host: host.into(), port, path: None, user: None, password: None }
+    }
+
+    #[test]
+    fn line_breaks_and_nul_in_any_url_part_are_refused() {
+        for url in ["ftp://h/a.txt%0D%0ADELE%20important.txt", "ftp://us%0Aer@h/a", "ftp://u:p%0D@h/a", "ftp://h/a%00b"]
+        {
+            assert!(parse_target(url).is_err(), "{url}");
+        }
+        assert!(check_sendable("a\nb").is_err());
+        assert!(check_sendable("my file.txt").is_ok());
     }
 
     #[test]

@@ -1,9 +1,82 @@
 //! Bounded line reading: bytes up to LF, with over-long lines streamed out instead of buffered.
 
+use std::borrow::Cow;
+use std::cell::Cell;
 use std::io::{self, Read};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
 
 /// The default cap on one line, its line ending included (SPEC §2, §7).
 pub const DEFAULT_MAX_LINE: usize = 8 * 1024;
+
+/// A connection as a line reader sees it: every read gives up once the current line (a
+/// command for the server, a reply for a client) has taken longer than `limit`, counted
+/// from the last [`DeadlineReader::restart`]. A peer dribbling one byte at a time
+/// (slowloris, or a hostile server) is therefore cut off as surely as a silent one.
+pub struct DeadlineReader {
+    stream: TcpStream,
+    limit: Cell<Duration>,
+    deadline: Cell<Instant>,
+}
+
+impl DeadlineReader {
+    pub fn new(stream: TcpStream, limit: Duration) -> DeadlineReader {
+        let deadline = Cell::new(Instant::now().checked_add(limit).unwrap_or_else(far_future));
+        DeadlineReader { stream, limit: Cell::new(limit), deadline }
+    }
+
+    /// The next line may take the whole limit again.
+    pub fn restart(&self) {
+        self.deadline.set(Instant::now().checked_add(self.limit.get()).unwrap_or_else(far_future));
+    }
+
+    /// Changes the limit, from the next [`DeadlineReader::restart`] on.
+    pub fn set_limit(&self, limit: Duration) {
+        self.limit.set(limit);
+    }
+
+    pub fn stream(&self) -> &TcpStream {
+        &self.stream
+    }
+}
+
+/// A deadline that never comes, for limits too long to add to now.
+fn far_future() -> Instant {
+    Instant::now() + Duration::from_secs(100 * 365 * 24 * 3600)
+}
+
+impl Read for DeadlineReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let left = self.deadline.get().saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::ErrorKind::TimedOut.into());
+        }
+        self.stream.set_read_timeout(Some(left))?;
+        (&self.stream).read(buf)
+    }
+}
+
+/// `bytes` with control bytes written as `\xNN`, so that a name or a line from a peer can
+/// neither drive a terminal (escape sequences) nor forge another line (CR, LF): every byte
+/// below 0x20 and DEL, except, with `keep_line_ends`, the CR LF or LF that ends a line.
+/// Bytes above 0x7F stay (UTF-8 names).
+pub fn escape_controls(bytes: &[u8], keep_line_ends: bool) -> Cow<'_, [u8]> {
+    let is_line_end =
+        |i: usize| keep_line_ends && (bytes[i] == b'\n' || (bytes[i] == b'\r' && bytes.get(i + 1) == Some(&b'\n')));
+    let needs = |i: usize| (bytes[i] < 0x20 && !is_line_end(i)) || bytes[i] == 0x7f;
+    if !(0..bytes.len()).any(needs) {
+        return Cow::Borrowed(bytes);
+    }
+    let mut out = Vec::with_capacity(bytes.len() + 16);
+    for (i, &byte) in bytes.iter().enumerate() {
+        if needs(i) {
+            out.extend_from_slice(format!("\\x{byte:02x}").as_bytes());
+        } else {
+            out.push(byte);
+        }
+    }
+    Cow::Owned(out)
+}
 
 /// One line as the peer sent it.
 #[derive(Debug, PartialEq, Eq)]
@@ -188,5 +261,14 @@ mod tests {
         let input: Vec<u8> = (0u8..=255).filter(|&b| b != b'\n').chain([b'\n']).collect();
         let got = all_lines(&input, 1000, 7);
         assert_eq!(got, vec![("complete".into(), input)]);
+    }
+
+    #[test]
+    fn control_bytes_are_escaped_and_line_ends_kept_only_when_asked() {
+        assert_eq!(&*escape_controls(b"NOOP\r\n", true), b"NOOP\r\n");
+        assert_eq!(&*escape_controls(b"RETR \x1b[2Jx\r\n", true), b"RETR \\x1b[2Jx\r\n");
+        assert_eq!(&*escape_controls(b"a\rb\x7f\r\n", true), b"a\\x0db\\x7f\r\n");
+        assert_eq!(&*escape_controls("café\r\n".as_bytes(), true), "café\r\n".as_bytes());
+        assert_eq!(&*escape_controls(b"evil\r\n230 x", false), b"evil\\x0d\\x0a230 x");
     }
 }

@@ -4,6 +4,7 @@ use std::fmt;
 use std::net::SocketAddrV4;
 
 use super::address::{format_port_argument, format_port_reply_address};
+use super::line::escape_controls;
 
 /// Every reply the server sends. The texts live only in [`Reply::to_wire`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,6 +20,7 @@ pub enum Reply {
     FileActionDone,
     UserOk,
     TooManyConnections,
+    TooManyFailedLogins,
     IdleTimeout,
     CannotOpenData,
     TransferAborted,
@@ -113,7 +115,7 @@ impl Reply {
             CurrentDirectory(_) | DirectoryCreated(_) => 257,
             UserOk | UserNeedsPassword => 331,
             RestartAt(_) | RenameReady => 350,
-            TooManyConnections | IdleTimeout => 421,
+            TooManyConnections | TooManyFailedLogins | IdleTimeout => 421,
             CannotOpenData => 425,
             TransferAborted => 426,
             LocalError => 451,
@@ -135,10 +137,12 @@ impl Reply {
     pub fn to_wire(&self) -> Vec<u8> {
         use Reply::*;
         let single = |text: &str| format!("{} {text}\r\n", self.code()).into_bytes();
+        // Names and listing lines come from clients and the file system: control bytes in
+        // them are escaped, so a name with CR LF cannot forge a second reply line.
         let quoted = |path: &[u8], text: &str| {
             let mut line = format!("{} \"", self.code()).into_bytes();
             // RFC 959: a quote inside the name is doubled.
-            for &b in path {
+            for &b in escape_controls(path, false).iter() {
                 line.extend_from_slice(if b == b'"' { b"\"\"" } else { std::slice::from_ref(&b) });
             }
             line.extend_from_slice(format!("\" {text}\r\n").as_bytes());
@@ -148,7 +152,7 @@ impl Reply {
             let mut out = format!("{}-{first}\r\n", self.code()).into_bytes();
             for line in lines {
                 out.push(b' ');
-                out.extend_from_slice(line);
+                out.extend_from_slice(&escape_controls(line, false));
                 out.extend_from_slice(b"\r\n");
             }
             out.extend_from_slice(format!("{} {last}\r\n", self.code()).as_bytes());
@@ -167,6 +171,7 @@ impl Reply {
             FileActionDone => single("Requested file action completed."),
             UserOk => single("Guest access OK, send password."),
             TooManyConnections => single("Too many connections."),
+            TooManyFailedLogins => single("Too many failed logins from your address; try again later."),
             IdleTimeout => single("Idle timeout, closing control connection."),
             CannotOpenData => single("Can not open data connection."),
             TransferAborted => single("Connection closed; transfer aborted."),
@@ -320,6 +325,14 @@ mod tests {
         let wire = String::from_utf8(Reply::Features.to_wire()).unwrap();
         assert!(wire.starts_with("211-Features:\r\n EPRT\r\n"), "{wire}");
         assert!(wire.ends_with("\r\n211 End\r\n"), "{wire}");
+    }
+
+    #[test]
+    fn a_name_with_cr_lf_cannot_forge_a_reply_line() {
+        let wire = Reply::PathStatus(vec![b"-rw-r--r-- 1 ftp ftp 0 Jan 1 1970 x\r\n230 forged".to_vec()]).to_wire();
+        assert_eq!(wire.iter().filter(|&&b| b == b'\n').count(), 3, "{}", String::from_utf8_lossy(&wire));
+        let wire = Reply::DirectoryCreated(b"/d\r\n230 forged".to_vec()).to_wire();
+        assert_eq!(wire, b"257 \"/d\\x0d\\x0a230 forged\" created.\r\n");
     }
 
     #[test]

@@ -12,6 +12,7 @@ use super::sandbox::{Folder, Root};
 use super::session::ListFormat;
 use super::vpath::VirtualPath;
 use crate::fs_at::{self, FolderNames, Status};
+use crate::protocol::line::escape_controls;
 use crate::write_policy::TEMPORARY_PREFIX;
 
 /// A folder holding more entries than this is listed in the order the file system gives,
@@ -45,10 +46,14 @@ impl Listing {
         line: &mut dyn FnMut(&[u8]) -> io::Result<()>,
     ) -> io::Result<()> {
         let now = unix_seconds(SystemTime::now());
-        let render = |name: &[u8], facts: &EntryFacts| match format {
-            ListFormat::Long => long_line(name, facts, now),
-            ListFormat::Names => name.to_vec(),
-            ListFormat::Facts => facts_line(name, facts, writable),
+        // A name with CR or LF would split into two listing lines: control bytes are escaped.
+        let render = |name: &[u8], facts: &EntryFacts| {
+            let name = escape_controls(name, false);
+            match format {
+                ListFormat::Long => long_line(&name, facts, now),
+                ListFormat::Names => name.into_owned(),
+                ListFormat::Facts => facts_line(&name, facts, writable),
+            }
         };
         let folder = match self {
             Listing::Entry { name, facts } => return line(&render(name, facts)),
@@ -157,6 +162,14 @@ mod tests {
         let facts = String::from_utf8(lines(&root, "/", ListFormat::Facts).concat()).unwrap();
         assert!(facts.starts_with("type=OS.unix=slink;"), "{facts}");
         assert!(!facts.contains("size=24"), "{facts}");
+    }
+
+    #[test]
+    fn a_name_with_cr_lf_is_one_escaped_listing_line() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("evil\r\nforged"), b"").unwrap();
+        let root = Root::new(dir.path()).unwrap();
+        assert_eq!(lines(&root, "/", ListFormat::Names), [b"evil\\x0d\\x0aforged".to_vec()]);
     }
 
     #[test]

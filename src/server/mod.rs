@@ -9,6 +9,7 @@ pub mod session;
 pub mod shutdown;
 pub mod stdin;
 pub mod tcp;
+pub mod throttle;
 pub mod vpath;
 
 use std::ops::RangeInclusive;

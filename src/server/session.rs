@@ -217,7 +217,10 @@ impl Session {
         if self.policy.credentials.is_none() {
             return Cow::Borrowed(line);
         }
-        if verb_of(line, self.policy.dialect) != Some(Verb::Pass) {
+        // Any line that starts like PASS, whatever follows it (`PASS<TAB>secret`, a leading
+        // space is no verb), is masked: a mistyped password is still a password.
+        let starts_like_pass = line.len() > 4 && line[..4].eq_ignore_ascii_case(b"PASS");
+        if !starts_like_pass {
             return Cow::Borrowed(line);
         }
         let ending: &[u8] = if line.ends_with(b"\r\n") {
@@ -839,7 +842,12 @@ mod tests {
         let s = extended(false, required_login());
         assert_eq!(&*s.transcript_echo(b"PASS secret\r\n"), b"PASS ****\r\n");
         assert_eq!(&*s.transcript_echo(b"pass secret\n"), b"pass ****\n");
-        assert_eq!(&*s.transcript_echo(b"PASSWORD x\r\n"), b"PASSWORD x\r\n");
+        // Changed with issue 18.8: `PASS<TAB>secret` was echoed as it was; every line that
+        // starts like PASS is masked now (`PASSWORD x` included: it may be a password).
+        assert_eq!(&*s.transcript_echo(b"PASS\tsecret\r\n"), b"PASS ****\r\n");
+        assert_eq!(&*s.transcript_echo(b"PASSWORD x\r\n"), b"PASS ****\r\n");
+        assert_eq!(&*s.transcript_echo(b"PASS\r\n"), b"PASS ****\r\n");
+        assert_eq!(&*s.transcript_echo(b"PAS x\r\n"), b"PAS x\r\n");
         let anonymous = extended(false, None);
         assert_eq!(&*anonymous.transcript_echo(b"PASS guest@\r\n"), b"PASS guest@\r\n");
     }

@@ -27,9 +27,9 @@ pub fn stop_on_signals(transcript: Transcript) -> io::Result<()> {
         if removed > 0 {
             crate::diag!("removed {removed} unfinished upload(s)");
         }
-        // Wait (a bounded time: standard output may be stalled) for a transcript line being
-        // written, so that no line is cut.
-        let _line = transcript.lock_within(Duration::from_secs(1));
+        // Wait (a bounded time: standard output may be stalled) for the transcript's last
+        // lines, so that none is lost or cut.
+        let _settled = transcript.settle_within(Duration::from_secs(1));
         process::exit(0);
     })
 }

@@ -229,7 +229,11 @@ pub struct RawClient {
 
 impl RawClient {
     pub fn connect(addr: SocketAddr) -> RawClient {
-        let stream = TcpStream::connect(addr).expect("connect to the server");
+        RawClient::connect_stream(TcpStream::connect(addr).expect("connect to the server"))
+    }
+
+    /// A raw client on a connection made elsewhere (for instance from another loopback address).
+    pub fn connect_stream(stream: TcpStream) -> RawClient {
         stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
         let reader = BufReader::new(stream.try_clone().unwrap());
         RawClient { stream, reader }
