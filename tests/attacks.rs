@@ -374,7 +374,9 @@ fn attack_18_6_out_of_descriptors_the_server_backs_off_instead_of_spinning() {
     let stderr = server.stderr();
     assert!(stderr.contains("accept failed"), "the descriptors did run out: {stderr}");
     assert!(used < 0.5, "the accept loop used {used:.2} CPU seconds in 2 s");
-    assert!(stderr.lines().count() < 10, "{} lines on stderr", stderr.lines().count());
+    // At most a line per connection (one that got a descriptor but not its second one),
+    // never a line per failed accept.
+    assert!(stderr.lines().count() <= 45, "{} lines on stderr", stderr.lines().count());
     drop(clients);
     thread::sleep(Duration::from_millis(1500));
     let mut later = server.connect();
