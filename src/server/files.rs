@@ -65,6 +65,11 @@ impl Listing {
             first.sort();
         }
         for name in first.into_iter().chain(names) {
+            if format == ListFormat::Names {
+                // NLST needs no facts: no stat per entry.
+                line(&escape_controls(name.to_bytes(), false))?;
+                continue;
+            }
             // An entry removed meanwhile is simply not listed.
             if let Ok(facts) = folder_entry_facts(root, folder, &name, format) {
                 line(&render(name.to_bytes(), &facts))?;

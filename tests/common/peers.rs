@@ -146,12 +146,14 @@ pub struct Fake {
     pub sessions: usize,
     /// RETR sends only this many bytes, then the server dies (every connection closes).
     pub die_after: Option<usize>,
+    /// What SIZE says, when it is not the content's length (a file that grows).
+    pub announced_size: Option<usize>,
 }
 
 impl Fake {
     /// A fast, reliable fake serving `content` for `sessions` sessions.
     pub fn serving(content: Vec<u8>, sessions: usize) -> Fake {
-        Fake { content, drop_first: 0, pace: Duration::ZERO, sessions, die_after: None }
+        Fake { content, drop_first: 0, pace: Duration::ZERO, sessions, die_after: None, announced_size: None }
     }
 }
 
@@ -191,7 +193,7 @@ fn fake_session(fake: &Fake, control: TcpStream, uploads: &mut Vec<UploadEnd>) {
             "USER" => "331 ok".to_string(),
             "PASS" => "230 ok".into(),
             "TYPE" | "NOOP" => "200 ok".into(),
-            "SIZE" => format!("213 {}", fake.content.len()),
+            "SIZE" => format!("213 {}", fake.announced_size.unwrap_or(fake.content.len())),
             "REST" => {
                 offset = words.next().and_then(|n| n.parse().ok()).unwrap_or(0);
                 format!("350 restarting at {offset}")
