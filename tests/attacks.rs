@@ -363,15 +363,16 @@ fn cpu_seconds(pid: u32) -> f64 {
 #[test]
 fn attack_18_6_out_of_descriptors_the_server_backs_off_instead_of_spinning() {
     let root = temp_dir();
-    let mut command = std::process::Command::new("sh");
-    command.current_dir(root.path()).args(["-c", &format!("ulimit -n 24 && exec {BIN} serve 0 --bind 127.0.0.1")]);
-    let server = Server::spawn(command, root.path());
+    let server = Server::start(root.path(), &[]);
+    // Lowered after start, so the session limit the server derived from it at start no
+    // longer holds: the accepts themselves fail, as they would for any unforeseen shortage.
+    lower_open_files_limit(server.pid(), 24);
     let clients: Vec<_> = (0..40).map(|_| std::net::TcpStream::connect(server.addr).unwrap()).collect();
     thread::sleep(Duration::from_millis(500));
     let before = cpu_seconds(server.pid());
     thread::sleep(Duration::from_secs(2));
     let used = cpu_seconds(server.pid()) - before;
-    let stderr = server.stderr();
+    let stderr = server.wait_for_stderr("accept failed");
     assert!(stderr.contains("accept failed"), "the descriptors did run out: {stderr}");
     assert!(used < 0.5, "the accept loop used {used:.2} CPU seconds in 2 s");
     // At most a line per connection (one that got a descriptor but not its second one),
@@ -568,4 +569,39 @@ fn attack_18_7_sixty_listings_of_a_huge_folder_stay_within_a_memory_bound() {
     let peak_mib = peak.load(std::sync::atomic::Ordering::Relaxed) / 1024;
     eprintln!("server peak RSS while 60 clients listed 100,000 entries: {peak_mib} MiB");
     assert!(peak_mib < 150, "peak RSS {peak_mib} MiB");
+}
+
+/// Sets the open-files limit of a running process (prlimit(2)).
+fn lower_open_files_limit(pid: u32, limit: u64) {
+    let new = libc::rlimit { rlim_cur: limit, rlim_max: limit };
+    // SAFETY: prlimit on our own child with a valid rlimit; the old value is not asked for.
+    let rc = unsafe { libc::prlimit(pid as libc::pid_t, libc::RLIMIT_NOFILE, &new, std::ptr::null_mut()) };
+    assert_eq!(rc, 0, "prlimit: {}", std::io::Error::last_os_error());
+}
+
+/// Issue 19.1: one session thread too many aborted the whole server. The server derives its
+/// session limit from the system's limits at start, says so, and answers 421 beyond it;
+/// a flood of connections leaves it serving.
+#[test]
+fn attack_19_1_a_flood_beyond_the_system_limits_gets_421_and_the_server_keeps_serving() {
+    let root = temp_dir();
+    let mut command = std::process::Command::new("sh");
+    command.current_dir(root.path()).args(["-c", &format!("ulimit -n 64 && exec {BIN} serve 0 --bind 127.0.0.1")]);
+    let server = Server::spawn(command, root.path());
+    let stderr = server.wait_for_stderr("sessions at once");
+    assert!(stderr.contains("open-files limit"), "the limit and its reason are said: {stderr}");
+    let flood: Vec<RawClient> = (0..80).map(|_| RawClient::connect(server.addr)).collect();
+    let (mut greeted, mut refused) = (0, 0);
+    for mut client in flood {
+        match String::from_utf8(client.read_line()).unwrap().as_str() {
+            "220 COMP 431 FTP server ready.\r\n" => greeted += 1,
+            "421 Too many connections.\r\n" => refused += 1,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert!(greeted >= 1 && refused >= 1, "{greeted} greeted, {refused} refused");
+    thread::sleep(Duration::from_millis(300));
+    let mut later = server.connect();
+    later.exchange("NOOP\r\n", "530 Not logged in.\r\n");
+    assert!(!server.stderr().contains("panicked"));
 }

@@ -3,6 +3,7 @@
 use std::io::{self, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::os::fd::{AsRawFd, RawFd};
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::protocol::line::{DEFAULT_MAX_LINE, DeadlineReader, Line, LineReader, escape_controls};
@@ -89,7 +90,7 @@ const DEFAULT_REPLY_TIMEOUT: Duration = Duration::from_secs(30);
 /// An open control connection. Every reply must arrive whole within the reply timeout,
 /// however the server dribbles it.
 pub struct ControlConnection {
-    stream: TcpStream,
+    stream: Arc<TcpStream>,
     reader: LineReader<DeadlineReader>,
 }
 
@@ -108,7 +109,8 @@ impl ControlConnection {
 
     pub fn from_stream(stream: TcpStream) -> io::Result<ControlConnection> {
         stream.set_nodelay(true)?;
-        let deadline = DeadlineReader::new(stream.try_clone()?, DEFAULT_REPLY_TIMEOUT);
+        let stream = Arc::new(stream);
+        let deadline = DeadlineReader::new(Arc::clone(&stream), DEFAULT_REPLY_TIMEOUT);
         let reader = LineReader::new(deadline, DEFAULT_MAX_LINE);
         Ok(ControlConnection { stream, reader })
     }
@@ -124,7 +126,7 @@ impl ControlConnection {
         let mut line = Vec::with_capacity(command.len() + 2);
         line.extend_from_slice(command);
         line.extend_from_slice(b"\r\n");
-        self.stream.write_all(&line)
+        (&*self.stream).write_all(&line)
     }
 
     /// Reads one reply line and parses it by the grammar of SPEC §4.3.

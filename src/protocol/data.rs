@@ -212,6 +212,39 @@ pub fn receive(
     receive_loop(data, out, buffer_size, &mut None, on_progress)
 }
 
+/// A zeroed receive buffer that starts on a page boundary: a buffer straddling page
+/// boundaries was measured to read up to 63% slower from a socket (issue 19), and where
+/// the allocator happens to place a `Vec` is not under our control.
+struct PageAlignedBuffer {
+    start: std::ptr::NonNull<u8>,
+    layout: std::alloc::Layout,
+}
+
+impl PageAlignedBuffer {
+    const PAGE: usize = 4096;
+
+    fn new(len: usize) -> PageAlignedBuffer {
+        let layout =
+            std::alloc::Layout::from_size_align(len.max(1), Self::PAGE).expect("a buffer size below isize::MAX");
+        // SAFETY: the layout has a non-zero size.
+        let start = unsafe { std::alloc::alloc_zeroed(layout) };
+        let start = std::ptr::NonNull::new(start).unwrap_or_else(|| std::alloc::handle_alloc_error(layout));
+        PageAlignedBuffer { start, layout }
+    }
+
+    fn as_mut_slice(&mut self) -> &mut [u8] {
+        // SAFETY: `start` points to `layout.size()` zero-initialised bytes owned by self.
+        unsafe { std::slice::from_raw_parts_mut(self.start.as_ptr(), self.layout.size()) }
+    }
+}
+
+impl Drop for PageAlignedBuffer {
+    fn drop(&mut self) {
+        // SAFETY: allocated in `new` with this very layout, and freed once.
+        unsafe { std::alloc::dealloc(self.start.as_ptr(), self.layout) };
+    }
+}
+
 /// A descriptor watched while receiving ([`receive_watching`]).
 struct Watch<'a> {
     fd: RawFd,
@@ -227,7 +260,8 @@ fn receive_loop(
     watch: &mut Option<Watch>,
     on_progress: &mut dyn FnMut(u64),
 ) -> Result<u64, ReceiveError> {
-    let mut buffer = vec![0u8; buffer_size];
+    let mut buffer = PageAlignedBuffer::new(buffer_size);
+    let buffer = buffer.as_mut_slice();
     let mut total = 0u64;
     // Every wait is in poll, never inside a read, so a signal can reset the connection
     // (crate::signals::reset_connection) and wake this loop.
@@ -251,7 +285,7 @@ fn receive_loop(
                 return Err(ReceiveError::Peer(silent));
             }
         }
-        let n = match data.read(&mut buffer) {
+        let n = match data.read(buffer) {
             Ok(0) => return Ok(total),
             Ok(n) => n,
             Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
@@ -260,5 +294,21 @@ fn receive_loop(
         out.write_all(&buffer[..n]).map_err(ReceiveError::Local)?;
         total += n as u64;
         on_progress(total);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn receive_buffers_start_on_a_page_boundary() {
+        for len in [1, 4096, 65 * 1024, 1 << 20] {
+            let mut buffer = PageAlignedBuffer::new(len);
+            let slice = buffer.as_mut_slice();
+            assert_eq!(slice.as_ptr() as usize % 4096, 0);
+            assert_eq!(slice.len(), len);
+            assert!(slice.iter().all(|&b| b == 0));
+        }
     }
 }

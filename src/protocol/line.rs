@@ -4,6 +4,7 @@ use std::borrow::Cow;
 use std::cell::Cell;
 use std::io::{self, Read};
 use std::net::TcpStream;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// The default cap on one line, its line ending included (SPEC §2, §7).
@@ -13,14 +14,17 @@ pub const DEFAULT_MAX_LINE: usize = 8 * 1024;
 /// command for the server, a reply for a client) has taken longer than `limit`, counted
 /// from the last [`DeadlineReader::restart`]. A peer dribbling one byte at a time
 /// (slowloris, or a hostile server) is therefore cut off as surely as a silent one.
+///
+/// It shares the connection (`Arc`) with the writer side instead of duplicating the socket:
+/// one descriptor per connection, not two.
 pub struct DeadlineReader {
-    stream: TcpStream,
+    stream: Arc<TcpStream>,
     limit: Cell<Duration>,
     deadline: Cell<Instant>,
 }
 
 impl DeadlineReader {
-    pub fn new(stream: TcpStream, limit: Duration) -> DeadlineReader {
+    pub fn new(stream: Arc<TcpStream>, limit: Duration) -> DeadlineReader {
         let deadline = Cell::new(Instant::now().checked_add(limit).unwrap_or_else(far_future));
         DeadlineReader { stream, limit: Cell::new(limit), deadline }
     }
@@ -35,7 +39,7 @@ impl DeadlineReader {
         self.limit.set(limit);
     }
 
-    pub fn stream(&self) -> &TcpStream {
+    pub fn stream(&self) -> &Arc<TcpStream> {
         &self.stream
     }
 }
@@ -52,7 +56,7 @@ impl Read for DeadlineReader {
             return Err(io::ErrorKind::TimedOut.into());
         }
         self.stream.set_read_timeout(Some(left))?;
-        (&self.stream).read(buf)
+        (&*self.stream).read(buf)
     }
 }
 

@@ -1,6 +1,7 @@
 //! The FTP server: configuration, the session machine, and the drivers that feed it
 //! (standard input for Homework 1, TCP connections otherwise).
 
+pub mod capacity;
 pub mod data;
 pub mod files;
 pub mod listing;

@@ -10,6 +10,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use super::ServerConfig;
+use super::capacity::SystemLimits;
 use super::data::{check_data_target, close_after_peer, connect_active, is_own_address, open_passive_listener};
 use super::files::{Listing, file_size, modification_time, path_facts};
 use super::listing::facts_line;
@@ -43,6 +44,7 @@ pub fn serve(listener: TcpListener, config: ServerConfig, transcript: Transcript
             crate::diag!("removed {removed} unfinished upload(s) left by a stopped server");
         }
     }
+    let max_sessions = session_limit(&config);
     let config = Arc::new(config);
     let active = Arc::new(AtomicUsize::new(0));
     let mut failures = AcceptFailures::default();
@@ -63,25 +65,52 @@ pub fn serve(listener: TcpListener, config: ServerConfig, transcript: Transcript
         if super::shutdown::stopping() {
             continue;
         }
-        let Some(slot) = SessionSlot::claim(&active, config.limits.max_clients) else {
-            transcript.reply(&Reply::TooManyConnections);
-            let _ = (&stream).write_all(&Reply::TooManyConnections.to_wire());
+        let Some(slot) = SessionSlot::claim(&active, max_sessions) else {
+            refuse(&stream, &transcript);
             continue;
         };
+        let stream = Arc::new(stream);
+        let kept = Arc::clone(&stream);
         let config = Arc::clone(&config);
-        let transcript = transcript.clone();
+        let session_transcript = transcript.clone();
         let throttle = Arc::clone(&throttle);
         let spawned = thread::Builder::new().name("session".into()).stack_size(SESSION_STACK).spawn(move || {
             let _slot = slot;
-            if let Err(err) = ControlConnection::new(stream, &config, transcript, throttle).and_then(|c| c.run()) {
+            let session = ControlConnection::new(stream, &config, session_transcript, throttle);
+            if let Err(err) = session.and_then(|c| c.run()) {
                 crate::diag!("session ended: {err}");
             }
         });
+        // No thread to be had (a limit the start-up figures missed): this connection is
+        // refused, and every other session goes on.
         if let Err(err) = spawned {
-            crate::diag!("cannot start a session thread: {err}");
+            crate::diag!("cannot start a session thread: {err}; connection refused");
+            refuse(&kept, &transcript);
         }
     }
     Ok(())
+}
+
+/// Answers a connection the server cannot take with 421, and closes it.
+fn refuse(stream: &TcpStream, transcript: &Transcript) {
+    transcript.reply(&Reply::TooManyConnections);
+    let _ = (&*stream).write_all(&Reply::TooManyConnections.to_wire());
+}
+
+/// Sessions served at once: `--max-clients`, lowered to what this machine allows
+/// (super::capacity), said on standard error.
+fn session_limit(config: &ServerConfig) -> usize {
+    let capacity = SystemLimits::read().capacity();
+    let allowed = usize::try_from(capacity.sessions).unwrap_or(usize::MAX);
+    if allowed < config.limits.max_clients {
+        crate::diag!(
+            "at most {allowed} sessions at once: {} allows no more (--max-clients {} lowered)",
+            capacity.bound_by,
+            config.limits.max_clients
+        );
+        return allowed;
+    }
+    config.limits.max_clients
 }
 
 /// A burst of failed accepts (out of descriptors: EMFILE, ENFILE): reported once with its
@@ -138,7 +167,7 @@ enum Flow {
 
 /// One client's control connection and session.
 struct ControlConnection<'a> {
-    stream: TcpStream,
+    stream: Arc<TcpStream>,
     reader: LineReader<DeadlineReader>,
     peer: SocketAddr,
     local: SocketAddr,
@@ -155,7 +184,7 @@ struct ControlConnection<'a> {
 
 impl<'a> ControlConnection<'a> {
     fn new(
-        stream: TcpStream,
+        stream: Arc<TcpStream>,
         config: &'a ServerConfig,
         transcript: Transcript,
         throttle: Arc<LoginThrottle>,
@@ -163,7 +192,7 @@ impl<'a> ControlConnection<'a> {
         let peer = stream.peer_addr()?;
         let local = stream.local_addr()?;
         stream.set_nodelay(true)?;
-        let deadline = DeadlineReader::new(stream.try_clone()?, config.limits.idle_timeout);
+        let deadline = DeadlineReader::new(Arc::clone(&stream), config.limits.idle_timeout);
         let reader = LineReader::new(deadline, config.limits.max_line);
         let session = Session::with_policy(super::session::Channel::Socket, config.policy.clone());
         Ok(ControlConnection {
@@ -184,7 +213,7 @@ impl<'a> ControlConnection<'a> {
     fn send(&self, reply: &Reply) -> io::Result<()> {
         let wire = reply.to_wire();
         self.transcript.write(&wire);
-        (&self.stream).write_all(&wire)
+        (&*self.stream).write_all(&wire)
     }
 
     fn run(mut self) -> io::Result<()> {
