@@ -605,3 +605,30 @@ fn attack_19_1_a_flood_beyond_the_system_limits_gets_421_and_the_server_keeps_se
     later.exchange("NOOP\r\n", "530 Not logged in.\r\n");
     assert!(!server.stderr().contains("panicked"));
 }
+
+/// Issue 16.5, the turns themselves: after a failure, two guesses sent at once on two new
+/// connections are checked one after the other, each turn later than the last; without
+/// turns both would be answered after the same one-second delay.
+#[test]
+fn attack_16_5_guesses_after_a_failure_take_turns_whatever_their_connection() {
+    let root = temp_dir();
+    let server = Server::start(root.path(), &["--extended", "--user", "alice", "--password", "secret"]);
+    let mut first = server.connect();
+    first.exchange("USER alice\r\n", "331 User name okay, need password.\r\n");
+    first.exchange("PASS wrong-1\r\n", "530 Login incorrect.\r\n");
+    let started = Instant::now();
+    let guesses: Vec<_> = (2..4)
+        .map(|n| {
+            let mut client = server.connect();
+            thread::spawn(move || {
+                client.exchange("USER alice\r\n", "331 User name okay, need password.\r\n");
+                client.exchange(&format!("PASS wrong-{n}\r\n"), "530 Login incorrect.\r\n");
+                started.elapsed()
+            })
+        })
+        .collect();
+    let mut answered: Vec<Duration> = guesses.into_iter().map(|g| g.join().unwrap()).collect();
+    answered.sort();
+    // Turns: the first waits for its turn (1 s) and the delay (1 s); the second one more step.
+    assert!(answered[1] >= Duration::from_millis(2800), "answered after {answered:?}");
+}

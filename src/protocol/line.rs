@@ -97,18 +97,25 @@ pub enum Line<'a> {
 /// Reads lines from a byte stream, never holding more than `max_line` bytes of one line.
 pub struct LineReader<R> {
     inner: R,
-    buf: Box<[u8]>,
+    /// Starts small and grows (to `full_capacity`) only when a line needs it, so that an
+    /// idle connection costs little memory.
+    buf: Vec<u8>,
+    full_capacity: usize,
     start: usize,
     end: usize,
     max_line: usize,
 }
 
+/// The buffer a line reader starts with: enough for any command a client usually sends.
+const INITIAL_BUFFER: usize = 512;
+
 impl<R: Read> LineReader<R> {
     pub fn new(inner: R, max_line: usize) -> Self {
         let max_line = max_line.max(1);
-        // Room for one whole line plus read-ahead, so pipelined commands need few reads.
-        let capacity = max_line.max(4096) * 2;
-        LineReader { inner, buf: vec![0; capacity].into_boxed_slice(), start: 0, end: 0, max_line }
+        // At most room for one whole line plus read-ahead, so pipelined commands need few reads.
+        let full_capacity = max_line.max(4096) * 2;
+        let buf = vec![0; INITIAL_BUFFER.min(full_capacity)];
+        LineReader { inner, buf, full_capacity, start: 0, end: 0, max_line }
     }
 
     /// The underlying stream (for example to change its timeouts).
@@ -145,6 +152,10 @@ impl<R: Read> LineReader<R> {
                 self.buf.copy_within(self.start..self.end, 0);
                 self.end -= self.start;
                 self.start = 0;
+            }
+            if self.end == self.buf.len() && self.buf.len() < self.full_capacity {
+                let grown = (self.buf.len() * 2).min(self.full_capacity);
+                self.buf.resize(grown, 0);
             }
             let n = read_retrying(&mut self.inner, &mut self.buf[self.end..])?;
             if n == 0 {

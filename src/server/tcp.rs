@@ -218,7 +218,7 @@ impl<'a> ControlConnection<'a> {
 
     fn run(mut self) -> io::Result<()> {
         self.send(&Reply::Greeting)?;
-        let mut line = Vec::with_capacity(256);
+        let mut line = Vec::new();
         // An over-long line is echoed as it streams, before anyone can tell it is a PASS:
         // when a real login is required it is not echoed at all, so no password is printed.
         let echo_over_long = self.session.policy().credentials.is_none();
