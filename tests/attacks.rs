@@ -364,6 +364,8 @@ fn cpu_seconds(pid: u32) -> f64 {
 fn attack_18_6_out_of_descriptors_the_server_backs_off_instead_of_spinning() {
     let root = temp_dir();
     let server = Server::start(root.path(), &[]);
+    // A greeting: the server has derived its session limit and is accepting.
+    drop(server.connect());
     // Lowered after start, so the session limit the server derived from it at start no
     // longer holds: the accepts themselves fail, as they would for any unforeseen shortage.
     lower_open_files_limit(server.pid(), 24);
