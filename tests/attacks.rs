@@ -257,9 +257,12 @@ fn attack_16_7_killing_put_mid_transfer_never_tears_the_file_it_replaces() {
     let addr = format!("127.0.0.1:{}", server.port());
     let (mut torn, mut replaced, mut kept) = (0, 0, 0);
     for kill in 0..40u64 {
-        fs::write(root.path().join("target"), &old).unwrap();
+        // A target of its own for each kill, so that a slow server still finishing one
+        // upload cannot touch the next one's file.
+        let target = format!("target-{kill}");
+        fs::write(root.path().join(&target), &old).unwrap();
         let mut child = minftp(work.path())
-            .args(["put", &addr, "new.bin", "target", "-q", "--retry", "0"])
+            .args(["put", &addr, "new.bin", &target, "-q", "--retry", "0"])
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
@@ -270,11 +273,18 @@ fn attack_16_7_killing_put_mid_transfer_never_tears_the_file_it_replaces() {
         child.wait().unwrap();
         // Let the server finish with the upload either way.
         let deadline = Instant::now() + Duration::from_secs(10);
-        while fs::read_dir(root.path()).unwrap().count() > 1 && Instant::now() < deadline {
+        let temporaries = || {
+            fs::read_dir(root.path())
+                .unwrap()
+                .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with(".minftp-part-"))
+                .count()
+        };
+        thread::sleep(Duration::from_millis(100));
+        while temporaries() > 0 && Instant::now() < deadline {
             thread::sleep(Duration::from_millis(10));
         }
-        thread::sleep(Duration::from_millis(100));
-        let now = fs::read(root.path().join("target")).unwrap();
+        let now = fs::read(root.path().join(&target)).unwrap();
+        fs::remove_file(root.path().join(&target)).unwrap();
         if now == old {
             kept += 1;
         } else if now == new {

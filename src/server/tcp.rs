@@ -523,7 +523,9 @@ impl<'a> ControlConnection<'a> {
         let n = unsafe {
             libc::recv(self.stream.as_raw_fd(), (&mut byte as *mut u8).cast(), 1, libc::MSG_PEEK | libc::MSG_DONTWAIT)
         };
-        n == 0
+        // End of stream, or a reset (a killed client's socket that still held unread bytes
+        // is reset, not closed): either way the client is gone.
+        n == 0 || (n < 0 && !matches!(io::Error::last_os_error().raw_os_error(), Some(libc::EAGAIN | libc::EINTR)))
     }
 
     fn file_action(&mut self, action: FileAction) -> Reply {
