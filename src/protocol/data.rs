@@ -263,38 +263,48 @@ fn receive_loop(
     let mut buffer = PageAlignedBuffer::new(buffer_size);
     let buffer = buffer.as_mut_slice();
     let mut total = 0u64;
-    // Every wait is in poll, never inside a read, so a signal can reset the connection
+    // Reads are non-blocking and every wait is in poll, never inside a read: no extra
+    // system call while data flows, the watched descriptor is looked at whenever the data
+    // connection has nothing, and a signal can reset the connection
     // (crate::signals::reset_connection) and wake this loop.
     let read_timeout = data.read_timeout().map_err(ReceiveError::Peer)?.unwrap_or(Duration::MAX);
-    loop {
-        let watched = watch.as_ref().map(|w| w.fd);
-        let idle = watch.as_ref().map_or(read_timeout, |w| w.idle);
-        match first_readable(data.as_raw_fd(), watched, idle).map_err(ReceiveError::Peer)? {
-            Readable::Main => {}
-            Readable::Watched => {
-                let stop = watch.as_mut().is_some_and(|w| (w.on_watch)());
-                *watch = None;
-                if stop {
-                    let ended = io::Error::other("the server ended the transfer with a reply");
-                    return Err(ReceiveError::Peer(ended));
-                }
-                continue;
-            }
-            Readable::Neither => {
-                let silent = io::Error::new(io::ErrorKind::TimedOut, format!("no data for {} s", idle.as_secs()));
-                return Err(ReceiveError::Peer(silent));
-            }
-        }
+    data.set_nonblocking(true).map_err(ReceiveError::Peer)?;
+    let received = loop {
         let n = match data.read(buffer) {
-            Ok(0) => return Ok(total),
+            Ok(0) => break Ok(total),
             Ok(n) => n,
             Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
-            Err(err) => return Err(ReceiveError::Peer(err)),
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                let watched = watch.as_ref().map(|w| w.fd);
+                let idle = watch.as_ref().map_or(read_timeout, |w| w.idle);
+                match first_readable(data.as_raw_fd(), watched, idle) {
+                    Ok(Readable::Main) => continue,
+                    Ok(Readable::Watched) => {
+                        let stop = watch.as_mut().is_some_and(|w| (w.on_watch)());
+                        *watch = None;
+                        if stop {
+                            let ended = io::Error::other("the server ended the transfer with a reply");
+                            break Err(ReceiveError::Peer(ended));
+                        }
+                        continue;
+                    }
+                    Ok(Readable::Neither) => {
+                        let silent = io::Error::new(io::ErrorKind::TimedOut, format!("no data for {} s", idle.as_secs()));
+                        break Err(ReceiveError::Peer(silent));
+                    }
+                    Err(err) => break Err(ReceiveError::Peer(err)),
+                }
+            }
+            Err(err) => break Err(ReceiveError::Peer(err)),
         };
-        out.write_all(&buffer[..n]).map_err(ReceiveError::Local)?;
+        if let Err(err) = out.write_all(&buffer[..n]) {
+            break Err(ReceiveError::Local(err));
+        }
         total += n as u64;
         on_progress(total);
-    }
+    };
+    let _ = data.set_nonblocking(false);
+    received
 }
 
 #[cfg(test)]
