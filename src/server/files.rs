@@ -175,6 +175,11 @@ mod tests {
         fs::write(dir.path().join("evil\r\nforged"), b"").unwrap();
         let root = Root::new(dir.path()).unwrap();
         assert_eq!(lines(&root, "/", ListFormat::Names), [b"evil\\x0d\\x0aforged".to_vec()]);
+        for format in [ListFormat::Long, ListFormat::Facts] {
+            let listed = lines(&root, "/", format);
+            assert_eq!(listed.len(), 1);
+            assert!(listed[0].ends_with(b" evil\\x0d\\x0aforged"), "{}", String::from_utf8_lossy(&listed[0]));
+        }
     }
 
     #[test]
