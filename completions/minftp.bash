@@ -291,7 +291,7 @@ _minftp() {
             return 0
             ;;
         minftp__subcmd__serve)
-            opts="-h -V --root --bind --stdin --extended --writable --lab --user --password --passive-ports --max-clients --idle-timeout --data-timeout --max-line --help --version"
+            opts="-v -h -V --root --bind --stdin --extended --writable --lab --user --password --banner --public-address --log --verbose --transcript-sessions --max-per-ip --max-rate --passive-ports --max-clients --idle-timeout --data-timeout --max-line --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -310,6 +310,26 @@ _minftp() {
                     return 0
                     ;;
                 --password)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --banner)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --public-address)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-per-ip)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-rate)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

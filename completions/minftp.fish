@@ -33,9 +33,14 @@ complete -c minftp -n "__fish_minftp_needs_command" -f -a "put" -d 'Upload one f
 complete -c minftp -n "__fish_minftp_needs_command" -f -a "completions" -d 'Print a shell completion script'
 complete -c minftp -n "__fish_minftp_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c minftp -n "__fish_minftp_using_subcommand serve" -l root -d 'Folder to serve [default: ., or server with --lab]' -r -F
-complete -c minftp -n "__fish_minftp_using_subcommand serve" -l bind -d 'Address to listen on (IPv4 or IPv6)' -r
+complete -c minftp -n "__fish_minftp_using_subcommand serve" -l bind -d 'Address to listen on, IPv4 or IPv6 [default: 0.0.0.0; 127.0.0.1 with --lab]' -r
 complete -c minftp -n "__fish_minftp_using_subcommand serve" -l user -d 'Require this user name (extended dialect only; default: anonymous, any password)' -r
-complete -c minftp -n "__fish_minftp_using_subcommand serve" -l password -d 'Require this password (or set MINFTP_PASSWORD, which keeps it out of `ps`)' -r
+complete -c minftp -n "__fish_minftp_using_subcommand serve" -l password -d 'Require this password with --user (or set MINFTP_PASSWORD, which keeps it out of `ps`)' -r
+complete -c minftp -n "__fish_minftp_using_subcommand serve" -l banner -d 'The greeting\'s text (extended dialect) [default: minftp FTP server ready.]' -r
+complete -c minftp -n "__fish_minftp_using_subcommand serve" -l public-address -d 'Address announced in PASV replies behind NAT or in a container: an IP, or a name resolved at each PASV (EPSV needs none)' -r
+complete -c minftp -n "__fish_minftp_using_subcommand serve" -l log -d 'Append an access log to FILE: a line per session start and end, transfer, change, login' -r -F
+complete -c minftp -n "__fish_minftp_using_subcommand serve" -l max-per-ip -d 'Most sessions one client address may hold at once; more get 421' -r
+complete -c minftp -n "__fish_minftp_using_subcommand serve" -l max-rate -d 'Most bytes per second one session may move on its data connections' -r
 complete -c minftp -n "__fish_minftp_using_subcommand serve" -l passive-ports -d 'Ports for passive data connections, as FIRST-LAST [default: any free port]' -r
 complete -c minftp -n "__fish_minftp_using_subcommand serve" -l max-clients -d 'Most sessions served at once; more get 421' -r
 complete -c minftp -n "__fish_minftp_using_subcommand serve" -l idle-timeout -d 'Seconds a control connection may stay silent (at most a day)' -r
@@ -45,6 +50,8 @@ complete -c minftp -n "__fish_minftp_using_subcommand serve" -l stdin -d 'COMP 4
 complete -c minftp -n "__fish_minftp_using_subcommand serve" -l extended -d 'Answer the command set real FTP clients need (curl, wget, lftp, FileZilla, ftplib)'
 complete -c minftp -n "__fish_minftp_using_subcommand serve" -l writable -d 'Allow uploads and changes (implies --extended)'
 complete -c minftp -n "__fish_minftp_using_subcommand serve" -l lab -d 'COSC 328 preset: --root server --writable (creates server/ if missing)'
+complete -c minftp -n "__fish_minftp_using_subcommand serve" -s v -l verbose -d 'Write the access log to standard error too'
+complete -c minftp -n "__fish_minftp_using_subcommand serve" -l transcript-sessions -d 'Prefix each transcript line with its session\'s number (extended dialect)'
 complete -c minftp -n "__fish_minftp_using_subcommand serve" -s h -l help -d 'Print help'
 complete -c minftp -n "__fish_minftp_using_subcommand serve" -s V -l version -d 'Print version'
 complete -c minftp -n "__fish_minftp_using_subcommand client" -l data-ip -d 'IPv4 address to advertise in PORT (default: this host\'s name, resolved)' -r

@@ -18,9 +18,10 @@ use crate::client::progress::Verbosity;
 use crate::client::target::{Target, check_sendable, parse_target};
 use crate::protocol::command::Dialect;
 use crate::protocol::line::DEFAULT_MAX_LINE;
+use crate::server::access_log::AccessLog;
 use crate::server::sandbox::Root;
 use crate::server::session::{Credentials, Policy};
-use crate::server::{Limits, ServerConfig};
+use crate::server::{DEFAULT_BANNER, Limits, Operation, ServerConfig};
 
 /// An FTP server and client: byte-exact for the COMP 431 course, usable by real FTP clients.
 #[derive(Debug, Parser)]
@@ -55,9 +56,9 @@ pub struct ServeArgs {
     /// Folder to serve [default: ., or server with --lab]
     #[arg(long, value_name = "DIR")]
     pub root: Option<PathBuf>,
-    /// Address to listen on (IPv4 or IPv6)
-    #[arg(long, value_name = "ADDR", default_value = "0.0.0.0")]
-    pub bind: IpAddr,
+    /// Address to listen on, IPv4 or IPv6 [default: 0.0.0.0; 127.0.0.1 with --lab]
+    #[arg(long, value_name = "ADDR")]
+    pub bind: Option<IpAddr>,
     /// COMP 431 Homework 1 mode: read commands from standard input, no sockets
     #[arg(long, conflicts_with_all = ["extended", "writable", "lab", "user"])]
     pub stdin: bool,
@@ -71,11 +72,33 @@ pub struct ServeArgs {
     #[arg(long)]
     pub lab: bool,
     /// Require this user name (extended dialect only; default: anonymous, any password)
-    #[arg(long, value_name = "NAME", requires = "password")]
+    #[arg(long, value_name = "NAME")]
     pub user: Option<String>,
-    /// Require this password (or set MINFTP_PASSWORD, which keeps it out of `ps`)
-    #[arg(long, value_name = "PW", env = "MINFTP_PASSWORD", hide_env_values = true)]
+    /// Require this password with --user (or set MINFTP_PASSWORD, which keeps it out of `ps`)
+    #[arg(long, value_name = "PW", requires = "user")]
     pub password: Option<String>,
+    /// The greeting's text (extended dialect) [default: minftp FTP server ready.]
+    #[arg(long, value_name = "TEXT")]
+    pub banner: Option<String>,
+    /// Address announced in PASV replies behind NAT or in a container: an IP, or a name
+    /// resolved at each PASV (EPSV needs none)
+    #[arg(long, value_name = "HOST")]
+    pub public_address: Option<String>,
+    /// Append an access log to FILE: a line per session start and end, transfer, change, login
+    #[arg(long, value_name = "FILE")]
+    pub log: Option<PathBuf>,
+    /// Write the access log to standard error too
+    #[arg(short, long)]
+    pub verbose: bool,
+    /// Prefix each transcript line with its session's number (extended dialect)
+    #[arg(long)]
+    pub transcript_sessions: bool,
+    /// Most sessions one client address may hold at once; more get 421
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_per_ip: Option<u32>,
+    /// Most bytes per second one session may move on its data connections
+    #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_rate: Option<u64>,
     /// Ports for passive data connections, as FIRST-LAST [default: any free port]
     #[arg(long, value_name = "FIRST-LAST", value_parser = parse_port_range)]
     pub passive_ports: Option<RangeInclusive<u16>>,
@@ -294,6 +317,26 @@ impl ServeArgs {
         if self.user.is_some() && !extended {
             return Err(eyre!("--user applies to the extended dialect; add --extended (or --writable)"));
         }
+        for (given, flag) in [
+            (self.banner.is_some(), "--banner"),
+            (self.public_address.is_some(), "--public-address"),
+            (self.transcript_sessions, "--transcript-sessions"),
+        ] {
+            if given && !extended {
+                return Err(eyre!("{flag} applies to the extended dialect; add --extended (or --writable)"));
+            }
+        }
+        // A password without a user would be an open server that looks protected.
+        let environment_password = std::env::var("MINFTP_PASSWORD").ok().filter(|p| !p.is_empty());
+        let password = self.password.clone().or(environment_password.clone());
+        if self.user.is_some() && password.is_none() {
+            return Err(eyre!("--user needs a password: --password PW, or MINFTP_PASSWORD in the environment"));
+        }
+        if self.user.is_none() && environment_password.is_some() && extended && !self.stdin {
+            crate::diag!(
+                "warning: MINFTP_PASSWORD is set but --user is not: this server is anonymous (any name, any password)"
+            );
+        }
         let root_dir = self.root.clone().unwrap_or_else(|| PathBuf::from(if self.lab { "server" } else { "." }));
         if self.lab {
             fs::create_dir_all(&root_dir).wrap_err_with(|| format!("cannot create {}", root_dir.display()))?;
@@ -306,24 +349,46 @@ impl ServeArgs {
             max_line: self.max_line as usize,
             ..Limits::default()
         };
-        let credentials = match (self.user, self.password) {
+        let credentials = match (self.user, password) {
             (Some(user), Some(password)) => {
                 Some(Credentials { user: user.into_bytes(), password: password.into_bytes() })
             }
             _ => None,
+        };
+        let access_log = if self.log.is_some() || self.verbose {
+            let log = AccessLog::open(self.log.as_deref(), self.verbose).wrap_err_with(|| {
+                format!("cannot write the log {}", self.log.as_deref().unwrap_or(Path::new("-")).display())
+            })?;
+            Some(std::sync::Arc::new(log))
+        } else {
+            None
+        };
+        let operation = Operation {
+            banner: extended.then(|| self.banner.clone().unwrap_or_else(|| DEFAULT_BANNER.to_string())),
+            public_address: self.public_address.clone(),
+            access_log,
+            transcript_sessions: self.transcript_sessions,
+            max_per_ip: self.max_per_ip.map(|n| n as usize),
+            max_rate: self.max_rate,
         };
         let policy = Policy {
             dialect: if extended { Dialect::Extended } else { Dialect::Comp431 },
             writable: self.writable || self.lab,
             credentials,
         };
-        let config = ServerConfig { root, limits, policy, passive_ports: self.passive_ports };
+        let config = ServerConfig { root, limits, policy, passive_ports: self.passive_ports, operation };
         if self.stdin {
             return Ok(ServeMode::Stdin(config));
         }
-        let listener = TcpListener::bind((self.bind, self.port)).map_err(|err| match err.kind() {
+        // The lab's server is for one machine, as the COSC 328 handout's listens on 127.0.0.1.
+        let bind = self.bind.unwrap_or(if self.lab {
+            IpAddr::V4(Ipv4Addr::LOCALHOST)
+        } else {
+            IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+        });
+        let listener = TcpListener::bind((bind, self.port)).map_err(|err| match err.kind() {
             io::ErrorKind::AddrInUse => eyre!("port {} is already in use; pick another port", self.port),
-            _ => eyre!("cannot listen on {}:{}: {err}", self.bind, self.port),
+            _ => eyre!("cannot listen on {bind}:{}: {err}", self.port),
         })?;
         Ok(ServeMode::Sockets { listener, config })
     }

@@ -341,7 +341,7 @@ fn attack_16_4_a_paused_reader_of_standard_output_does_not_freeze_the_server() {
         .map(|_| {
             thread::spawn(move || {
                 let mut client = RawClient::connect(addr);
-                client.expect("220 COMP 431 FTP server ready.\r\n");
+                client.expect("220 minftp FTP server ready.\r\n");
                 for _ in 0..3000 {
                     client.exchange("NOOP\r\n", "530 Not logged in.\r\n");
                 }
@@ -352,7 +352,7 @@ fn attack_16_4_a_paused_reader_of_standard_output_does_not_freeze_the_server() {
         client.join().unwrap();
     }
     let mut late = RawClient::connect(addr);
-    late.expect("220 COMP 431 FTP server ready.\r\n");
+    late.expect("220 minftp FTP server ready.\r\n");
     let took = started.elapsed();
     let _ = child.kill();
     let _ = child.wait();
@@ -449,7 +449,7 @@ fn attack_16_5_parallel_password_guessing_is_paid_per_address() {
     // Another address is not slowed by the guessing.
     let started = Instant::now();
     let mut honest = RawClient::connect_stream(connect_from("127.0.0.2", addr.port()));
-    honest.expect("220 COMP 431 FTP server ready.\r\n");
+    honest.expect("220 minftp FTP server ready.\r\n");
     honest.exchange("USER alice\r\n", "331 User name okay, need password.\r\n");
     honest.exchange("PASS secret\r\n", "230 User logged in.\r\n");
     assert!(started.elapsed() < Duration::from_secs(2), "the honest client waited {:?}", started.elapsed());

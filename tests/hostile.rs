@@ -157,7 +157,7 @@ fn a_file_size_limit_is_answered_552_and_leaves_no_partial_file() {
     std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stderr.take().unwrap()), &mut first).unwrap();
     let addr: std::net::SocketAddr = first.rsplit(" on ").next().unwrap().trim().parse().unwrap();
     let mut client = RawClient::connect(addr);
-    client.expect("220 COMP 431 FTP server ready.\r\n");
+    client.expect("220 minftp FTP server ready.\r\n");
     client.login();
     let mut data = client.passive();
     client.exchange("STOR target\r\n", OPENING);

@@ -138,6 +138,7 @@ proptest! {
             limits: Limits::default(),
             policy: Policy::comp431(),
             passive_ports: None,
+            operation: Default::default(),
         };
         let buffer = SharedBuffer::default();
         let input = lines.concat();

@@ -26,6 +26,7 @@ fuzz_target!(|input: &[u8]| {
         limits: Limits { max_line: 64, ..Limits::default() },
         policy: Policy::comp431(),
         passive_ports: None,
+        operation: Default::default(),
     };
     let out = SharedBuffer::default();
     minftp::server::stdin::run(&config, input, &Transcript::new(out.clone()), &dir.path().join("retr")).unwrap();

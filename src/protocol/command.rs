@@ -54,6 +54,7 @@ pub enum Verb {
     Rmd,
     Rnfr,
     Rnto,
+    Mfmt,
 }
 
 /// What follows a verb, before the line ending.
@@ -88,7 +89,7 @@ const COMP431_VERBS: [(&str, Verb); 8] = [
 ];
 
 /// The verbs the extended dialect adds (X-prefixed names are RFC 775 aliases).
-const EXTENDED_VERBS: [(&str, Verb); 33] = [
+const EXTENDED_VERBS: [(&str, Verb); 34] = [
     ("EPRT", Verb::Eprt),
     ("PASV", Verb::Pasv),
     ("EPSV", Verb::Epsv),
@@ -122,6 +123,7 @@ const EXTENDED_VERBS: [(&str, Verb); 33] = [
     ("XRMD", Verb::Rmd),
     ("RNFR", Verb::Rnfr),
     ("RNTO", Verb::Rnto),
+    ("MFMT", Verb::Mfmt),
 ];
 
 impl Verb {
@@ -142,7 +144,7 @@ impl Verb {
         use Verb::*;
         match self {
             User | Pass | Retr | Cwd | Size | Mdtm | Opts | Mode | Stru | Allo | Stor | Appe | Dele | Mkd | Rmd
-            | Rnfr | Rnto => Argument::Text,
+            | Rnfr | Rnto | Mfmt => Argument::Text,
             List | Nlst | Mlsd | Mlst | Help | Stat | Epsv => Argument::OptionalText,
             Type => Argument::TypeCode,
             Port => Argument::HostPort,
@@ -192,6 +194,8 @@ pub enum Command {
     Rmd(Vec<u8>),
     Rnfr(Vec<u8>),
     Rnto(Vec<u8>),
+    /// MFMT: `YYYYMMDDHHMMSS<SP>path`, split by the session.
+    Mfmt(Vec<u8>),
 }
 
 /// Why a line is not a valid command. The order of the variants is the order of
@@ -275,6 +279,7 @@ pub fn parse_command_in(line: &[u8], dialect: Dialect) -> Result<Command, Comman
         Verb::Rmd => Command::Rmd(text()?),
         Verb::Rnfr => Command::Rnfr(text()?),
         Verb::Rnto => Command::Rnto(text()?),
+        Verb::Mfmt => Command::Mfmt(text()?),
     })
 }
 

@@ -289,7 +289,8 @@ fn receive_loop(
                         continue;
                     }
                     Ok(Readable::Neither) => {
-                        let silent = io::Error::new(io::ErrorKind::TimedOut, format!("no data for {} s", idle.as_secs()));
+                        let silent =
+                            io::Error::new(io::ErrorKind::TimedOut, format!("no data for {} s", idle.as_secs()));
                         break Err(ReceiveError::Peer(silent));
                     }
                     Err(err) => break Err(ReceiveError::Peer(err)),

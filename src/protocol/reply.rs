@@ -15,6 +15,8 @@ pub enum Reply {
     PortOk(SocketAddrV4),
     SystemType,
     Greeting,
+    /// The greeting of a server for real clients: `220 TEXT`.
+    Banner(String),
     Goodbye,
     LoggedIn,
     FileActionDone,
@@ -40,6 +42,11 @@ pub enum Reply {
     DirectoryCreated(Vec<u8>),
     FileSize(u64),
     ModificationTime(String),
+    /// MFMT done: the time set and the path.
+    ModificationTimeSet {
+        stamp: String,
+        path: Vec<u8>,
+    },
     RestartAt(u64),
     RenameReady,
     Features,
@@ -75,10 +82,11 @@ pub enum TransferType {
 }
 
 /// The features FEAT lists: exactly what the extended dialect implements.
-pub const FEATURES: [&str; 10] = [
+pub const FEATURES: [&str; 11] = [
     "EPRT",
     "EPSV",
     "MDTM",
+    "MFMT",
     "MLST type*;size*;modify*;perm*;",
     "PASV",
     "REST STREAM",
@@ -89,7 +97,7 @@ pub const FEATURES: [&str; 10] = [
 ];
 
 /// The verbs HELP lists.
-const HELP_VERBS: &str = "ABOR ALLO APPE CDUP CWD DELE EPRT EPSV FEAT HELP LIST MDTM MKD MLSD MLST MODE NLST NOOP \
+const HELP_VERBS: &str = "ABOR ALLO APPE CDUP CWD DELE EPRT EPSV FEAT HELP LIST MDTM MFMT MKD MLSD MLST MODE NLST NOOP \
 OPTS PASS PASV PORT PWD QUIT REST RETR RMD RNFR RNTO SIZE STAT STOR STRU SYST TYPE USER";
 
 impl Reply {
@@ -101,10 +109,10 @@ impl Reply {
             | StructureSet => 200,
             AlloIgnored => 202,
             Features | Status { .. } => 211,
-            FileSize(_) | ModificationTime(_) | PathStatus(_) => 213,
+            FileSize(_) | ModificationTime(_) | ModificationTimeSet { .. } | PathStatus(_) => 213,
             Help => 214,
             SystemType => 215,
-            Greeting => 220,
+            Greeting | Banner(_) => 220,
             Goodbye => 221,
             NothingToAbort => 225,
             TransferComplete => 226,
@@ -166,6 +174,7 @@ impl Reply {
             PortOk(addr) => single(&format!("Port command successful ({}).", format_port_reply_address(*addr))),
             SystemType => single("UNIX Type: L8."),
             Greeting => single("COMP 431 FTP server ready."),
+            Banner(text) => single(&String::from_utf8_lossy(&escape_controls(text.as_bytes(), false))),
             Goodbye => single("Goodbye."),
             LoggedIn => single("Guest login OK."),
             FileActionDone => single("Requested file action completed."),
@@ -190,6 +199,10 @@ impl Reply {
             DirectoryCreated(path) => quoted(path, "created."),
             FileSize(size) => single(&size.to_string()),
             ModificationTime(stamp) => single(stamp),
+            ModificationTimeSet { stamp, path } => {
+                let path = escape_controls(path, false);
+                single(&format!("Modify={stamp}; {}", String::from_utf8_lossy(&path)))
+            }
             RestartAt(offset) => single(&format!("Restarting at {offset}. Send STOR or RETR to continue.")),
             RenameReady => single("File exists, ready for destination name."),
             Features => {

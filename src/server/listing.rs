@@ -102,6 +102,29 @@ pub fn timestamp(seconds: i64) -> String {
     format!("{year:04}{month:02}{day:02}{hour:02}{minute:02}{second:02}")
 }
 
+/// `YYYYMMDDHHMMSS` (UTC) as seconds since the epoch, as MFMT sends it; `None` when it is
+/// not such a time.
+pub fn parse_timestamp(text: &[u8]) -> Option<i64> {
+    if text.len() != 14 || !text.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let field = |range: std::ops::Range<usize>| std::str::from_utf8(&text[range]).ok()?.parse::<i64>().ok();
+    let (year, month, day) = (field(0..4)?, field(4..6)?, field(6..8)?);
+    let (hour, minute, second) = (field(8..10)?, field(10..12)?, field(12..14)?);
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 || second > 60 {
+        return None;
+    }
+    // Days from civil (Howard Hinnant's algorithm, the inverse of civil_time).
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let year_of_era = y - era * 400;
+    let day_of_year = (153 * (if month > 2 { month - 3 } else { month + 9 }) + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    let days = era * 146_097 + day_of_era - 719_468;
+    let seconds = days * 86_400 + hour * 3600 + minute * 60 + second;
+    (timestamp(seconds).as_bytes() == text).then_some(seconds)
+}
+
 /// Seconds since the epoch as a UTC calendar time (the days-to-civil algorithm of
 /// Howard Hinnant's date library).
 fn civil_time(seconds: i64) -> (i64, u32, u32, u32, u32, u32) {
@@ -135,6 +158,16 @@ mod tests {
         assert_eq!(timestamp(0), "19700101000000");
         assert_eq!(timestamp(951_782_400), "20000229000000");
         assert_eq!(timestamp(NOW), "20261121124300");
+    }
+
+    #[test]
+    fn mfmt_timestamps_parse_back_to_the_same_seconds() {
+        for seconds in [0, 951_782_400, NOW, 4_102_444_799] {
+            assert_eq!(parse_timestamp(timestamp(seconds).as_bytes()), Some(seconds));
+        }
+        for bad in [&b"20261321000000"[..], b"2026112112430", b"2026-11-21 12:4", b"20260230000000"] {
+            assert_eq!(parse_timestamp(bad), None, "{}", String::from_utf8_lossy(bad));
+        }
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! The FTP server: configuration, the session machine, and the drivers that feed it
 //! (standard input for Homework 1, TCP connections otherwise).
 
+pub mod access_log;
+pub mod announce;
 pub mod capacity;
 pub mod data;
 pub mod files;
@@ -55,4 +57,27 @@ pub struct ServerConfig {
     pub policy: Policy,
     /// Ports for passive data connections; any free port when `None`.
     pub passive_ports: Option<RangeInclusive<u16>>,
+    /// What the operator of a server for others sets (greeting, NAT, log, limits).
+    pub operation: Operation,
+}
+
+/// The greeting of the extended dialect unless `--banner` sets another.
+pub const DEFAULT_BANNER: &str = "minftp FTP server ready.";
+
+/// The operator's settings of a socket server (SPEC §5 and the extended dialect's flags).
+#[derive(Debug, Clone, Default)]
+pub struct Operation {
+    /// The greeting's text; `None` keeps the COMP 431 greeting.
+    pub banner: Option<String>,
+    /// The address PASV announces instead of the control connection's own (NAT, Docker):
+    /// an IP, or a name resolved at each PASV.
+    pub public_address: Option<String>,
+    /// The access log (`--log FILE`, `--verbose`).
+    pub access_log: Option<std::sync::Arc<access_log::AccessLog>>,
+    /// Prefix each transcript line with its session's number.
+    pub transcript_sessions: bool,
+    /// Sessions one client address may hold at once.
+    pub max_per_ip: Option<usize>,
+    /// Bytes per second one session may move on its data connections.
+    pub max_rate: Option<u64>,
 }

@@ -163,6 +163,22 @@ impl Root {
         fs_at::stat_fd(fd.as_fd()).ok()
     }
 
+    /// Sets the modification time of the regular file `path` names (MFMT); its access
+    /// time is left alone.
+    pub fn set_modification_time(&self, path: &VirtualPath, seconds: i64) -> io::Result<()> {
+        let fd = self.open_beneath(path.relative(), libc::O_RDONLY | libc::O_NONBLOCK)?;
+        if !fs_at::stat_fd(fd.as_fd())?.is_file() {
+            return Err(io::Error::new(io::ErrorKind::Unsupported, "not a regular file"));
+        }
+        let times =
+            [libc::timespec { tv_sec: 0, tv_nsec: libc::UTIME_OMIT }, libc::timespec { tv_sec: seconds, tv_nsec: 0 }];
+        // SAFETY: futimens on a descriptor this function owns, with two valid timespecs.
+        if unsafe { libc::futimens(fd.as_raw_fd(), times.as_ptr()) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
     /// The folder `path` names, opened.
     pub fn folder(&self, path: &VirtualPath) -> Option<Folder> {
         let handle = self.open_beneath(path.relative(), libc::O_RDONLY | libc::O_DIRECTORY).ok()?;

@@ -5,6 +5,7 @@ use std::borrow::Cow;
 use std::net::{SocketAddr, SocketAddrV4};
 use std::time::Duration;
 
+use super::listing::parse_timestamp;
 use super::vpath::VirtualPath;
 use crate::protocol::command::{Command, CommandError, Dialect, Verb, parse_command_in, verb_of};
 use crate::protocol::reply::Reply;
@@ -127,6 +128,11 @@ pub enum FileAction {
         from: VirtualPath,
         to: VirtualPath,
     },
+    /// MFMT: set the modification time (seconds since the epoch) of a file.
+    SetModificationTime {
+        path: VirtualPath,
+        seconds: i64,
+    },
 }
 
 /// What the driver must do with one command line.
@@ -193,6 +199,11 @@ impl Session {
 
     pub fn login(&self) -> Login {
         self.login
+    }
+
+    /// The user name of the last USER (empty before any).
+    pub fn user(&self) -> &[u8] {
+        &self.user
     }
 
     /// The pending COMP 431 PORT address, if any.
@@ -389,6 +400,19 @@ impl Session {
             Command::Mkd(path) => return Step::File(FileAction::MakeDirectory(self.cwd.join(&path))),
             Command::Rmd(path) => return Step::File(FileAction::RemoveDirectory(self.cwd.join(&path))),
             Command::Rnfr(path) => return Step::File(FileAction::RenameFrom(self.cwd.join(&path))),
+            Command::Mfmt(argument) => {
+                let parsed = argument
+                    .iter()
+                    .position(|&b| b == b' ')
+                    .and_then(|space| Some((parse_timestamp(&argument[..space])?, &argument[space + 1..])))
+                    .filter(|(_, path)| !path.is_empty());
+                match parsed {
+                    Some((seconds, path)) => {
+                        return Step::File(FileAction::SetModificationTime { path: self.cwd.join(path), seconds });
+                    }
+                    None => Reply::BadParameter,
+                }
+            }
             Command::Rnto(path) => match rename_source {
                 Some(from) => return Step::File(FileAction::RenameTo { from, to: self.cwd.join(&path) }),
                 None => Reply::BadSequence,

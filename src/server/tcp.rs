@@ -1,20 +1,23 @@
 //! The socket server: accepts control connections, one thread per session, and carries out
 //! what the session machine asks: data transfers (active or passive), file actions, logins.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::io::{self, Write};
 use std::net::{IpAddr, SocketAddr, SocketAddrV4, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use super::ServerConfig;
+use super::access_log::Event;
 use super::capacity::SystemLimits;
 use super::data::{check_data_target, close_after_peer, connect_active, is_own_address, open_passive_listener};
 use super::files::{Listing, file_size, modification_time, path_facts};
-use super::listing::facts_line;
-use super::session::{DataClose, DataTarget, FileAction, ListFormat, Login, Session, Step, Transfer};
+use super::listing::{facts_line, timestamp};
+use super::session::{DataClose, DataTarget, FileAction, ListFormat, Login, RequestedPath, Session, Step, Transfer};
 use super::throttle::{LoginThrottle, Turn};
 use crate::protocol::command::{Dialect, Verb, verb_of};
 use crate::protocol::data::{Accepted, FILE_RECEIVE_BUFFER, ReceiveError, SendError, accept_from, receive, send_file};
@@ -44,7 +47,13 @@ pub fn serve(listener: TcpListener, config: ServerConfig, transcript: Transcript
             crate::diag!("removed {removed} unfinished upload(s) left by a stopped server");
         }
     }
+    let local = listener.local_addr()?;
+    for line in super::announce::startup_lines(&config, local, super::announce::interface_ipv4()) {
+        crate::diagnostics::stderr_line(&format!("minftp: {line}"));
+    }
     let max_sessions = session_limit(&config);
+    let per_address = Arc::new(Mutex::new(HashMap::new()));
+    let mut numbers = 0u64;
     let config = Arc::new(config);
     let active = Arc::new(AtomicUsize::new(0));
     let mut failures = AcceptFailures::default();
@@ -69,14 +78,21 @@ pub fn serve(listener: TcpListener, config: ServerConfig, transcript: Transcript
             refuse(&stream, &transcript);
             continue;
         };
+        let peer_ip = stream.peer_addr().map_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), |a| a.ip().to_canonical());
+        let Some(address_slot) = AddressSlot::claim(&per_address, peer_ip, config.operation.max_per_ip) else {
+            refuse(&stream, &transcript);
+            continue;
+        };
+        numbers += 1;
+        let number = numbers;
         let stream = Arc::new(stream);
         let kept = Arc::clone(&stream);
         let config = Arc::clone(&config);
         let session_transcript = transcript.clone();
         let throttle = Arc::clone(&throttle);
         let spawned = thread::Builder::new().name("session".into()).stack_size(SESSION_STACK).spawn(move || {
-            let _slot = slot;
-            let session = ControlConnection::new(stream, &config, session_transcript, throttle);
+            let _slots = (slot, address_slot);
+            let session = ControlConnection::new(stream, &config, session_transcript, throttle, number);
             if let Err(err) = session.and_then(|c| c.run()) {
                 crate::diag!("session ended: {err}");
             }
@@ -89,6 +105,16 @@ pub fn serve(listener: TcpListener, config: ServerConfig, transcript: Transcript
         }
     }
     Ok(())
+}
+
+/// The IPv4 address `host` names: itself when it is one, else what it resolves to now (a
+/// dynamic-DNS name keeps working as its address changes).
+fn public_ipv4(host: &str) -> Option<IpAddr> {
+    if let Ok(ip) = host.parse::<std::net::Ipv4Addr>() {
+        return Some(IpAddr::V4(ip));
+    }
+    use std::net::ToSocketAddrs;
+    (host, 0).to_socket_addrs().ok()?.find(|a| a.is_ipv4()).map(|a| a.ip())
 }
 
 /// Answers a connection the server cannot take with 421, and closes it.
@@ -141,6 +167,37 @@ impl AcceptFailures {
     }
 }
 
+/// A place among the sessions one client address may hold (`--max-per-ip`), given back
+/// when dropped.
+struct AddressSlot {
+    counts: Arc<Mutex<HashMap<IpAddr, usize>>>,
+    ip: IpAddr,
+}
+
+impl AddressSlot {
+    fn claim(counts: &Arc<Mutex<HashMap<IpAddr, usize>>>, ip: IpAddr, max: Option<usize>) -> Option<AddressSlot> {
+        let mut map = counts.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let count = map.entry(ip).or_insert(0);
+        if max.is_some_and(|max| *count >= max) {
+            return None;
+        }
+        *count += 1;
+        Some(AddressSlot { counts: Arc::clone(counts), ip })
+    }
+}
+
+impl Drop for AddressSlot {
+    fn drop(&mut self) {
+        let mut map = self.counts.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(count) = map.get_mut(&self.ip) {
+            *count -= 1;
+            if *count == 0 {
+                map.remove(&self.ip);
+            }
+        }
+    }
+}
+
 /// A place among the `max_clients` sessions, given back when dropped.
 struct SessionSlot(Arc<AtomicUsize>);
 
@@ -180,6 +237,20 @@ struct ControlConnection<'a> {
     transfer_in_progress: Option<TransferGuard>,
     /// Failed logins per client address, shared by all sessions.
     throttle: Arc<LoginThrottle>,
+    /// This session's number, in the access log and (with --transcript-sessions) transcript.
+    number: u64,
+    /// The event the access log is waiting to see the final reply of.
+    pending_event: RefCell<Option<PendingEvent>>,
+    /// Bytes moved by the transfer under way.
+    moved: Arc<AtomicU64>,
+}
+
+/// An access-log event waiting for its final reply.
+struct PendingEvent {
+    command: &'static str,
+    path: Vec<u8>,
+    started: Instant,
+    counts_bytes: bool,
 }
 
 impl<'a> ControlConnection<'a> {
@@ -188,6 +259,7 @@ impl<'a> ControlConnection<'a> {
         config: &'a ServerConfig,
         transcript: Transcript,
         throttle: Arc<LoginThrottle>,
+        number: u64,
     ) -> io::Result<Self> {
         let peer = stream.peer_addr()?;
         let local = stream.local_addr()?;
@@ -206,18 +278,72 @@ impl<'a> ControlConnection<'a> {
             passive: None,
             transfer_in_progress: None,
             throttle,
+            number,
+            pending_event: RefCell::new(None),
+            moved: Arc::new(AtomicU64::new(0)),
         })
     }
 
     /// Prints a reply to the transcript, then sends it (SPEC §3.5: print before sending).
+    /// A final reply also completes the access-log event waiting for it.
     fn send(&self, reply: &Reply) -> io::Result<()> {
         let wire = reply.to_wire();
-        self.transcript.write(&wire);
-        (&*self.stream).write_all(&wire)
+        self.show(&wire);
+        let sent = (&*self.stream).write_all(&wire);
+        if reply.code() >= 200
+            && let Some(event) = self.pending_event.take()
+        {
+            let bytes = event.counts_bytes.then(|| self.moved.load(Ordering::Relaxed));
+            self.log(event.command, &event.path, bytes, Some(event.started.elapsed()), reply.code());
+        }
+        sent
+    }
+
+    /// Writes to the transcript, prefixed with the session's number when asked.
+    fn show(&self, bytes: &[u8]) {
+        if self.config.operation.transcript_sessions {
+            self.transcript.write(&[format!("[{}] ", self.number).as_bytes(), bytes].concat());
+        } else {
+            self.transcript.write(bytes);
+        }
+    }
+
+    /// Writes an access-log line, when there is a log.
+    fn log(&self, command: &str, path: &[u8], bytes: Option<u64>, duration: Option<Duration>, code: u16) {
+        if let Some(log) = &self.config.operation.access_log {
+            log.record(&Event {
+                session: self.number,
+                client: self.peer,
+                user: self.session.user(),
+                command,
+                path,
+                bytes,
+                duration,
+                code,
+            });
+        }
+    }
+
+    /// Makes the next final reply complete an access-log event.
+    fn expect_event(&self, command: &'static str, path: &[u8], counts_bytes: bool) {
+        if self.config.operation.access_log.is_some() {
+            self.moved.store(0, Ordering::Relaxed);
+            let event = PendingEvent { command, path: path.to_vec(), started: Instant::now(), counts_bytes };
+            *self.pending_event.borrow_mut() = Some(event);
+        }
     }
 
     fn run(mut self) -> io::Result<()> {
-        self.send(&Reply::Greeting)?;
+        let greeting = self.config.operation.banner.clone().map_or(Reply::Greeting, Reply::Banner);
+        self.log("CONNECT", b"", None, None, greeting.code());
+        let started = Instant::now();
+        let ended = self.serve_commands(greeting);
+        self.log("DISCONNECT", b"", None, Some(started.elapsed()), 221);
+        ended
+    }
+
+    fn serve_commands(&mut self, greeting: Reply) -> io::Result<()> {
+        self.send(&greeting)?;
         let mut line = Vec::new();
         // An over-long line is echoed as it streams, before anyone can tell it is a PASS:
         // when a real login is required it is not echoed at all, so no password is printed.
@@ -232,10 +358,14 @@ impl<'a> ControlConnection<'a> {
         loop {
             let transcript = &self.transcript;
             let mut echoed = 0usize;
+            let tag = self.config.operation.transcript_sessions.then(|| format!("[{}] ", self.number));
             let step = match self.reader.next_line(&mut |chunk| {
                 if echo_over_long && echoed < echo_cap {
                     let shown = chunk.len().min(echo_cap - echoed);
-                    transcript.write(&chunk[..shown]);
+                    match (&tag, echoed) {
+                        (Some(tag), 0) => transcript.write(&[tag.as_bytes(), &chunk[..shown]].concat()),
+                        _ => transcript.write(&chunk[..shown]),
+                    }
                 }
                 echoed = echoed.saturating_add(chunk.len());
             }) {
@@ -249,14 +379,17 @@ impl<'a> ControlConnection<'a> {
                 Ok(Some(Line::TooLong { terminated: true })) => {
                     if echo_over_long && echoed > echo_cap {
                         let hidden = echoed - echo_cap;
-                        self.transcript.write(format!("[... {hidden} more bytes of an over-long line]\r\n").as_bytes());
+                        self.show(format!("[... {hidden} more bytes of an over-long line]\r\n").as_bytes());
                     }
                     Step::Reply(self.session.handle_over_long_line())
                 }
                 Ok(Some(Line::Complete(bytes))) => {
                     line.clear();
                     line.extend_from_slice(bytes);
-                    self.transcript.write(&self.session.transcript_echo(&line));
+                    self.show(&self.session.transcript_echo(&line));
+                    if verb_of(&line, self.session.policy().dialect) == Some(Verb::Pass) {
+                        self.expect_event("PASS", b"", false);
+                    }
                     if self.is_password_check(&line) {
                         match self.throttle.turn(self.peer.ip().to_canonical(), Instant::now()) {
                             Turn::After(wait) => thread::sleep(wait),
@@ -291,8 +424,31 @@ impl<'a> ControlConnection<'a> {
                 self.send(&reply)?;
                 return Ok(Flow::Close);
             }
-            Step::Transfer { transfer, data } => self.transfer(transfer, data)?,
+            Step::Transfer { transfer, data } => {
+                let (command, path) = match &transfer {
+                    Transfer::Retrieve { path: RequestedPath::Raw(raw), .. } => ("RETR", raw.clone()),
+                    Transfer::Retrieve { path: RequestedPath::Virtual(path), .. } => ("RETR", path.as_bytes().to_vec()),
+                    Transfer::Store { path, append: true, .. } => ("APPE", path.as_bytes().to_vec()),
+                    Transfer::Store { path, .. } => ("STOR", path.as_bytes().to_vec()),
+                    Transfer::List { path, format: ListFormat::Long } => ("LIST", path.as_bytes().to_vec()),
+                    Transfer::List { path, format: ListFormat::Names } => ("NLST", path.as_bytes().to_vec()),
+                    Transfer::List { path, format: ListFormat::Facts } => ("MLSD", path.as_bytes().to_vec()),
+                };
+                self.expect_event(command, &path, true);
+                self.transfer(transfer, data)?
+            }
             Step::File(action) => {
+                let changed = match &action {
+                    FileAction::MakeDirectory(path) => Some(("MKD", path)),
+                    FileAction::RemoveDirectory(path) => Some(("RMD", path)),
+                    FileAction::Delete(path) => Some(("DELE", path)),
+                    FileAction::RenameTo { to, .. } => Some(("RNTO", to)),
+                    FileAction::SetModificationTime { path, .. } => Some(("MFMT", path)),
+                    _ => None,
+                };
+                if let Some((command, path)) = changed {
+                    self.expect_event(command, path.as_bytes(), false);
+                }
                 let reply = self.file_action(action);
                 self.send(&reply)?;
             }
@@ -325,6 +481,14 @@ impl<'a> ControlConnection<'a> {
                 let port = listener.local_addr().map_or(0, |a| a.port());
                 self.passive = Some(listener);
                 self.session.passive_opened();
+                // Behind NAT the client must be told the public address; EPSV names none.
+                let announced = match (&self.config.operation.public_address, extended) {
+                    (Some(public), false) => public_ipv4(public).unwrap_or_else(|| {
+                        crate::diag!("--public-address {public} has no IPv4 address now; PASV announces {announced}");
+                        announced
+                    }),
+                    _ => announced,
+                };
                 match announced {
                     IpAddr::V4(ip) if !extended => Reply::PassiveMode(SocketAddrV4::new(ip, port)),
                     _ => Reply::ExtendedPassiveMode(port),
@@ -370,6 +534,21 @@ impl<'a> ControlConnection<'a> {
         Ok(stream)
     }
 
+    /// What a transfer calls with its running byte count: counts the bytes for the access
+    /// log, and holds the session to `--max-rate` by sleeping whenever it is ahead.
+    fn meter(&self) -> impl FnMut(u64) + use<> {
+        let (moved, rate, started) = (Arc::clone(&self.moved), self.config.operation.max_rate, Instant::now());
+        move |total| {
+            moved.store(total, Ordering::Relaxed);
+            if let Some(rate) = rate {
+                let due = Duration::from_secs_f64(total as f64 / rate as f64);
+                if let Some(ahead) = due.checked_sub(started.elapsed()) {
+                    thread::sleep(ahead);
+                }
+            }
+        }
+    }
+
     /// Carries out a transfer up to and including its final reply.
     fn transfer(&mut self, transfer: Transfer, data: DataTarget) -> io::Result<()> {
         let answered = self.transfer_and_reply(transfer, data);
@@ -385,8 +564,9 @@ impl<'a> ControlConnection<'a> {
                 };
                 let stall_timeout = self.config.limits.data_timeout;
                 let data_close = self.session.data_close();
+                let mut meter = self.meter();
                 let reply = self.with_data_connection(data, |connection, done| {
-                    match send_file(&opened.file, offset, opened.len, &connection, stall_timeout, &mut |_| {}) {
+                    match send_file(&opened.file, offset, opened.len, &connection, stall_timeout, &mut |n| meter(n)) {
                         Ok(_) => {
                             if let DataClose::AfterPeerCloses(limit) = data_close {
                                 close_after_peer(connection, limit);
@@ -411,13 +591,17 @@ impl<'a> ControlConnection<'a> {
                     return self.send(&Reply::FileUnavailable);
                 };
                 let root = root.clone();
+                let moved = Arc::clone(&self.moved);
                 let reply = self.with_data_connection(data, |connection, done| {
                     // Streamed line by line through a buffer: a huge folder costs no more memory.
                     let mut out = io::BufWriter::with_capacity(64 * 1024, connection);
+                    let mut total = 0u64;
                     let sent = listing.each_line(&root, format, writable, &mut |line| {
+                        total += line.len() as u64 + 2;
                         out.write_all(line)?;
                         out.write_all(b"\r\n")
                     });
+                    moved.store(total, Ordering::Relaxed);
                     match sent.and_then(|()| out.flush()) {
                         Ok(()) => done,
                         Err(_) => Reply::TransferAborted,
@@ -467,8 +651,9 @@ impl<'a> ControlConnection<'a> {
     }
 
     fn receive_upload(&mut self, mut upload: Writing, data: DataTarget) -> io::Result<Reply> {
+        let mut meter = self.meter();
         let received = self.with_data_connection(data, |mut connection, done| {
-            match receive(&mut connection, upload.file(), FILE_RECEIVE_BUFFER, &mut |_| {}) {
+            match receive(&mut connection, upload.file(), FILE_RECEIVE_BUFFER, &mut |n| meter(n)) {
                 Ok(_) => done,
                 Err(ReceiveError::Peer(err)) => {
                     crate::diag!("upload connection broke: {err}");
@@ -590,6 +775,13 @@ impl<'a> ControlConnection<'a> {
             FileAction::RenameTo { from, to } => match (root.entry(&from), root.entry(&to)) {
                 (Some(from), Some(to)) => ok_or_refused(from.rename_to(&to), done),
                 _ => refused,
+            },
+            FileAction::SetModificationTime { path, seconds } => match root.set_modification_time(&path, seconds) {
+                Ok(()) => Reply::ModificationTimeSet { stamp: timestamp(seconds), path: path.as_bytes().to_vec() },
+                Err(err) => {
+                    crate::diag!("MFMT {}: {err}", String::from_utf8_lossy(path.as_bytes()));
+                    refused
+                }
             },
         }
     }
