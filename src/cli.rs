@@ -332,9 +332,12 @@ impl ServeArgs {
         if self.user.is_some() && password.is_none() {
             return Err(eyre!("--user needs a password: --password PW, or MINFTP_PASSWORD in the environment"));
         }
+        // Said with the startup lines, after the address.
+        let mut warnings = Vec::new();
         if self.user.is_none() && environment_password.is_some() && extended && !self.stdin {
-            crate::diag!(
+            warnings.push(
                 "warning: MINFTP_PASSWORD is set but --user is not: this server is anonymous (any name, any password)"
+                    .to_string(),
             );
         }
         let root_dir = self.root.clone().unwrap_or_else(|| PathBuf::from(if self.lab { "server" } else { "." }));
@@ -370,6 +373,7 @@ impl ServeArgs {
             transcript_sessions: self.transcript_sessions,
             max_per_ip: self.max_per_ip.map(|n| n as usize),
             max_rate: self.max_rate,
+            warnings,
         };
         let policy = Policy {
             dialect: if extended { Dialect::Extended } else { Dialect::Comp431 },

@@ -36,6 +36,7 @@ pub fn startup_lines(config: &ServerConfig, local: SocketAddr, interface_ip: Opt
         ip => ip,
     };
     lines.push(format!("url: ftp://{}/", SocketAddr::new(shown_ip, local.port())));
+    lines.extend(config.operation.warnings.iter().cloned());
     if policy.writable && policy.credentials.is_none() && !local.ip().is_loopback() {
         lines.push(format!(
             "warning: anyone who can reach {local} may upload, change and delete files here (anonymous and \

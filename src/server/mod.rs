@@ -80,4 +80,6 @@ pub struct Operation {
     pub max_per_ip: Option<usize>,
     /// Bytes per second one session may move on its data connections.
     pub max_rate: Option<u64>,
+    /// Warnings found while checking the command line, said with the startup lines.
+    pub warnings: Vec<String>,
 }
