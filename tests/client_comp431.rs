@@ -18,23 +18,6 @@ fn client(dir: &Path, data_port: u16, input: &str) -> Vec<u8> {
     out.stdout
 }
 
-/// A free port for the client's first data connection (and the few after it). It comes
-/// from above the kernel's ephemeral range (32768-60999 here), so that no connection another
-/// test opens meanwhile can take it between this check and the client's bind; each test
-/// binary starts at its own offset, and ports are never handed out twice.
-fn free_data_port() -> u16 {
-    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-    let (low, span) = (61_000u32, 4_000u32);
-    let start = std::process::id() * 97;
-    loop {
-        let candidate = low + (start + NEXT.fetch_add(4, std::sync::atomic::Ordering::Relaxed)) % span;
-        let port = candidate as u16;
-        if (0..4).all(|i| TcpListener::bind(("0.0.0.0", port + i)).is_ok()) {
-            return port;
-        }
-    }
-}
-
 /// What the client prints for a successful CONNECT and login to minftp.
 fn connect_lines(port: u16) -> String {
     format!(

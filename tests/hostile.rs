@@ -246,7 +246,7 @@ fn a_client_whose_retr_files_folder_is_unwritable_says_so_and_goes_on() {
     write_file(work.path(), "retr_files", b"a file where the folder should be");
     let server = Server::start(root.path(), &[]);
     let input = format!("CONNECT localhost {}\nGET f\nGET f\nQUIT\n", server.port());
-    let data_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port().to_string();
+    let data_port = free_data_port().to_string();
     let out = run_with_input(work.path(), &["client", &data_port, "--data-ip", "127.0.0.1"], input.as_bytes());
     assert!(out.status.success());
     let stdout = String::from_utf8_lossy(&out.stdout);

@@ -389,3 +389,20 @@ pub fn connect_from(source: &str, port: u16) -> TcpStream {
         TcpStream::from_raw_fd(fd)
     }
 }
+
+/// A free port for the client's first data connection (and the few after it). It comes
+/// from above the kernel's ephemeral range (32768-60999 here), so that no connection another
+/// test opens meanwhile can take it between this check and the client's bind; each test
+/// binary starts at its own offset, and ports are never handed out twice.
+pub fn free_data_port() -> u16 {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let (low, span) = (61_000u32, 4_000u32);
+    let start = std::process::id() * 97;
+    loop {
+        let candidate = low + (start + NEXT.fetch_add(4, std::sync::atomic::Ordering::Relaxed)) % span;
+        let port = candidate as u16;
+        if (0..4).all(|i| TcpListener::bind(("0.0.0.0", port + i)).is_ok()) {
+            return port;
+        }
+    }
+}
