@@ -11,28 +11,9 @@ use std::io::Write;
 use std::net::TcpListener;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Output, Stdio};
+use std::process::{Child, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
-
-fn run(dir: &Path, args: &[&str]) -> Output {
-    run_with_input(dir, args, b"")
-}
-
-#[track_caller]
-fn assert_ok(out: &Output) {
-    assert!(out.status.success(), "exit {:?}\nstderr: {}", out.status, String::from_utf8_lossy(&out.stderr));
-}
-
-fn stderr_of(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn entries(dir: &Path) -> Vec<String> {
-    let mut names: Vec<_> = fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
-    names.sort();
-    names
-}
 
 fn temporaries(dir: &Path) -> Vec<String> {
     entries(dir).into_iter().filter(|n| n.starts_with(".minftp-part-")).collect()
@@ -65,7 +46,7 @@ fn get_into_a_fifo_writes_through_it_without_temporary_or_rename() {
         let fifo = fifo.clone();
         move || fs::read(fifo).unwrap()
     });
-    assert_ok(&run(work.path(), &["get", &addr, "f.bin", "-o", "fifo"]));
+    assert_ok(&minftp_run(work.path(), &["get", &addr, "f.bin", "-o", "fifo"]));
     assert!(reader.join().unwrap() == content);
     assert!(fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo(), "the FIFO is still a FIFO");
     assert_eq!(entries(work.path()), ["fifo"]);
@@ -88,7 +69,7 @@ fn get_into_a_character_device_made_by_the_test_writes_into_it() {
         eprintln!("skipped: this container does not allow mknod ({})", std::io::Error::last_os_error());
         return;
     }
-    assert_ok(&run(work.path(), &["get", &addr, "f.bin", "-o", "null"]));
+    assert_ok(&minftp_run(work.path(), &["get", &addr, "f.bin", "-o", "null"]));
     assert!(fs::symlink_metadata(&device).unwrap().file_type().is_char_device(), "the device was replaced");
     assert_eq!(entries(work.path()), ["null"]);
 }
@@ -99,7 +80,7 @@ fn get_through_a_symlink_replaces_the_file_it_points_to_and_keeps_the_link() {
     let work = temp_dir();
     write_file(work.path(), "real/target.bin", b"old");
     symlink("real/target.bin", work.path().join("link.bin")).unwrap();
-    assert_ok(&run(work.path(), &["get", &addr, "f.bin", "-o", "link.bin"]));
+    assert_ok(&minftp_run(work.path(), &["get", &addr, "f.bin", "-o", "link.bin"]));
     assert!(fs::symlink_metadata(work.path().join("link.bin")).unwrap().file_type().is_symlink());
     assert_eq!(fs::read(work.path().join("real/target.bin")).unwrap(), b"new contents");
     assert_eq!(entries(&work.path().join("real")), ["target.bin"]);
@@ -111,7 +92,7 @@ fn get_over_a_0600_file_keeps_its_mode() {
     let work = temp_dir();
     write_file(work.path(), "f.bin", b"old");
     fs::set_permissions(work.path().join("f.bin"), fs::Permissions::from_mode(0o600)).unwrap();
-    assert_ok(&run(work.path(), &["get", &addr, "f.bin"]));
+    assert_ok(&minftp_run(work.path(), &["get", &addr, "f.bin"]));
     assert_eq!(fs::read(work.path().join("f.bin")).unwrap(), b"new");
     assert_eq!(fs::metadata(work.path().join("f.bin")).unwrap().permissions().mode() & 0o777, 0o600);
 }
@@ -121,11 +102,11 @@ fn get_into_a_folder_saves_inside_it_under_the_remote_name() {
     let (_root, _server, addr) = server_with(&[("sub/f.bin", b"in a folder")]);
     let work = temp_dir();
     fs::create_dir(work.path().join("downloads")).unwrap();
-    assert_ok(&run(work.path(), &["get", &addr, "sub/f.bin", "-o", "downloads"]));
+    assert_ok(&minftp_run(work.path(), &["get", &addr, "sub/f.bin", "-o", "downloads"]));
     assert_eq!(fs::read(work.path().join("downloads/f.bin")).unwrap(), b"in a folder");
     // A folder named like the default local name receives the file too, as with cp.
     fs::create_dir(work.path().join("f.bin")).unwrap();
-    assert_ok(&run(work.path(), &["get", &addr, "sub/f.bin"]));
+    assert_ok(&minftp_run(work.path(), &["get", &addr, "sub/f.bin"]));
     assert_eq!(fs::read(work.path().join("f.bin/f.bin")).unwrap(), b"in a folder");
 }
 
@@ -137,10 +118,10 @@ fn a_bad_destination_and_no_clobber_fail_before_connecting() {
     listener.set_nonblocking(true).unwrap();
     let addr = format!("127.0.0.1:{}", listener.local_addr().unwrap().port());
     let started = Instant::now();
-    let out = run(work.path(), &["get", &addr, "f.bin", "-o", "no-such-folder/f.bin"]);
+    let out = minftp_run(work.path(), &["get", &addr, "f.bin", "-o", "no-such-folder/f.bin"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr_of(&out).contains("cannot write no-such-folder/f.bin"), "{}", stderr_of(&out));
-    let out = run(work.path(), &["get", &addr, "exists.bin", "-n"]);
+    let out = minftp_run(work.path(), &["get", &addr, "exists.bin", "-n"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr_of(&out).contains("exists.bin exists; not overwritten"), "{}", stderr_of(&out));
     assert!(started.elapsed() < Duration::from_secs(5));
@@ -314,18 +295,19 @@ fn get_continue_resumes_a_download_cut_off_by_a_dying_server_byte_exact() {
         let work = temp_dir();
         // First a server that dies after 1,234,567 bytes: --continue keeps them.
         let (dying, handle) = fake_server(Fake { die_after: Some(1_234_567), ..Fake::serving(content.clone(), 1) });
-        let out = run(work.path(), &["get", &format!("127.0.0.1:{dying}"), "f.bin", "--continue", "--retry", "0"]);
+        let out =
+            minftp_run(work.path(), &["get", &format!("127.0.0.1:{dying}"), "f.bin", "--continue", "--retry", "0"]);
         handle.join().unwrap();
         assert_ne!(out.status.code(), Some(0));
         let partial = fs::read(work.path().join("f.bin")).unwrap_or_default();
         assert!(partial == content[..1_234_567], "{} bytes kept; stderr: {}", partial.len(), stderr_of(&out));
         // Then the real server: the rest arrives by REST and the file ends byte-exact.
-        let out = run(work.path(), &["get", &format!("127.0.0.1:{port}"), "f.bin", "--continue"]);
+        let out = minftp_run(work.path(), &["get", &format!("127.0.0.1:{port}"), "f.bin", "--continue"]);
         assert_ok(&out);
         assert!(fs::read(work.path().join("f.bin")).unwrap() == content, "{name}: not byte-exact");
         assert_eq!(entries(work.path()), ["f.bin"], "{name}");
         // A third run finds it complete and changes nothing.
-        let out = run(work.path(), &["get", &format!("127.0.0.1:{port}"), "f.bin", "-c"]);
+        let out = minftp_run(work.path(), &["get", &format!("127.0.0.1:{port}"), "f.bin", "-c"]);
         assert_ok(&out);
         assert!(stderr_of(&out).contains("already complete"), "{name}: {}", stderr_of(&out));
     }
@@ -344,7 +326,7 @@ fn put_continue_resumes_a_partial_upload_byte_exact() {
         if name == "vsftpd" {
             fs::set_permissions(root.join(remote), fs::Permissions::from_mode(0o666)).unwrap();
         }
-        let out = run(work.path(), &["put", &format!("127.0.0.1:{port}"), "up.bin", remote, "--continue"]);
+        let out = minftp_run(work.path(), &["put", &format!("127.0.0.1:{port}"), "up.bin", remote, "--continue"]);
         assert_ok(&out);
         assert!(fs::read(root.join(remote)).unwrap() == content, "{name}: not byte-exact");
     }
@@ -355,7 +337,7 @@ fn retry_reconnects_after_a_server_dropped_the_first_two_connections() {
     let content = binary_content(1_000_000);
     let work = temp_dir();
     let (port, server) = fake_server(Fake { drop_first: 2, ..Fake::serving(content.clone(), 1) });
-    let out = run(work.path(), &["get", &format!("127.0.0.1:{port}"), "f.bin", "--retry-delay", "0"]);
+    let out = minftp_run(work.path(), &["get", &format!("127.0.0.1:{port}"), "f.bin", "--retry-delay", "0"]);
     server.join().unwrap();
     assert_ok(&out);
     assert!(fs::read(work.path().join("f.bin")).unwrap() == content);
@@ -364,12 +346,12 @@ fn retry_reconnects_after_a_server_dropped_the_first_two_connections() {
 
     write_file(work.path(), "up.bin", &content);
     let (port, server) = fake_server(Fake { drop_first: 2, ..Fake::serving(Vec::new(), 1) });
-    let out = run(work.path(), &["put", &format!("127.0.0.1:{port}"), "up.bin", "--retry-delay", "0"]);
+    let out = minftp_run(work.path(), &["put", &format!("127.0.0.1:{port}"), "up.bin", "--retry-delay", "0"]);
     assert_ok(&out);
     assert_eq!(server.join().unwrap(), [UploadEnd::Clean(content.len())]);
 
     let (port, server) = fake_server(Fake { drop_first: 1, ..Fake::serving(content.clone(), 0) });
-    let out = run(work.path(), &["get", &format!("127.0.0.1:{port}"), "f.bin", "-o", "other", "--retry", "0"]);
+    let out = minftp_run(work.path(), &["get", &format!("127.0.0.1:{port}"), "f.bin", "-o", "other", "--retry", "0"]);
     server.join().unwrap();
     assert_eq!(out.status.code(), Some(1), "--retry 0 gives up at once");
     assert!(!work.path().join("other").exists());
@@ -380,7 +362,7 @@ fn a_refusal_is_not_retried() {
     let (_root, _server, addr) = server_with(&[]);
     let work = temp_dir();
     let started = Instant::now();
-    let out = run(work.path(), &["get", &addr, "missing.bin"]);
+    let out = minftp_run(work.path(), &["get", &addr, "missing.bin"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(!stderr_of(&out).contains("attempt"), "a 550 is final: {}", stderr_of(&out));
     assert!(started.elapsed() < Duration::from_secs(3));
@@ -390,9 +372,9 @@ fn a_refusal_is_not_retried() {
 fn max_filesize_aborts_a_larger_download_and_leaves_nothing() {
     let (_root, _server, addr) = server_with(&[("big.bin", &binary_content(2_000_000))]);
     let work = temp_dir();
-    let out = run(work.path(), &["get", &addr, "big.bin", "--max-filesize", "1000000"]);
+    let out = minftp_run(work.path(), &["get", &addr, "big.bin", "--max-filesize", "1000000"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr_of(&out).contains("--max-filesize"), "{}", stderr_of(&out));
     assert!(entries(work.path()).is_empty());
-    assert_ok(&run(work.path(), &["get", &addr, "big.bin", "--max-filesize", "2000000"]));
+    assert_ok(&minftp_run(work.path(), &["get", &addr, "big.bin", "--max-filesize", "2000000"]));
 }

@@ -406,3 +406,24 @@ pub fn free_data_port() -> u16 {
         }
     }
 }
+
+/// Runs `minftp ARGS` in `dir` with nothing on standard input.
+pub fn minftp_run(dir: &Path, args: &[&str]) -> Output {
+    run_with_input(dir, args, b"")
+}
+
+#[track_caller]
+pub fn assert_ok(out: &Output) {
+    assert!(out.status.success(), "exit {:?}\nstderr: {}", out.status, String::from_utf8_lossy(&out.stderr));
+}
+
+pub fn stderr_of(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// The names in `dir`, sorted.
+pub fn entries(dir: &Path) -> Vec<String> {
+    let mut names: Vec<_> = fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    names.sort();
+    names
+}
