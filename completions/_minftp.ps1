@@ -25,12 +25,11 @@ Register-ArgumentCompleter -Native -CommandName 'minftp' -ScriptBlock {
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
-            [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Serve files over FTP; standard output carries the COMP 431 transcript')
-            [CompletionResult]::new('client', 'client', [CompletionResultType]::ParameterValue, 'Run the COMP 431 client session read from standard input')
-            [CompletionResult]::new('get', 'get', [CompletionResultType]::ParameterValue, 'Download one file')
-            [CompletionResult]::new('put', 'put', [CompletionResultType]::ParameterValue, 'Upload one file')
+            [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Serve files over FTP. The default dialect is the COMP 431 course''s (eight commands, its exact transcript on standard output); --extended serves real FTP clients')
+            [CompletionResult]::new('client', 'client', [CompletionResultType]::ParameterValue, 'Run the COMP 431 client session read from standard input, or with --lab the COSC 328 session (OPEN, GET, PUT, CLOSE, QUIT, HELP) typed by a person')
+            [CompletionResult]::new('get', 'get', [CompletionResultType]::ParameterValue, 'Download one file, with resume, retries and progress')
+            [CompletionResult]::new('put', 'put', [CompletionResultType]::ParameterValue, 'Upload one file, with resume, retries and progress')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
-            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
         'minftp;serve' {
@@ -118,33 +117,6 @@ Register-ArgumentCompleter -Native -CommandName 'minftp' -ScriptBlock {
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
-            break
-        }
-        'minftp;help' {
-            [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Serve files over FTP; standard output carries the COMP 431 transcript')
-            [CompletionResult]::new('client', 'client', [CompletionResultType]::ParameterValue, 'Run the COMP 431 client session read from standard input')
-            [CompletionResult]::new('get', 'get', [CompletionResultType]::ParameterValue, 'Download one file')
-            [CompletionResult]::new('put', 'put', [CompletionResultType]::ParameterValue, 'Upload one file')
-            [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
-            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
-            break
-        }
-        'minftp;help;serve' {
-            break
-        }
-        'minftp;help;client' {
-            break
-        }
-        'minftp;help;get' {
-            break
-        }
-        'minftp;help;put' {
-            break
-        }
-        'minftp;help;completions' {
-            break
-        }
-        'minftp;help;help' {
             break
         }
     })

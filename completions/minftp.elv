@@ -22,12 +22,11 @@ set edit:completion:arg-completer[minftp] = {|@words|
             cand --help 'Print help'
             cand -V 'Print version'
             cand --version 'Print version'
-            cand serve 'Serve files over FTP; standard output carries the COMP 431 transcript'
-            cand client 'Run the COMP 431 client session read from standard input'
-            cand get 'Download one file'
-            cand put 'Upload one file'
+            cand serve 'Serve files over FTP. The default dialect is the COMP 431 course''s (eight commands, its exact transcript on standard output); --extended serves real FTP clients'
+            cand client 'Run the COMP 431 client session read from standard input, or with --lab the COSC 328 session (OPEN, GET, PUT, CLOSE, QUIT, HELP) typed by a person'
+            cand get 'Download one file, with resume, retries and progress'
+            cand put 'Upload one file, with resume, retries and progress'
             cand completions 'Print a shell completion script'
-            cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'minftp;serve'= {
             cand --root 'Folder to serve [default: ., or server with --lab]'
@@ -110,26 +109,6 @@ set edit:completion:arg-completer[minftp] = {|@words|
             cand --help 'Print help'
             cand -V 'Print version'
             cand --version 'Print version'
-        }
-        &'minftp;help'= {
-            cand serve 'Serve files over FTP; standard output carries the COMP 431 transcript'
-            cand client 'Run the COMP 431 client session read from standard input'
-            cand get 'Download one file'
-            cand put 'Upload one file'
-            cand completions 'Print a shell completion script'
-            cand help 'Print this message or the help of the given subcommand(s)'
-        }
-        &'minftp;help;serve'= {
-        }
-        &'minftp;help;client'= {
-        }
-        &'minftp;help;get'= {
-        }
-        &'minftp;help;put'= {
-        }
-        &'minftp;help;completions'= {
-        }
-        &'minftp;help;help'= {
         }
     ]
     $completions[$command]

@@ -26,13 +26,12 @@ end
 
 complete -c minftp -n "__fish_minftp_needs_command" -s h -l help -d 'Print help'
 complete -c minftp -n "__fish_minftp_needs_command" -s V -l version -d 'Print version'
-complete -c minftp -n "__fish_minftp_needs_command" -f -a "serve" -d 'Serve files over FTP; standard output carries the COMP 431 transcript'
-complete -c minftp -n "__fish_minftp_needs_command" -f -a "client" -d 'Run the COMP 431 client session read from standard input'
-complete -c minftp -n "__fish_minftp_needs_command" -f -a "get" -d 'Download one file'
-complete -c minftp -n "__fish_minftp_needs_command" -f -a "put" -d 'Upload one file'
+complete -c minftp -n "__fish_minftp_needs_command" -f -a "serve" -d 'Serve files over FTP. The default dialect is the COMP 431 course\'s (eight commands, its exact transcript on standard output); --extended serves real FTP clients'
+complete -c minftp -n "__fish_minftp_needs_command" -f -a "client" -d 'Run the COMP 431 client session read from standard input, or with --lab the COSC 328 session (OPEN, GET, PUT, CLOSE, QUIT, HELP) typed by a person'
+complete -c minftp -n "__fish_minftp_needs_command" -f -a "get" -d 'Download one file, with resume, retries and progress'
+complete -c minftp -n "__fish_minftp_needs_command" -f -a "put" -d 'Upload one file, with resume, retries and progress'
 complete -c minftp -n "__fish_minftp_needs_command" -f -a "completions" -d 'Print a shell completion script'
-complete -c minftp -n "__fish_minftp_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c minftp -n "__fish_minftp_using_subcommand serve" -l root -d 'Folder to serve [default: ., or server with --lab]' -r -F
+complete -c minftp -n "__fish_minftp_using_subcommand serve" -l root -d 'Folder to serve [default: ., or server with --lab]' -r -f -a "(__fish_complete_directories)"
 complete -c minftp -n "__fish_minftp_using_subcommand serve" -l bind -d 'Address to listen on, IPv4 or IPv6 [default: 0.0.0.0; 127.0.0.1 with --lab]' -r
 complete -c minftp -n "__fish_minftp_using_subcommand serve" -l user -d 'Require this user name (extended dialect only; default: anonymous, any password)' -r
 complete -c minftp -n "__fish_minftp_using_subcommand serve" -l password -d 'Require this password with --user (or set MINFTP_PASSWORD, which keeps it out of `ps`)' -r
@@ -56,7 +55,7 @@ complete -c minftp -n "__fish_minftp_using_subcommand serve" -s h -l help -d 'Pr
 complete -c minftp -n "__fish_minftp_using_subcommand serve" -s V -l version -d 'Print version'
 complete -c minftp -n "__fish_minftp_using_subcommand client" -l data-ip -d 'IPv4 address to advertise in PORT (default: this host\'s name, resolved)' -r
 complete -c minftp -n "__fish_minftp_using_subcommand client" -l timeout -d 'Seconds to wait to connect, for a reply, or for the data connection (at most a day)' -r
-complete -c minftp -n "__fish_minftp_using_subcommand client" -l dir -d 'Local folder of the lab session' -r -F
+complete -c minftp -n "__fish_minftp_using_subcommand client" -l dir -d 'Local folder of the lab session' -r -f -a "(__fish_complete_directories)"
 complete -c minftp -n "__fish_minftp_using_subcommand client" -l lab -d 'COSC 328 session: OPEN/GET/PUT/CLOSE/QUIT between client/ and server/'
 complete -c minftp -n "__fish_minftp_using_subcommand client" -s h -l help -d 'Print help'
 complete -c minftp -n "__fish_minftp_using_subcommand client" -s V -l version -d 'Print version'
@@ -87,9 +86,3 @@ complete -c minftp -n "__fish_minftp_using_subcommand put" -s h -l help -d 'Prin
 complete -c minftp -n "__fish_minftp_using_subcommand put" -s V -l version -d 'Print version'
 complete -c minftp -n "__fish_minftp_using_subcommand completions" -s h -l help -d 'Print help'
 complete -c minftp -n "__fish_minftp_using_subcommand completions" -s V -l version -d 'Print version'
-complete -c minftp -n "__fish_minftp_using_subcommand help; and not __fish_seen_subcommand_from serve client get put completions help" -f -a "serve" -d 'Serve files over FTP; standard output carries the COMP 431 transcript'
-complete -c minftp -n "__fish_minftp_using_subcommand help; and not __fish_seen_subcommand_from serve client get put completions help" -f -a "client" -d 'Run the COMP 431 client session read from standard input'
-complete -c minftp -n "__fish_minftp_using_subcommand help; and not __fish_seen_subcommand_from serve client get put completions help" -f -a "get" -d 'Download one file'
-complete -c minftp -n "__fish_minftp_using_subcommand help; and not __fish_seen_subcommand_from serve client get put completions help" -f -a "put" -d 'Upload one file'
-complete -c minftp -n "__fish_minftp_using_subcommand help; and not __fish_seen_subcommand_from serve client get put completions help" -f -a "completions" -d 'Print a shell completion script'
-complete -c minftp -n "__fish_minftp_using_subcommand help; and not __fish_seen_subcommand_from serve client get put completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

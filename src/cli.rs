@@ -25,7 +25,7 @@ use crate::server::{DEFAULT_BANNER, Limits, Operation, ServerConfig};
 
 /// An FTP server and client: byte-exact for the COMP 431 course, usable by real FTP clients.
 #[derive(Debug, Parser)]
-#[command(name = "minftp", version, propagate_version = true)]
+#[command(name = "minftp", version, propagate_version = true, disable_help_subcommand = true, after_help = TOP_EXAMPLES)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -33,13 +33,19 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Serve files over FTP; standard output carries the COMP 431 transcript
+    /// Serve files over FTP. The default dialect is the COMP 431 course's (eight commands,
+    /// its exact transcript on standard output); --extended serves real FTP clients
+    #[command(after_help = SERVE_EXAMPLES)]
     Serve(ServeArgs),
-    /// Run the COMP 431 client session read from standard input
+    /// Run the COMP 431 client session read from standard input, or with --lab the COSC
+    /// 328 session (OPEN, GET, PUT, CLOSE, QUIT, HELP) typed by a person
+    #[command(after_help = CLIENT_EXAMPLES)]
     Client(ClientArgs),
-    /// Download one file
+    /// Download one file, with resume, retries and progress
+    #[command(after_help = GET_EXAMPLES)]
     Get(GetArgs),
-    /// Upload one file
+    /// Upload one file, with resume, retries and progress
+    #[command(after_help = PUT_EXAMPLES)]
     Put(PutArgs),
     /// Print a shell completion script
     Completions {
@@ -54,7 +60,7 @@ pub struct ServeArgs {
     #[arg(default_value_t = 2121)]
     pub port: u16,
     /// Folder to serve [default: ., or server with --lab]
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", value_hint = clap::ValueHint::DirPath)]
     pub root: Option<PathBuf>,
     /// Address to listen on, IPv4 or IPv6 [default: 0.0.0.0; 127.0.0.1 with --lab]
     #[arg(long, value_name = "ADDR")]
@@ -85,7 +91,7 @@ pub struct ServeArgs {
     #[arg(long, value_name = "HOST")]
     pub public_address: Option<String>,
     /// Append an access log to FILE: a line per session start and end, transfer, change, login
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
     pub log: Option<PathBuf>,
     /// Write the access log to standard error too
     #[arg(short, long)]
@@ -130,9 +136,10 @@ fn parse_port_range(text: &str) -> std::result::Result<RangeInclusive<u16>, Stri
 
 #[derive(Debug, Args)]
 pub struct ClientArgs {
-    /// First local port for data connections (one more for each PORT sent)
-    #[arg(default_value_t = 2122)]
-    pub dataport: u16,
+    /// COMP 431: the first local port for data connections, one more for each PORT sent
+    /// [default: 2122]. With --lab: the server's port on 127.0.0.1, opened at start
+    #[arg(value_name = "PORT")]
+    pub dataport: Option<u16>,
     /// COSC 328 session: OPEN/GET/PUT/CLOSE/QUIT between client/ and server/
     #[arg(long)]
     pub lab: bool,
@@ -143,7 +150,7 @@ pub struct ClientArgs {
     #[arg(long, value_name = "SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub timeout: u64,
     /// Local folder of the lab session
-    #[arg(long, value_name = "DIR", default_value = "client", requires = "lab")]
+    #[arg(long, value_name = "DIR", default_value = "client", requires = "lab", value_hint = clap::ValueHint::DirPath)]
     pub dir: PathBuf,
 }
 
@@ -184,7 +191,7 @@ impl TransferOptions {
     /// [`check_sendable`]), before anything is sent.
     fn check_login(&self) -> Result<()> {
         for value in [&self.user, &self.password].into_iter().flatten() {
-            check_sendable(value).map_err(|e| eyre!(e))?;
+            check_sendable(value).map_err(usage)?;
         }
         Ok(())
     }
@@ -226,7 +233,7 @@ pub struct GetArgs {
     /// Remote file (omit when ADDR is a URL)
     pub remote: Option<String>,
     /// Local file or folder, or - for standard output
-    #[arg(short, long, value_name = "LOCAL")]
+    #[arg(short, long, value_name = "LOCAL", value_hint = clap::ValueHint::AnyPath)]
     pub output: Option<PathBuf>,
     /// Do not overwrite an existing local file
     #[arg(short = 'n', long, conflicts_with = "resume")]
@@ -243,6 +250,7 @@ pub struct PutArgs {
     /// HOST, HOST:PORT, [IPv6]:PORT, or an ftp:// URL
     pub addr: String,
     /// Local file to upload
+    #[arg(value_hint = clap::ValueHint::FilePath)]
     pub local: PathBuf,
     /// Remote name (default: the local file's name)
     pub remote: Option<String>,
@@ -253,23 +261,23 @@ pub struct PutArgs {
 impl GetArgs {
     /// The connection and the download.
     pub fn into_request(self) -> Result<(Connection, GetRequest)> {
-        let target = parse_target(&self.addr).map_err(|e| eyre!(e))?;
+        let target = parse_target(&self.addr).map_err(usage)?;
         let remote = match (target.path.clone(), self.remote) {
-            (Some(_), Some(_)) => return Err(eyre!("give the remote file either in the URL or as REMOTE, not both")),
+            (Some(_), Some(_)) => return Err(usage("give the remote file either in the URL or as REMOTE, not both")),
             (Some(path), None) | (None, Some(path)) => path,
             (None, None) => {
-                return Err(eyre!("name the remote file: minftp get ADDR REMOTE, or an ftp:// URL with a path"));
+                return Err(usage("name the remote file: minftp get ADDR REMOTE, or an ftp:// URL with a path"));
             }
         };
         let destination = match self.output {
             Some(path) if path.as_os_str() == "-" => Destination::Stdout,
             Some(path) => Destination::File(path),
-            None => Destination::File(default_local_name(&remote)?),
+            None => Destination::File(default_local_name(&remote).map_err(|e| usage(e.to_string()))?),
         };
-        check_sendable(&remote).map_err(|e| eyre!(e))?;
+        check_sendable(&remote).map_err(usage)?;
         self.options.check_login()?;
         if destination == Destination::Stdout && self.options.resume {
-            return Err(eyre!("--continue needs a local file; standard output cannot be continued"));
+            return Err(usage("--continue needs a local file; standard output cannot be continued"));
         }
         let request = GetRequest {
             remote,
@@ -285,19 +293,19 @@ impl GetArgs {
 impl PutArgs {
     /// The connection and the upload.
     pub fn into_request(self) -> Result<(Connection, PutRequest)> {
-        let target = parse_target(&self.addr).map_err(|e| eyre!(e))?;
+        let target = parse_target(&self.addr).map_err(usage)?;
         let local_name = self
             .local
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
-            .ok_or_else(|| eyre!("{} names no file", self.local.display()))?;
+            .ok_or_else(|| usage(format!("{} names no file", self.local.display())))?;
         let remote = match (target.path.clone(), self.remote) {
-            (Some(_), Some(_)) => return Err(eyre!("give the remote name either in the URL or as REMOTE, not both")),
+            (Some(_), Some(_)) => return Err(usage("give the remote name either in the URL or as REMOTE, not both")),
             (Some(path), None) if path.ends_with('/') => format!("{path}{local_name}"),
             (Some(path), None) | (None, Some(path)) => path,
             (None, None) => local_name,
         };
-        check_sendable(&remote).map_err(|e| eyre!(e))?;
+        check_sendable(&remote).map_err(usage)?;
         self.options.check_login()?;
         let request = PutRequest { local: self.local, remote, recovery: self.options.recovery() };
         Ok((self.options.connection(&target), request))
@@ -315,7 +323,7 @@ impl ServeArgs {
     pub fn into_mode(self) -> Result<ServeMode> {
         let extended = self.extended || self.writable || self.lab;
         if self.user.is_some() && !extended {
-            return Err(eyre!("--user applies to the extended dialect; add --extended (or --writable)"));
+            return Err(usage("--user applies to the extended dialect; add --extended (or --writable)"));
         }
         for (given, flag) in [
             (self.banner.is_some(), "--banner"),
@@ -323,14 +331,14 @@ impl ServeArgs {
             (self.transcript_sessions, "--transcript-sessions"),
         ] {
             if given && !extended {
-                return Err(eyre!("{flag} applies to the extended dialect; add --extended (or --writable)"));
+                return Err(usage(format!("{flag} applies to the extended dialect; add --extended (or --writable)")));
             }
         }
         // A password without a user would be an open server that looks protected.
         let environment_password = std::env::var("MINFTP_PASSWORD").ok().filter(|p| !p.is_empty());
         let password = self.password.clone().or(environment_password.clone());
         if self.user.is_some() && password.is_none() {
-            return Err(eyre!("--user needs a password: --password PW, or MINFTP_PASSWORD in the environment"));
+            return Err(usage("--user needs a password: --password PW, or MINFTP_PASSWORD in the environment"));
         }
         // Said with the startup lines, after the address.
         let mut warnings = Vec::new();
@@ -374,6 +382,7 @@ impl ServeArgs {
             max_per_ip: self.max_per_ip.map(|n| n as usize),
             max_rate: self.max_rate,
             warnings,
+            announce_sessions: self.lab,
         };
         let policy = Policy {
             dialect: if extended { Dialect::Extended } else { Dialect::Comp431 },
@@ -407,18 +416,73 @@ pub fn generated_files() -> Vec<(PathBuf, Vec<u8>)> {
         let name = shell.file_name("minftp");
         files.push((Path::new("completions").join(name), script));
     }
-    let command = Cli::command();
-    let mut pages = vec![("minftp.1".to_string(), command.clone())];
+    let mut command = Cli::command();
+    command.build();
+    let mut pages = vec![("minftp".to_string(), command.clone())];
     for sub in command.get_subcommands() {
-        let name = format!("minftp-{}", sub.get_name());
-        pages.push((format!("{name}.1"), sub.clone().name(name)));
+        // The synopsis names the command as it is typed, with clap's usage line.
+        let typed = format!("minftp {}", sub.get_name());
+        let usage = sub.clone().bin_name(&typed).render_usage().to_string();
+        let usage = usage.strip_prefix("Usage: ").unwrap_or(&usage).to_string();
+        let page = sub.clone().name(format!("minftp-{}", sub.get_name())).bin_name(typed).override_usage(usage);
+        pages.push((format!("minftp-{}", sub.get_name()), page));
     }
-    for (file, page) in pages {
-        let mut roff = Vec::new();
-        clap_mangen::Man::new(page).render(&mut roff).expect("rendering into memory cannot fail");
-        files.push((Path::new("man").join(file), roff));
+    for (name, page) in pages {
+        files.push((Path::new("man").join(format!("{name}.1")), man_page(&name, page)));
     }
     files
+}
+
+/// One man page: clap's title, name, synopsis, description, options and commands, then the
+/// sections clap has no place for (examples, exit status, environment, files).
+fn man_page(name: &str, page: clap::Command) -> Vec<u8> {
+    let examples = page.get_after_help().map(|help| help.to_string()).unwrap_or_default();
+    let man = clap_mangen::Man::new(page.clone());
+    let mut roff = Vec::new();
+    let rendered = (|| {
+        man.render_title(&mut roff)?;
+        man.render_name_section(&mut roff)?;
+        man.render_synopsis_section(&mut roff)?;
+        man.render_description_section(&mut roff)?;
+        man.render_options_section(&mut roff)?;
+        if page.get_subcommands().next().is_some() {
+            man.render_subcommands_section(&mut roff)?;
+        }
+        io::Result::Ok(())
+    })();
+    rendered.expect("rendering into memory cannot fail");
+    let escape = |text: &str| text.replace('\\', "\\e").replace('-', "\\-");
+    let mut extra = String::new();
+    let (example_lines, notes) = examples.split_once("\n\n").unwrap_or((&examples, ""));
+    if let Some(example_lines) = example_lines.strip_prefix("Examples:\n") {
+        extra.push_str(".SH EXAMPLES\n.nf\n");
+        extra.push_str(&escape(example_lines));
+        extra.push_str("\n.fi\n");
+    }
+    if !notes.is_empty() {
+        extra.push_str(&format!(".SH \"LAB COMMANDS\"\n{}\n", escape(notes)));
+    }
+    extra.push_str(
+        ".SH \"EXIT STATUS\"\n0 on success; 1 when the work failed (a refused transfer, a lab \
+         command that failed, a server that cannot start); 2 when minftp was called wrongly (an \
+         unknown or bad flag or argument); 128 + the signal's number after SIGINT, SIGTERM or \
+         SIGHUP for the clients (the server exits 0).\n",
+    );
+    extra.push_str(&format!(
+        ".SH ENVIRONMENT\n.TP\n.B MINFTP_PASSWORD\nThe password of \\fBminftp serve \\-\\-user\\fR, or of \
+         \\fBminftp get\\fR and \\fBput\\fR with \\fB\\-\\-user\\fR, kept out of \\fBps\\fR.\n\
+         .SH FILES\n.TP\n.B retr_files/fileN\nWhere the COMP 431 client (and \\fBserve \\-\\-stdin\\fR) \
+         saves retrieved files.\n.TP\n.B .minftp\\-part\\-*\nTemporary files of uploads and downloads in \
+         flight, removed when they end and by a writable server at start.\n.SH \"SEE ALSO\"\n{}\n",
+        ["minftp", "minftp-serve", "minftp-client", "minftp-get", "minftp-put", "minftp-completions"]
+            .iter()
+            .filter(|page| **page != name)
+            .map(|page| format!("\\fB{}\\fR(1)", page.replace('-', "\\-")))
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
+    roff.extend_from_slice(extra.as_bytes());
+    roff
 }
 
 /// Writes the generated files under `dir` (used to refresh the committed copies).
@@ -436,6 +500,50 @@ pub fn write_completions(shell: Shell, out: &mut dyn io::Write) {
     clap_complete::generate(shell, &mut Cli::command(), "minftp", out);
 }
 
+/// Examples shown at the end of `--help` and in the EXAMPLES section of the man pages.
+const TOP_EXAMPLES: &str = "Examples:
+  minftp serve 9123                        the COMP 431 server (transcript on standard output)
+  minftp serve 2121 --writable             a server for curl, lftp, FileZilla, uploads allowed
+  minftp get 127.0.0.1:2121 file.txt       download one file";
+const SERVE_EXAMPLES: &str = "Examples:
+  minftp serve 9123                        COMP 431 server; compare its stdout with the course's
+  minftp serve --stdin < Input1            COMP 431 Homework 1: commands from standard input
+  minftp serve 2121 --writable --user alice --log access.log
+                                           uploads with a login (password from MINFTP_PASSWORD)";
+const CLIENT_EXAMPLES: &str = "Examples:
+  minftp client 10000 < ClientInput1       COMP 431 client, data ports from 10000
+  minftp client --lab 12000                COSC 328 session, connected to 127.0.0.1:12000
+
+Lab commands (any case): OPEN PORT, OPEN HOST PORT, GET NAME, PUT NAME, CLOSE, QUIT, HELP";
+const GET_EXAMPLES: &str = "Examples:
+  minftp get 127.0.0.1:2121 dir/file.txt -o copy.txt
+  minftp get 127.0.0.1:2121 big.iso -c --retry 5   continue a partial file, retrying
+  minftp get '[::1]:2121' file.txt -o - | sha256sum";
+const PUT_EXAMPLES: &str = "Examples:
+  minftp put 127.0.0.1:2121 local.bin
+  minftp put 127.0.0.1:2121 local.bin dir/remote.bin --continue";
+
+/// An error in how minftp was called (exit status 2, as clap's own usage errors), as
+/// opposed to a failure while it ran (exit status 1).
+#[derive(Debug)]
+pub struct UsageError(pub String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+/// A usage error as a report (see [`UsageError`]).
+pub fn usage(message: impl Into<String>) -> color_eyre::Report {
+    eyre!(UsageError(message.into()))
+}
+
+/// The COMP 431 client's first data port when none is given (SPEC §1).
+pub const DEFAULT_DATA_PORT: u16 = 2122;
+
 /// How `client` was asked to run.
 pub enum ClientMode {
     Comp431(crate::client::ClientConfig),
@@ -446,10 +554,18 @@ impl ClientArgs {
     pub fn into_mode(self) -> Result<ClientMode> {
         let timeout = Duration::from_secs(self.timeout);
         if self.lab {
-            return Ok(ClientMode::Lab(crate::client::lab::LabConfig { folder: self.dir, timeout }));
+            if self.dataport == Some(0) {
+                return Err(usage("0 is not a server port; use 1-65535"));
+            }
+            return Ok(ClientMode::Lab(crate::client::lab::LabConfig {
+                folder: self.dir,
+                timeout,
+                open_at_start: self.dataport,
+                interactive: io::IsTerminal::is_terminal(&io::stdin()),
+            }));
         }
         Ok(ClientMode::Comp431(crate::client::ClientConfig {
-            first_data_port: self.dataport,
+            first_data_port: self.dataport.unwrap_or(DEFAULT_DATA_PORT),
             data_ip: self.data_ip,
             timeout,
         }))

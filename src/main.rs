@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use color_eyre::eyre::Result;
-use minftp::cli::{Cli, ClientMode, Command, ServeMode};
+use minftp::cli::{Cli, ClientMode, Command, ServeMode, UsageError};
 use minftp::client::{self, comp431, lab, oneshot};
 use minftp::protocol::command::Dialect;
 use minftp::server::{shutdown, stdin, tcp};
@@ -19,7 +19,8 @@ fn main() -> ExitCode {
         Err(report) if is_broken_pipe(&report) => ExitCode::SUCCESS,
         Err(report) => {
             eprintln!("minftp: {report:#}");
-            ExitCode::FAILURE
+            // Exit status 2 for how minftp was called (as clap's own errors), 1 for a failure.
+            if report.downcast_ref::<UsageError>().is_some() { ExitCode::from(2) } else { ExitCode::FAILURE }
         }
     }
 }
@@ -48,7 +49,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
             ClientMode::Lab(config) => {
                 client::stop_on_signals(true)?;
-                lab::run(&config, io::stdin().lock(), &mut io::stdout())?;
+                let mut lines: Box<dyn lab::LineSource> = if config.interactive {
+                    Box::new(lab::TerminalLines::new()?)
+                } else {
+                    Box::new(lab::PlainLines(io::stdin().lock()))
+                };
+                if !lab::run(&config, lines.as_mut(), &mut io::stdout(), &mut io::stderr())? {
+                    return Ok(ExitCode::FAILURE);
+                }
             }
         },
         Command::Get(args) => {

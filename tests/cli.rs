@@ -4,8 +4,10 @@ mod common;
 
 use common::*;
 
+/// Changed with issue 14: minftp's own usage errors exit with 2, as clap's do (they exited
+/// with 1, the status of a failure while running).
 #[test]
-fn usage_errors_are_one_clear_line_with_exit_status_1() {
+fn usage_errors_are_one_clear_line_with_exit_status_2() {
     let dir = temp_dir();
     for (args, says) in [
         (&["get", "h:99999", "f"][..], "bad port"),
@@ -14,7 +16,7 @@ fn usage_errors_are_one_clear_line_with_exit_status_1() {
         (&["put", "http://h/x", "f"], "ftp:// URL"),
     ] {
         let out = run_with_input(dir.path(), args, b"");
-        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(
             stderr.contains(says) && stderr.lines().count() == 1 && !stderr.contains("panicked"),
@@ -82,9 +84,38 @@ fn attack_16_5_line_breaks_in_urls_and_names_are_refused_before_connecting() {
         vec!["put", addr.as_str(), "Cargo.toml", "b\r\nDELE important.txt"],
     ] {
         let out = run_with_input(dir.path(), &args, b"");
-        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert_eq!(out.status.code(), Some(2), "a usage error: {args:?}");
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.contains("cannot be sent in an FTP command"), "{args:?}: {stderr}");
     }
     assert!(listener.accept().is_err(), "nothing was sent");
+}
+
+/// One exit-status convention: 2 for how minftp was called, 1 for a failure while it ran.
+#[test]
+fn usage_errors_exit_2_and_failures_exit_1() {
+    let dir = temp_dir();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    for (args, status) in [
+        (vec!["get".to_string()], 2),
+        (vec!["serve".into(), "0".into(), "--banner".into(), "x".into()], 2),
+        (vec!["get".into(), format!("127.0.0.1:{closed}"), "f".into(), "--retry".into(), "0".into()], 1),
+        (vec!["put".into(), "127.0.0.1:1".into(), "missing-local-file".into()], 1),
+    ] {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = run_with_input(dir.path(), &args, b"");
+        assert_eq!(out.status.code(), Some(status), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+}
+
+/// Issue 14: every subcommand's --help ends with examples.
+#[test]
+fn every_subcommand_help_ends_with_examples() {
+    for sub in ["serve", "client", "get", "put"] {
+        let out = run_with_input(temp_dir().path(), &[sub, "--help"], b"");
+        assert!(out.status.success());
+        let help = String::from_utf8_lossy(&out.stdout);
+        let examples = help.split("Examples:\n").nth(1).unwrap_or_else(|| panic!("{sub}: {help}"));
+        assert!(examples.lines().filter(|l| l.trim_start().starts_with("minftp ")).count() >= 2, "{sub}: {examples}");
+    }
 }

@@ -36,7 +36,7 @@ fn a_password_without_a_user_is_refused_and_one_from_the_environment_is_warned_a
     assert_eq!(out.status.code(), Some(2), "clap refuses --password without --user");
     assert!(String::from_utf8_lossy(&out.stderr).contains("--user"));
     let out = run_with_input(dir.path(), &["serve", "0", "--extended", "--user", "alice"], b"");
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2), "a usage error");
     assert!(String::from_utf8_lossy(&out.stderr).contains("--user needs a password"));
 
     let server = spawn_server(dir.path(), &["--bind", "127.0.0.1", "--extended"], &[("MINFTP_PASSWORD", "secret")]);
@@ -86,7 +86,7 @@ fn each_dialect_has_its_greeting_and_banner_sets_the_extended_one() {
         client.expect(greeting);
     }
     let out = run_with_input(root.path(), &["serve", "0", "--banner", "x"], b"");
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2), "a usage error");
     assert!(String::from_utf8_lossy(&out.stderr).contains("--banner applies to the extended dialect"));
 }
 

@@ -199,9 +199,10 @@ fn sigint_during_a_lab_get_aborts_the_transfer_and_returns_to_the_prompt() {
     stdin.write_all(b"QUIT\n").unwrap();
     drop(stdin);
     let out = wait_bounded(child, Duration::from_secs(15));
-    assert_ok(&out);
+    // The interrupted GET is a command that did not succeed: exit status 1 (issue 14).
+    assert_eq!(out.status.code(), Some(1));
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(text.contains("interrupted; nothing was saved"), "{text}");
+    assert!(stderr_of(&out).contains("interrupted; nothing was saved"), "{}", stderr_of(&out));
     assert!(text.trim_end().ends_with("bye"), "the session went on to QUIT: {text}");
     assert!(entries(&client_dir).is_empty(), "left behind: {:?}", entries(&client_dir));
 }

@@ -159,23 +159,27 @@ fn lab_session_opens_puts_gets_closes_and_reopens() {
          open 127.0.0.1 {port}\nHELP\nQUIT\nGET never.txt\n"
     );
     let out = run_with_input(dir.path(), &["client", "--lab"], script.as_bytes());
-    assert_ok(&out);
+    // Changed with issue 14: errors go to standard error, and a session in which a command
+    // failed exits with status 1 (they went to standard output, with status 0).
+    assert_eq!(out.status.code(), Some(1), "a command failed");
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines[0], format!("connected to 127.0.0.1 port {port}"));
     assert!(lines[1].starts_with("uploaded my notes.txt: 30 B in "), "{text}");
     assert!(lines[2].starts_with("downloaded from server.bin: 2.38 MiB in "), "{text}");
-    assert!(
-        lines[3].starts_with("error: cannot download missing.txt")
-            && lines[3].ends_with("550 File not found or access denied."),
-        "{text}"
-    );
-    assert!(lines[4].starts_with("error: cannot read ") && lines[4].contains("not-here.txt"), "{text}");
-    assert_eq!(lines[5], "connection closed");
-    assert_eq!(lines[6], "error: not connected; use OPEN PORT first");
-    assert_eq!(lines[7], format!("connected to 127.0.0.1 port {port}"));
-    assert!(lines[8].starts_with("commands (any case):"), "{text}");
+    assert_eq!(lines[3], "connection closed");
+    assert_eq!(lines[4], format!("connected to 127.0.0.1 port {port}"));
+    assert!(lines[5].starts_with("commands (any case):"), "{text}");
     assert_eq!(&lines[lines.len() - 2..], ["connection closed", "bye"], "{text}");
+    let errors = stderr_of(&out);
+    let errors: Vec<&str> = errors.lines().collect();
+    assert!(
+        errors[0].starts_with("error: cannot download \"missing.txt\"")
+            && errors[0].ends_with("550 File not found or access denied."),
+        "{errors:?}"
+    );
+    assert!(errors[1].starts_with("error: cannot read \"") && errors[1].contains("not-here.txt\""), "{errors:?}");
+    assert_eq!(errors[2], "error: not connected; use OPEN PORT first");
     assert!(!text.contains("never.txt"), "nothing is read after QUIT");
     assert_eq!(fs::read(server_dir.join("my notes.txt")).unwrap(), b"notes with spaces in the name\n");
     assert!(fs::read(dir.path().join("client/from server.bin")).unwrap() == binary);
@@ -190,14 +194,41 @@ fn lab_session_survives_a_refused_connection_and_a_vanished_server() {
     let script = format!("OPEN {dead_port}\nOPEN {port}\nGET f\nGET f\nQUIT\n");
     let out = run_with_input(dir.path(), &["client", "--lab", "--dir", "mine"], script.as_bytes());
     server.join().unwrap();
-    assert_ok(&out);
+    assert_eq!(out.status.code(), Some(1));
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let lines: Vec<&str> = text.lines().collect();
-    assert!(lines[0].starts_with(&format!("error: cannot connect to 127.0.0.1 port {dead_port}")), "{text}");
-    assert_eq!(lines[1], format!("connected to 127.0.0.1 port {port}"));
-    assert!(lines[2].starts_with("error: ") && lines[2].ends_with("(the connection is closed; OPEN again)"), "{text}");
-    assert_eq!(lines[3], "error: not connected; use OPEN PORT first");
+    assert_eq!(text.lines().next().unwrap(), format!("connected to 127.0.0.1 port {port}"));
+    let errors = stderr_of(&out);
+    let errors: Vec<&str> = errors.lines().collect();
+    // Said once: "cannot connect to 127.0.0.1 port N" used to repeat itself.
+    assert_eq!(errors[0].matches("cannot connect to").count(), 1, "{errors:?}");
+    assert!(errors[0].starts_with(&format!("error: cannot connect to 127.0.0.1 port {dead_port}")), "{errors:?}");
+    assert!(errors[1].ends_with("(the connection is closed; OPEN again)"), "{errors:?}");
+    assert_eq!(errors[2], "error: not connected; use OPEN PORT first");
     assert!(dir.path().join("mine").is_dir() && entries(&dir.path().join("mine")).is_empty());
+}
+
+#[test]
+fn lab_client_opens_the_port_given_at_start_and_a_failed_open_keeps_the_connection() {
+    let dir = temp_dir();
+    let server_dir = dir.path().join("server");
+    write_file(&server_dir, "f.txt", b"kept");
+    let server = Server::start(&server_dir, &["--lab"]);
+    let dead_port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = server.port().to_string();
+    let out =
+        run_with_input(dir.path(), &["client", "--lab", &port], format!("OPEN {dead_port}\nGET f.txt\n").as_bytes());
+    assert_eq!(out.status.code(), Some(1), "the OPEN failed");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(text.starts_with(&format!("connected to 127.0.0.1 port {port}\n")), "{text}");
+    assert!(text.contains("downloaded f.txt"), "the first connection was kept: {text}");
+    let errors = stderr_of(&out);
+    assert!(errors.contains(&format!("; still connected to 127.0.0.1 port {port}")), "{errors}");
+    assert_eq!(fs::read(dir.path().join("client/f.txt")).unwrap(), b"kept");
+    let server_says = server.wait_for_stderr("disconnected");
+    assert!(
+        server_says.contains("connected from 127.0.0.1:") && server_says.contains("disconnected (session 1)"),
+        "{server_says}"
+    );
 }
 
 fn get_and_put_against_peer(root: &Path, peer: &Peer, upload_name: &str) {

@@ -2,7 +2,7 @@
 //! person, files kept in `client/`, and every failure explained without ending the session.
 
 use std::fs::{self, File};
-use std::io::{self, BufRead, IsTerminal, Write};
+use std::io::{self, BufRead, Write};
 use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
@@ -17,6 +17,10 @@ pub struct LabConfig {
     /// The local folder files are read from and saved to (created if missing).
     pub folder: PathBuf,
     pub timeout: Duration,
+    /// `client --lab PORT`: open 127.0.0.1 PORT before the first command.
+    pub open_at_start: Option<u16>,
+    /// A person types the commands (standard input is a terminal): a banner and a prompt.
+    pub interactive: bool,
 }
 
 /// One request of the lab session.
@@ -91,62 +95,124 @@ fn parse_open(rest: &str) -> Result<LabCommand, String> {
 fn local_path(folder: &Path, name: &str) -> Result<PathBuf, String> {
     let relative = Path::new(name);
     if relative.components().any(|c| !matches!(c, Component::Normal(_))) {
-        return Err(format!("{name:?} must be a plain name inside {} (no '..', no leading '/')", folder.display()));
+        return Err(format!(
+            "{name:?} must be a plain name inside {:?} (no '..', no leading '/')",
+            folder.display().to_string()
+        ));
     }
     Ok(folder.join(relative))
 }
 
-/// Runs the session over `input`, writing what happens to `out`.
-pub fn run(config: &LabConfig, input: impl BufRead, out: &mut dyn Write) -> io::Result<()> {
-    fs::create_dir_all(&config.folder)?;
-    let interactive = io::stdin().is_terminal();
-    let mut lab = Lab { config, session: None };
-    let mut lines = input.lines();
-    loop {
-        if interactive {
-            write!(out, "ftp> ")?;
-            out.flush()?;
+/// Where the lab session's lines come from.
+pub trait LineSource {
+    /// The next line (without its line ending), or `None` at the end of input.
+    fn next_line(&mut self) -> io::Result<Option<String>>;
+}
+
+/// Lines read from a pipe or a file: no prompt, no editing.
+pub struct PlainLines<R>(pub R);
+
+impl<R: BufRead> LineSource for PlainLines<R> {
+    fn next_line(&mut self) -> io::Result<Option<String>> {
+        let mut line = Vec::new();
+        if self.0.read_until(b'\n', &mut line)? == 0 {
+            return Ok(None);
         }
-        let Some(line) = lines.next() else { break };
-        let line = match line {
-            Ok(line) => line,
-            Err(err) if err.kind() == io::ErrorKind::InvalidData => {
-                writeln!(out, "error: the line is not UTF-8 text")?;
-                continue;
+        // Not UTF-8: shown with replacement characters, and refused as a command below.
+        Ok(Some(String::from_utf8_lossy(&line).trim_end_matches(['\r', '\n']).to_string()))
+    }
+}
+
+/// Lines typed at a terminal, with line editing and history (as readline gives lftp and
+/// the classic `ftp`), behind the `ftp> ` prompt. Ctrl-C on an empty line and Ctrl-D leave.
+pub struct TerminalLines(rustyline::DefaultEditor);
+
+impl TerminalLines {
+    pub fn new() -> io::Result<TerminalLines> {
+        rustyline::DefaultEditor::new().map(TerminalLines).map_err(io::Error::other)
+    }
+}
+
+impl LineSource for TerminalLines {
+    fn next_line(&mut self) -> io::Result<Option<String>> {
+        match self.0.readline("ftp> ") {
+            Ok(line) => {
+                if !line.trim().is_empty() {
+                    let _ = self.0.add_history_entry(line.as_str());
+                }
+                Ok(Some(line))
             }
-            Err(err) => return Err(err),
-        };
+            Err(rustyline::error::ReadlineError::Interrupted | rustyline::error::ReadlineError::Eof) => Ok(None),
+            Err(err) => Err(io::Error::other(err)),
+        }
+    }
+}
+
+/// Runs the session over `lines`: what happens goes to `out`, errors to `err`. Returns
+/// whether every command succeeded (the exit status says so).
+pub fn run(
+    config: &LabConfig,
+    lines: &mut dyn LineSource,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> io::Result<bool> {
+    fs::create_dir_all(&config.folder)
+        .map_err(|e| io::Error::new(e.kind(), format!("cannot create the local folder {:?}: {e}", config.folder)))?;
+    if config.interactive {
+        writeln!(out, "minftp lab client: files go to and come from {:?}; type HELP for the commands", config.folder)?;
+    }
+    let mut lab = Lab { config, session: None, all_ok: true };
+    if let Some(port) = config.open_at_start {
+        lab.say(LabCommand::Open { host: "127.0.0.1".into(), port }, out, err)?;
+    }
+    while let Some(line) = lines.next_line()? {
         let command = match parse_lab_command(&line) {
             Ok(command) => command,
             Err(message) => {
-                writeln!(out, "error: {message}")?;
+                lab.all_ok = false;
+                writeln!(err, "error: {message}")?;
                 continue;
             }
         };
         if command == LabCommand::Quit {
             break;
         }
-        let said = lab.carry_out(command);
-        match said {
-            Ok(text) if text.is_empty() => {}
-            Ok(text) => writeln!(out, "{text}")?,
-            Err(text) => writeln!(out, "error: {text}")?,
-        }
+        lab.say(command, out, err)?;
     }
     if lab.session.is_some() {
         lab.close();
         writeln!(out, "connection closed")?;
     }
     writeln!(out, "bye")?;
-    Ok(())
+    Ok(lab.all_ok)
 }
 
 struct Lab<'a> {
     config: &'a LabConfig,
-    session: Option<FtpSession>,
+    session: Option<Connected>,
+    all_ok: bool,
+}
+
+/// An open connection and where it goes.
+struct Connected {
+    session: FtpSession,
+    host: String,
+    port: u16,
 }
 
 impl Lab<'_> {
+    /// Carries out `command` and writes what happened (or why not, on `err`).
+    fn say(&mut self, command: LabCommand, out: &mut dyn Write, err: &mut dyn Write) -> io::Result<()> {
+        match self.carry_out(command) {
+            Ok(text) if text.is_empty() => Ok(()),
+            Ok(text) => writeln!(out, "{text}"),
+            Err(text) => {
+                self.all_ok = false;
+                writeln!(err, "error: {text}")
+            }
+        }
+    }
+
     fn carry_out(&mut self, command: LabCommand) -> Result<String, String> {
         match command {
             LabCommand::Nothing | LabCommand::Quit => Ok(String::new()),
@@ -159,22 +225,33 @@ impl Lab<'_> {
                 false => Err("not connected".into()),
             },
             LabCommand::Open { host, port } => {
+                let login = Login::anonymous();
+                // The new connection first: a failed OPEN keeps the one that was open.
+                let opened =
+                    FtpSession::open(&host, port, &login.user, &login.password, DataMode::Auto, self.config.timeout);
+                let session = match opened {
+                    Ok(session) => session,
+                    Err(error) => {
+                        let kept = match &self.session {
+                            Some(previous) => format!("; still connected to {} port {}", previous.host, previous.port),
+                            None => String::new(),
+                        };
+                        return Err(format!("{error}{kept}"));
+                    }
+                };
                 let mut said = String::new();
                 if self.session.is_some() {
                     self.close();
                     said.push_str("previous connection closed\n");
                 }
-                let login = Login::anonymous();
-                let session =
-                    FtpSession::open(&host, port, &login.user, &login.password, DataMode::Auto, self.config.timeout)
-                        .map_err(|err| format!("cannot connect to {host} port {port}: {err}"))?;
-                self.session = Some(session);
                 said.push_str(&format!("connected to {host} port {port}"));
+                self.session = Some(Connected { session, host, port });
                 Ok(said)
             }
             LabCommand::Get(name) => {
                 let path = local_path(&self.config.folder, &name)?;
-                let session = self.session.as_mut().ok_or("not connected; use OPEN PORT first")?;
+                let connected = self.session.as_mut().ok_or("not connected; use OPEN PORT first")?;
+                let session = &mut connected.session;
                 let size = session.size(&name);
                 let progress = Progress::start(&name, size, Verbosity::BarOnly);
                 let result = download_to_file(session, &name, size, &path, &progress);
@@ -182,10 +259,14 @@ impl Lab<'_> {
             }
             LabCommand::Put(name) => {
                 let path = local_path(&self.config.folder, &name)?;
-                let file = File::open(&path).map_err(|err| format!("cannot read {}: {err}", path.display()))?;
-                let len = file.metadata().map_err(|err| format!("cannot read {}: {err}", path.display()))?.len();
-                let session = self.session.as_mut().ok_or("not connected; use OPEN PORT first")?;
-                let result = upload(session, &file, len, &name, Verbosity::BarOnly);
+                let file =
+                    File::open(&path).map_err(|err| format!("cannot read {:?}: {err}", path.display().to_string()))?;
+                let len = file
+                    .metadata()
+                    .map_err(|err| format!("cannot read {:?}: {err}", path.display().to_string()))?
+                    .len();
+                let connected = self.session.as_mut().ok_or("not connected; use OPEN PORT first")?;
+                let result = upload(&mut connected.session, &file, len, &name, Verbosity::BarOnly);
                 self.report(result)
             }
         }
@@ -201,7 +282,7 @@ impl Lab<'_> {
         }
         result.map_err(|err| {
             let mut message = format!("{err:#}");
-            if self.session.as_mut().is_some_and(|s| !s.is_alive()) {
+            if self.session.as_mut().is_some_and(|s| !s.session.is_alive()) {
                 self.session = None;
                 message.push_str(" (the connection is closed; OPEN again)");
             }
@@ -210,8 +291,8 @@ impl Lab<'_> {
     }
 
     fn close(&mut self) {
-        if let Some(session) = self.session.take() {
-            session.quit();
+        if let Some(connected) = self.session.take() {
+            connected.session.quit();
         }
     }
 }

@@ -2,7 +2,7 @@
 //! errors that quote the server and say what to do.
 
 use std::fs::{self, File};
-use std::io::{self, Seek, Write};
+use std::io::{self, IsTerminal, Seek, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -125,7 +125,35 @@ fn with_retries<T>(
 /// Where a download's bytes go while it runs.
 enum Sink {
     File(Writing),
-    Stdout(io::StdoutLock<'static>),
+    Stdout(StandardOutput),
+}
+
+/// Standard output for `-o -`. On a terminal, a download that starts like a binary file (a
+/// NUL byte in its first block) is refused instead of being written, as curl does: it
+/// would garble the terminal and help nobody.
+struct StandardOutput {
+    out: io::StdoutLock<'static>,
+    check_binary: bool,
+}
+
+impl StandardOutput {
+    fn new() -> StandardOutput {
+        StandardOutput { out: io::stdout().lock(), check_binary: io::stdout().is_terminal() }
+    }
+}
+
+impl Write for StandardOutput {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if std::mem::take(&mut self.check_binary) && buf.contains(&0) {
+            let refused = "the file looks binary, so it was not written to the terminal; use -o FILE, or a pipe";
+            return Err(io::Error::new(io::ErrorKind::InvalidData, refused));
+        }
+        self.out.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
 }
 
 impl Sink {
@@ -180,7 +208,7 @@ pub fn get(connection: &Connection, request: &GetRequest) -> Result<u64> {
         }
         if sink.is_none() {
             sink = Some(match &path {
-                None => Sink::Stdout(io::stdout().lock()),
+                None => Sink::Stdout(StandardOutput::new()),
                 Some(path) => {
                     let start = if request.recovery.resume { Start::Append } else { Start::Fresh };
                     let writing = Writing::to_local_path(path, start).map_err(|err| FtpError::Local {
@@ -337,7 +365,7 @@ fn explain_download_failure(err: FtpError, remote: &str) -> color_eyre::Report {
         Some(530) => " (log in with --user/--password or a user@ URL)",
         _ => "",
     };
-    eyre!(err).wrap_err(format!("cannot download {remote}{hint}"))
+    eyre!(err).wrap_err(format!("cannot download {remote:?}{hint}"))
 }
 
 /// Uploads `request.local` as `request.remote`, retrying and (with `--continue`) resuming
@@ -399,7 +427,7 @@ fn explain_upload_failure(err: FtpError, remote: &str) -> color_eyre::Report {
         }
         _ => "",
     };
-    eyre!(err).wrap_err(format!("cannot upload {remote}{hint}"))
+    eyre!(err).wrap_err(format!("cannot upload {remote:?}{hint}"))
 }
 
 fn local_error(context: &str) -> impl FnOnce(io::Error) -> FtpError + '_ {

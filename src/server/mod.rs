@@ -82,4 +82,7 @@ pub struct Operation {
     pub max_rate: Option<u64>,
     /// Warnings found while checking the command line, said with the startup lines.
     pub warnings: Vec<String>,
+    /// Say on standard error when each client connects and leaves (`--lab`, where a TA
+    /// watches several clients at once).
+    pub announce_sessions: bool,
 }

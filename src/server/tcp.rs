@@ -336,9 +336,16 @@ impl<'a> ControlConnection<'a> {
     fn run(mut self) -> io::Result<()> {
         let greeting = self.config.operation.banner.clone().map_or(Reply::Greeting, Reply::Banner);
         self.log("CONNECT", b"", None, None, greeting.code());
+        let announce = self.config.operation.announce_sessions;
+        if announce {
+            crate::diag!("connected from {} (session {})", self.peer, self.number);
+        }
         let started = Instant::now();
         let ended = self.serve_commands(greeting);
         self.log("DISCONNECT", b"", None, Some(started.elapsed()), 221);
+        if announce {
+            crate::diag!("{} disconnected (session {})", self.peer, self.number);
+        }
         ended
     }
 
@@ -638,12 +645,19 @@ impl<'a> ControlConnection<'a> {
         work: impl FnOnce(TcpStream, Reply) -> Reply,
     ) -> io::Result<Reply> {
         self.session.start_transfer();
+        // Registered from its 150 until its final reply is sent (see
+        // ControlConnection::transfer), so that a stopping server waits for that reply; the
+        // data connection, once there, so that it can be aborted.
+        self.transfer_in_progress = Some(TransferGuard::new(-1));
         self.send(&Reply::FileStatusOk)?;
         Ok(match self.open_data(data) {
             Ok(connection) => {
-                // Registered until its final reply is sent (see ControlConnection::transfer),
-                // so that stopping the server can abort it and still let it answer.
                 self.transfer_in_progress = Some(TransferGuard::new(connection.as_raw_fd()));
+                if signals::transfers_aborted() {
+                    // The server began to stop while this connection was being made.
+                    signals::reset_connection(connection.as_raw_fd());
+                    return Ok(Reply::TransferAborted);
+                }
                 work(connection, self.session.transfer_done_reply())
             }
             Err(reply) => reply,
