@@ -48,6 +48,7 @@ pub enum Command {
     #[command(after_help = PUT_EXAMPLES)]
     Put(PutArgs),
     /// Print a shell completion script
+    #[command(after_help = COMPLETIONS_EXAMPLES)]
     Completions {
         /// The shell to complete for
         shell: Shell,
@@ -519,6 +520,9 @@ const GET_EXAMPLES: &str = "Examples:
   minftp get 127.0.0.1:2121 dir/file.txt -o copy.txt
   minftp get 127.0.0.1:2121 big.iso -c --retry 5   continue a partial file, retrying
   minftp get '[::1]:2121' file.txt -o - | sha256sum";
+const COMPLETIONS_EXAMPLES: &str = "Examples:
+  minftp completions bash > ~/.local/share/bash-completion/completions/minftp
+  minftp completions zsh > ~/.zfunc/_minftp";
 const PUT_EXAMPLES: &str = "Examples:
   minftp put 127.0.0.1:2121 local.bin
   minftp put 127.0.0.1:2121 local.bin dir/remote.bin --continue";

@@ -111,7 +111,7 @@ fn usage_errors_exit_2_and_failures_exit_1() {
 /// Issue 14: every subcommand's --help ends with examples.
 #[test]
 fn every_subcommand_help_ends_with_examples() {
-    for sub in ["serve", "client", "get", "put"] {
+    for sub in ["serve", "client", "get", "put", "completions"] {
         let out = run_with_input(temp_dir().path(), &[sub, "--help"], b"");
         assert!(out.status.success());
         let help = String::from_utf8_lossy(&out.stdout);

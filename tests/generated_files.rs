@@ -44,9 +44,7 @@ fn man_pages_have_synopsis_examples_exit_status_environment_and_files() {
             let section = section.replace("EXIT STATUS", "\"EXIT STATUS\"");
             assert!(roff.contains(&section), "{page}: no {section}");
         }
-        if page != "minftp-completions" {
-            assert!(roff.contains(".SH EXAMPLES"), "{page}: no EXAMPLES");
-        }
+        assert!(roff.contains(".SH EXAMPLES"), "{page}: no EXAMPLES");
         for reference in
             roff.split("\\fB").skip(1).filter_map(|r| r.split_once("\\fR(1)")).map(|(name, _)| name.replace("\\-", "-"))
         {
