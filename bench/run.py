@@ -260,20 +260,20 @@ def main():
                     done.set()
                     sampler.join()
                 record("server peak RSS, MiB (concurrent run)", server.name, rss[0] / 1024)
-            # The clients, against the same pyftpdlib server (else minftp's own server).
-            target = next((s for s in servers if s.name == "pyftpdlib"), servers[0])
-            url = f"ftp://127.0.0.1:{target.port}"
-            clients = [("minftp", [MINFTP, "get", f"127.0.0.1:{target.port}", "big.bin", "-o", "-", "-q"],
-                        [MINFTP, "put", f"127.0.0.1:{target.port}", local_big, "upload/stored.bin", "-q"])]
-            if curl:
-                clients.append(("curl", [curl, "-s", "-o", "/dev/null", f"{url}/big.bin"],
-                                [curl, "-s", "-T", local_big, f"{url}/upload/stored.bin"]))
-            for name, get_argv, put_argv in (clients if run % 2 == 0 else list(reversed(clients))):
-                record(f"client get from {target.name}", name, big_size / timed(get_argv))
-                record(f"client put to {target.name}", name, big_size / timed(put_argv))
-                if not same_file(upload_target, local_big):
-                    raise RuntimeError(f"{name} put: the uploaded file differs")
-                os.remove(upload_target)
+            # The clients, minftp against curl, against each server in turn.
+            for target in servers:
+                url = f"ftp://127.0.0.1:{target.port}"
+                clients = [("minftp", [MINFTP, "get", f"127.0.0.1:{target.port}", "big.bin", "-o", "-", "-q"],
+                            [MINFTP, "put", f"127.0.0.1:{target.port}", local_big, "upload/stored.bin", "-q"])]
+                if curl:
+                    clients.append(("curl", [curl, "-s", "-o", "/dev/null", f"{url}/big.bin"],
+                                    [curl, "-s", "-T", local_big, f"{url}/upload/stored.bin"]))
+                for name, get_argv, put_argv in (clients if run % 2 == 0 else list(reversed(clients))):
+                    record(f"client get from {target.name}", name, big_size / timed(get_argv))
+                    record(f"client put to {target.name}", name, big_size / timed(put_argv))
+                    if not same_file(upload_target, local_big):
+                        raise RuntimeError(f"{name} put: the uploaded file differs")
+                    os.remove(upload_target)
         for server in servers:
             server.stop()
     finally:

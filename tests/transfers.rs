@@ -101,6 +101,10 @@ fn a_url_names_server_path_and_login_and_dash_writes_to_stdout() {
     assert_eq!(out.stdout, b"through a url");
     assert!(out.stderr.is_empty(), "-q prints nothing: {}", stderr_of(&out));
     assert!(entries(work.path()).is_empty());
+    // Issue 14: the summary of -o - does not claim that anything was saved.
+    let out = minftp_run(work.path(), &["get", &url, "-o", "-"]);
+    assert_ok(&out);
+    assert!(stderr_of(&out).starts_with("wrote to standard output my file.txt: 13 B in "), "{}", stderr_of(&out));
 }
 
 #[test]
