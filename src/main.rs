@@ -36,7 +36,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 // Before the transcript's writer thread exists, so that it never takes them.
                 minftp::signals::block_terminating_signals()?;
                 let escape = config.policy.dialect == Dialect::Extended;
-                let transcript = Transcript::queued(io::stdout(), escape)?;
+                let stdout_fd = std::os::fd::AsRawFd::as_raw_fd(&io::stdout());
+                let transcript = Transcript::queued(io::stdout(), Some(stdout_fd), escape)?;
                 shutdown::stop_on_signals(transcript.clone())?;
                 shutdown::survive_file_size_limits();
                 tcp::serve(listener, config, transcript)?;

@@ -309,7 +309,7 @@ fn attack_16_7_a_control_connection_closing_just_after_the_data_is_not_a_finishe
     client.exchange("STOR target\r\n", OPENING);
     data.write_all(b"torn").unwrap();
     drop(data);
-    thread::sleep(Duration::from_millis(10));
+    thread::sleep(Duration::from_millis(3));
     drop(client);
     thread::sleep(Duration::from_millis(500));
     assert_eq!(fs::read(root.path().join("target")).unwrap(), b"old and whole");
