@@ -129,10 +129,14 @@ def timed(argv, **kwargs):
 
 
 def ftpload(*args):
+    """Runs the load client; returns its seconds (and, for downloads, the sessions it held
+    logged in at once when the downloads began)."""
     run = subprocess.run([FTPLOAD, *map(str, args)], capture_output=True, timeout=900)
     fields = dict(kv.split("=") for kv in run.stdout.decode().split())
     if run.returncode != 0 or int(fields.get("failed", 1)) != 0:
         raise RuntimeError(f"ftpload {args[0]} failed: {run.stdout.decode()} {run.stderr.decode()[-300:]}")
+    if "held" in fields:
+        return float(fields["seconds"]), int(fields["held"])
     return float(fields["seconds"])
 
 
@@ -254,12 +258,13 @@ def main():
                 sampler = threading.Thread(target=sample)
                 sampler.start()
                 try:
-                    record(f"{sessions} concurrent {medium_size >> 20} MiB downloads", server.name,
-                           ftpload("downloads", "127.0.0.1", server.port, sessions, "medium.bin", medium_sha))
+                    seconds, held = ftpload("downloads", "127.0.0.1", server.port, sessions, "medium.bin", medium_sha)
+                    record(f"{sessions} concurrent {medium_size >> 20} MiB downloads", server.name, seconds)
                 finally:
                     done.set()
                     sampler.join()
                 record("server peak RSS, MiB (concurrent run)", server.name, rss[0] / 1024)
+                record("sessions logged in at once when the downloads began", server.name, held)
             # The clients, minftp against curl, against each server in turn.
             for target in servers:
                 url = f"ftp://127.0.0.1:{target.port}"
@@ -298,6 +303,8 @@ def report(results, runs, big_size, sessions, args):
             show = lambda v: f"{v / 1e9:.2f} GB/s"  # noqa: E731
         elif "RSS" in scenario:
             show = lambda v: f"{v:.1f} MiB"  # noqa: E731
+        elif "sessions logged in" in scenario:
+            show = lambda v: f"{v:.0f}"  # noqa: E731
         else:
             show = lambda v: f"{v:.3f} s"  # noqa: E731
         mine = medians.get((scenario, "minftp"))
