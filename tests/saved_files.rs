@@ -333,6 +333,32 @@ fn put_continue_resumes_a_partial_upload_byte_exact() {
     }
 }
 
+/// The peer killed mid-transfer, for put: a `put` is killed (SIGKILL) while it sends a large
+/// file, whatever it left on the server (a partial file with pyftpdlib and vsftpd, nothing
+/// with minftp, whose plain STOR is atomic) is continued by `put --continue`, byte-exact.
+#[test]
+fn put_continue_after_a_killed_put_ends_byte_exact() {
+    let content = binary_content(48 << 20);
+    for (name, root, _server, port, _dir) in resume_peers(b"") {
+        let work = temp_dir();
+        write_file(work.path(), "up.bin", &content);
+        let remote = if name == "vsftpd" { "upload/killed.bin" } else { "killed.bin" };
+        let addr = format!("127.0.0.1:{port}");
+        let child = spawn(work.path(), &["put", &addr, "up.bin", remote, "-q", "--retry", "0"]);
+        thread::sleep(Duration::from_millis(40));
+        signal(&child, libc::SIGKILL);
+        let _ = wait_bounded(child, Duration::from_secs(10));
+        thread::sleep(Duration::from_millis(300));
+        let kept = fs::metadata(root.join(remote)).map_or(0, |m| m.len());
+        if name == "vsftpd" && kept > 0 {
+            fs::set_permissions(root.join(remote), fs::Permissions::from_mode(0o666)).unwrap();
+        }
+        let out = minftp_run(work.path(), &["put", &addr, "up.bin", remote, "--continue"]);
+        assert_ok(&out);
+        assert!(fs::read(root.join(remote)).unwrap() == content, "{name}: not byte-exact (it had kept {kept} bytes)");
+    }
+}
+
 #[test]
 fn retry_reconnects_after_a_server_dropped_the_first_two_connections() {
     let content = binary_content(1_000_000);
