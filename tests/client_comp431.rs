@@ -178,7 +178,7 @@ fn input_lines_are_echoed_with_their_crlf() {
 }
 
 /// A fake server that answers each command with the next scripted reply and records
-/// what it received; `after_150` is sent on its own after a 150 (instead of connecting).
+/// what it received.
 fn fake_server(greeting: &'static [u8], replies: Vec<&'static [u8]>) -> (u16, thread::JoinHandle<Vec<String>>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
