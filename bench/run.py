@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """minftp against pyftpdlib, vsftpd and curl, side by side in one run (bench/README.md).
 
-usage: python3 bench/run.py [--quick] [--runs N] [--json FILE]
+usage: python3 bench/run.py [--quick] [--runs N] [--sessions LIST] [--concurrent-only] [--json FILE]
 
 Builds minftp and the load client (cargo build --release), checks for pyftpdlib, vsftpd and
 curl (it installs nothing: a missing peer is reported and skipped), makes random test files
@@ -9,13 +9,18 @@ in a temporary folder, runs every scenario several times alternating the servers
 a table of medians and minftp/peer ratios. All traffic stays on 127.0.0.1.
 --quick uses small files and few runs: CI runs it so the bench cannot rot; it checks that
 every scenario works and every transfer is byte-exact, never the timings.
+--sessions 100,1000,5000 runs the concurrent-downloads scenario at each size (all sessions
+logged in at a barrier before any download starts); a size the machine cannot hold is skipped
+with the reason.
 """
 import argparse
+import collections
 import ftplib
 import hashlib
 import io
 import json
 import os
+import resource
 import shutil
 import socket
 import statistics
@@ -75,6 +80,46 @@ def tree_rss_kib(pid):
     return total
 
 
+def tree_cpu_seconds(pid):
+    """User plus system CPU seconds of a process, its live descendants and the children it
+    has reaped (vsftpd's finished sessions)."""
+    stats, children = {}, {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+                stats[int(entry)] = fields
+                children.setdefault(int(fields[1]), []).append(int(entry))
+            except (OSError, IndexError, ValueError):
+                pass
+    ticks, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        todo.extend(children.get(p, []))
+        if p in stats:
+            ticks += int(stats[p][11]) + int(stats[p][12])  # utime, stime
+    if pid in stats:
+        ticks += int(stats[pid][13]) + int(stats[pid][14])  # cutime, cstime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+# pyftpdlib as `python3 -m pyftpdlib -w` would run it, without its command line's cap of 512
+# connections, so that every session size can be compared.
+PYFTPDLIB_SERVER = """
+import sys
+from pyftpdlib.authorizers import DummyAuthorizer
+from pyftpdlib.handlers import FTPHandler
+from pyftpdlib.servers import FTPServer
+authorizer = DummyAuthorizer()
+authorizer.add_anonymous(sys.argv[2], perm="elradfmwMT")
+FTPHandler.authorizer = authorizer
+server = FTPServer(("127.0.0.1", int(sys.argv[1])), FTPHandler)
+server.max_cons = server.max_cons_per_ip = 0
+server.serve_forever()
+"""
+
+
 class Server:
     """A server under test, on a free port of 127.0.0.1, serving ROOT (uploads into ROOT/upload)."""
 
@@ -99,10 +144,9 @@ class Server:
 
 def start_servers(root, work, peers):
     servers = [Server("minftp", lambda p: [MINFTP, "serve", str(p), "--bind", "127.0.0.1", "--root", root,
-                                           "--writable", "--max-clients", "2000"], work)]
+                                           "--writable", "--max-clients", "6000"], work)]
     if "pyftpdlib" in peers:
-        servers.append(Server("pyftpdlib", lambda p: [sys.executable, "-m", "pyftpdlib", "-i", "127.0.0.1",
-                                                       "-p", str(p), "-w", "-d", root], work))
+        servers.append(Server("pyftpdlib", lambda p: [sys.executable, "-c", PYFTPDLIB_SERVER, str(p), root], work))
     if "vsftpd" in peers:
         def vsftpd_argv(port):
             conf = os.path.join(work, f"vsftpd-{port}.conf")
@@ -112,7 +156,7 @@ def start_servers(root, work, peers):
                         f"anon_root={root}\nwrite_enable=YES\nanon_upload_enable=YES\nanon_other_write_enable=YES\n"
                         f"anon_umask=022\n"
                         f"run_as_launching_user=YES\nseccomp_sandbox=NO\npasv_enable=YES\n"
-                        f"pasv_address=127.0.0.1\nxferlog_enable=NO\nmax_clients=2000\nmax_per_ip=2000\n")
+                        f"pasv_address=127.0.0.1\nxferlog_enable=NO\nmax_clients=6000\nmax_per_ip=6000\n")
             return [VSFTPD, conf]
         servers.append(Server("vsftpd", vsftpd_argv, work))
     return servers
@@ -134,7 +178,10 @@ def ftpload(*args):
     run = subprocess.run([FTPLOAD, *map(str, args)], capture_output=True, timeout=900)
     fields = dict(kv.split("=") for kv in run.stdout.decode().split())
     if run.returncode != 0 or int(fields.get("failed", 1)) != 0:
-        raise RuntimeError(f"ftpload {args[0]} failed: {run.stdout.decode()} {run.stderr.decode()[-300:]}")
+        # Name each distinct failure once, with how often it happened.
+        failures = collections.Counter(run.stderr.decode(errors="replace").splitlines()).most_common(3)
+        said = "; ".join(f"{n}x {line[:120]}" for line, n in failures)
+        raise RuntimeError(f"ftpload {args[0]} failed: {run.stdout.decode().strip()}: {said}")
     if "held" in fields:
         return float(fields["seconds"]), int(fields["held"])
     return float(fields["seconds"])
@@ -180,12 +227,20 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small files and few runs (what CI runs)")
     parser.add_argument("--runs", type=int, help="runs per scenario and server (default 5, quick 1)")
+    parser.add_argument("--sessions", help="comma-separated session counts for the concurrent downloads "
+                        "(default 300, quick 20), e.g. 100,1000,5000")
+    parser.add_argument("--concurrent-only", action="store_true", help="run only the concurrent downloads")
     parser.add_argument("--json", help="also write the medians to this file")
     args = parser.parse_args()
     runs = args.runs or (1 if args.quick else 5)
     big_size = (32 << 20) if args.quick else (1 << 30)
     medium_size = (1 << 20) if args.quick else (10 << 20)
     sessions = 20 if args.quick else 300
+    concurrent_sizes = [int(n) for n in args.sessions.split(",")] if args.sessions else [sessions]
+    # Each session is a descriptor in the server and one in the load client: raise the soft
+    # limit as far as the hard one allows (the servers and ftpload inherit it).
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
     subprocess.run(["cargo", "build", "--release", "--quiet", "--bin", "minftp", "--example", "ftpload"],
                    cwd=TOP, check=True)
@@ -228,11 +283,16 @@ def main():
         def record(scenario, subject, value):
             results.setdefault((scenario, subject), []).append(value)
 
+        skipped = {}  # (scenario, server) -> why, once per run it was not measured
         upload_target = os.path.join(root, "upload", "stored.bin")
         for run in range(runs):
             order = servers if run % 2 == 0 else list(reversed(servers))
             for server in order:
                 url = f"ftp://127.0.0.1:{server.port}"
+                for size in concurrent_sizes:
+                    concurrent_downloads(server, size, medium_size, medium_sha, record, skipped)
+                if args.concurrent_only:
+                    continue
                 if curl:
                     record("server RETR (curl)", server.name, big_size / timed([curl, "-s", "-o", "/dev/null", f"{url}/big.bin"]))
                     record("server STOR (curl -T)", server.name,
@@ -248,23 +308,8 @@ def main():
                     if f.read() != tail:
                         raise RuntimeError(f"{server.name}: the resumed upload's bytes differ")
                 record(f"{sessions} sequential logins", server.name, ftpload("logins", "127.0.0.1", server.port, sessions))
-                rss = [0]
-                done = threading.Event()
-
-                def sample(pid=server.proc.pid):
-                    while not done.is_set():
-                        rss[0] = max(rss[0], tree_rss_kib(pid))
-                        time.sleep(0.05)
-                sampler = threading.Thread(target=sample)
-                sampler.start()
-                try:
-                    seconds, held = ftpload("downloads", "127.0.0.1", server.port, sessions, "medium.bin", medium_sha)
-                    record(f"{sessions} concurrent {medium_size >> 20} MiB downloads", server.name, seconds)
-                finally:
-                    done.set()
-                    sampler.join()
-                record("server peak RSS, MiB (concurrent run)", server.name, rss[0] / 1024)
-                record("sessions logged in at once when the downloads began", server.name, held)
+            if args.concurrent_only:
+                continue
             # The clients, minftp against curl, against each server in turn.
             for target in servers:
                 url = f"ftp://127.0.0.1:{target.port}"
@@ -284,10 +329,48 @@ def main():
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
-    report(results, runs, big_size, sessions, args)
+    for (scenario, name), whys in skipped.items():
+        for why in dict.fromkeys(whys):
+            print(f"not measured in {whys.count(why)} of {runs} run(s): {scenario} on {name}: {why}")
+    report(results, runs, big_size, sessions, args, skipped)
 
 
-def report(results, runs, big_size, sessions, args):
+def concurrent_downloads(server, size, medium_size, medium_sha, record, skipped):
+    """SIZE sessions log in, wait at a barrier until all are in, then download the medium file
+    at once; records wall time, server CPU, peak RSS and the sessions held at the barrier. A
+    size this machine or server cannot hold (descriptors, memory, a refused login) is skipped
+    with the reason, for this server and run only (the medians then come from the other runs)."""
+    scenario = f"{size} concurrent {medium_size >> 20} MiB downloads"
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if 2 * size + 64 > soft:
+        skipped.setdefault((scenario, server.name), []).append(
+            f"needs about {2 * size + 64} descriptors, the limit is {soft}")
+        return
+    rss = [0]
+    done = threading.Event()
+
+    def sample(pid=server.proc.pid):
+        while not done.is_set():
+            rss[0] = max(rss[0], tree_rss_kib(pid))
+            time.sleep(0.05)
+    sampler = threading.Thread(target=sample)
+    cpu_before = tree_cpu_seconds(server.proc.pid)
+    sampler.start()
+    try:
+        seconds, held = ftpload("downloads", "127.0.0.1", server.port, size, "medium.bin", medium_sha)
+    except (RuntimeError, subprocess.TimeoutExpired) as e:
+        skipped.setdefault((scenario, server.name), []).append(str(e).strip().splitlines()[0][:500])
+        return
+    finally:
+        done.set()
+        sampler.join()
+    record(scenario, server.name, seconds)
+    record(f"{size} concurrent: server CPU seconds", server.name, tree_cpu_seconds(server.proc.pid) - cpu_before)
+    record(f"{size} concurrent: server peak RSS, MiB", server.name, rss[0] / 1024)
+    record(f"{size} concurrent: sessions logged in at once when the downloads began", server.name, held)
+
+
+def report(results, runs, big_size, sessions, args, skipped):
     medians = {key: statistics.median(values) for key, values in results.items()}
     scenarios = list(dict.fromkeys(scenario for scenario, _ in results))
     print()
@@ -321,7 +404,10 @@ def report(results, runs, big_size, sessions, args):
     if args.json:
         with open(args.json, "w") as f:
             json.dump({f"{k[0]} | {k[1]}": v for k, v in medians.items()}, f, indent=1)
-    print("bench: all scenarios completed, every transfer byte-exact")
+    if skipped:
+        print("bench: the scenarios named above were not measured in every run; every transfer made was byte-exact")
+    else:
+        print("bench: all scenarios completed, every transfer byte-exact")
 
 
 if __name__ == "__main__":
