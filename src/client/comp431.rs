@@ -13,7 +13,7 @@ use super::ClientConfig;
 use super::control::{ControlConnection, ReplyRead};
 use super::request::{Request, RequestError, parse_request};
 use crate::protocol::address::format_port_argument;
-use crate::protocol::data::{Accepted, FILE_RECEIVE_BUFFER, ReceiveError, accept_from, receive, receive_watching};
+use crate::protocol::data::{Accepted, DataError, FILE_RECEIVE_BUFFER, accept_from, receive, receive_watching};
 use crate::protocol::line::{Line, LineReader};
 use crate::transcript::Transcript;
 use crate::write_policy::{Start, Writing};
@@ -177,7 +177,7 @@ impl Comp431Client<'_> {
             let failed = !reply.is_success();
             early_reply = Some(reply);
             if failed {
-                Err(ReceiveError::Peer(io::Error::other("the server ended the transfer with a reply")))
+                Err(DataError::Peer(io::Error::other("the server ended the transfer with a reply")))
             } else {
                 receive(&mut data, out, FILE_RECEIVE_BUFFER, &mut |_| {})
             }

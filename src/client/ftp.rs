@@ -11,9 +11,7 @@ use std::time::Duration;
 
 use super::control::{ControlConnection, ServerReply};
 use crate::protocol::address::{format_eprt_argument, format_port_argument, parse_epsv_reply, parse_pasv_reply};
-use crate::protocol::data::{
-    Accepted, ReceiveError, STREAM_RECEIVE_BUFFER, SendError, accept_from, receive, send_file,
-};
+use crate::protocol::data::{Accepted, DataError, STREAM_RECEIVE_BUFFER, accept_from, receive, send_file};
 use crate::signals::{self, TransferGuard};
 
 /// How data connections are made.
@@ -162,21 +160,7 @@ impl FtpSession {
         let transfer = TransferGuard::new(data.as_raw_fd());
         let received = receive(&mut data, out, buffer_size, on_progress);
         drop(transfer);
-        let bytes = match received {
-            Ok(bytes) if !signals::transfers_aborted() => bytes,
-            Ok(_) => return Err(self.after_broken_transfer(&command, data, None)),
-            Err(ReceiveError::Peer(err)) => {
-                let error = io_error("the data connection broke")(err);
-                return Err(self.after_broken_transfer(&command, data, Some(error)));
-            }
-            Err(ReceiveError::Local(err)) => {
-                let error = local_error("writing the download failed")(err);
-                return Err(self.after_broken_transfer(&command, data, Some(error)));
-            }
-        };
-        drop(data);
-        self.finish_transfer(&command)?;
-        Ok(bytes)
+        self.conclude_transfer(&command, data, received, "writing the download failed")
     }
 
     /// Uploads bytes `offset..len` of `file` as `path` with sendfile: from the start with
@@ -201,21 +185,7 @@ impl FtpSession {
         let transfer = TransferGuard::new(data.as_raw_fd());
         let sent = send_file(file, offset, len, &data, self.timeout, on_progress);
         drop(transfer);
-        match sent {
-            Ok(_) if !signals::transfers_aborted() => {}
-            Ok(_) => return Err(self.after_broken_transfer(&command, data, None)),
-            Err(SendError::Peer(err)) => {
-                let error = io_error("the data connection broke")(err);
-                return Err(self.after_broken_transfer(&command, data, Some(error)));
-            }
-            Err(SendError::Local(err)) => {
-                let error = local_error("reading the local file failed")(err);
-                return Err(self.after_broken_transfer(&command, data, Some(error)));
-            }
-        }
-        drop(data);
-        self.finish_transfer(&command)?;
-        Ok(len - offset)
+        self.conclude_transfer(&command, data, sent, "reading the local file failed")
     }
 
     /// The `ls -l` listing of `path` (or of the working directory), as the server sends it.
@@ -226,7 +196,7 @@ impl FtpSession {
         let received = receive(&mut data, &mut listing, STREAM_RECEIVE_BUFFER, &mut |_| {});
         drop(data);
         received.map_err(|err| match err {
-            ReceiveError::Peer(err) | ReceiveError::Local(err) => io_error("the data connection broke")(err),
+            DataError::Peer(err) | DataError::Local(err) => io_error("the data connection broke")(err),
         })?;
         self.finish_transfer(&command)?;
         Ok(listing)
@@ -280,6 +250,29 @@ impl FtpSession {
                 }
             }
         }
+    }
+
+    /// Ends a transfer whose bytes have `moved` (or not): a whole one by closing the data
+    /// connection and reading the 2xx that must follow; a broken or interrupted one as
+    /// [`Self::after_broken_transfer`] does, naming a local failure as `local_failure`.
+    fn conclude_transfer(
+        &mut self,
+        command: &str,
+        data: TcpStream,
+        moved: Result<u64, DataError>,
+        local_failure: &str,
+    ) -> Result<u64, FtpError> {
+        let error = match moved {
+            Ok(bytes) if !signals::transfers_aborted() => {
+                drop(data);
+                self.finish_transfer(command)?;
+                return Ok(bytes);
+            }
+            Ok(_) => None,
+            Err(DataError::Peer(err)) => Some(io_error("the data connection broke")(err)),
+            Err(DataError::Local(err)) => Some(local_error(local_failure)(err)),
+        };
+        Err(self.after_broken_transfer(command, data, error))
     }
 
     /// Ends a transfer that went wrong on this side or was interrupted: the data connection

@@ -101,13 +101,23 @@ fn first_readable(main: RawFd, watch: Option<RawFd>, timeout: Duration) -> io::R
     }
 }
 
-/// How sending a file ended when it did not end well.
+/// Which side ended a transfer early: the data connection, or this side's file or output.
 #[derive(Debug)]
-pub enum SendError {
-    /// The peer closed or stalled the data connection.
+pub enum DataError {
+    /// The peer closed, reset or stalled the data connection.
     Peer(io::Error),
-    /// The file could not be read whole (truncated or failing while sent).
+    /// The local side failed: a file that could not be read whole (truncated or failing while
+    /// sent), or received bytes that could not be written.
     Local(io::Error),
+}
+
+impl std::fmt::Display for DataError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DataError::Peer(err) => write!(f, "the data connection failed: {err}"),
+            DataError::Local(err) => write!(f, "the local side failed: {err}"),
+        }
+    }
 }
 
 /// Sends bytes `offset..len` of `file` to `socket` with `sendfile(2)`, so the bytes never
@@ -121,11 +131,11 @@ pub fn send_file(
     socket: &TcpStream,
     stall_timeout: Duration,
     on_progress: &mut dyn FnMut(u64),
-) -> Result<u64, SendError> {
-    let local = |e: std::num::TryFromIntError| SendError::Local(io::Error::other(e));
+) -> Result<u64, DataError> {
+    let local = |e: std::num::TryFromIntError| DataError::Local(io::Error::other(e));
     let mut position = libc::off_t::try_from(offset).map_err(local)?;
     let end = libc::off_t::try_from(len).map_err(local)?;
-    socket.set_nonblocking(true).map_err(SendError::Peer)?;
+    socket.set_nonblocking(true).map_err(DataError::Peer)?;
     while position < end {
         let count = usize::try_from(end - position).unwrap_or(SENDFILE_CHUNK).min(SENDFILE_CHUNK);
         // SAFETY: both descriptors are open for the duration of the call, and `position` is a
@@ -136,20 +146,20 @@ pub fn send_file(
             match err.raw_os_error() {
                 Some(libc::EINTR) => continue,
                 Some(libc::EAGAIN) => {
-                    wait_writable(socket, stall_timeout).map_err(SendError::Peer)?;
+                    wait_writable(socket, stall_timeout).map_err(DataError::Peer)?;
                     continue;
                 }
-                Some(libc::EPIPE | libc::ECONNRESET | libc::ETIMEDOUT) => return Err(SendError::Peer(err)),
-                _ => return Err(SendError::Local(err)),
+                Some(libc::EPIPE | libc::ECONNRESET | libc::ETIMEDOUT) => return Err(DataError::Peer(err)),
+                _ => return Err(DataError::Local(err)),
             }
         }
         if sent == 0 {
             let short = format!("the file shrank while it was sent ({position} of {len} bytes)");
-            return Err(SendError::Local(io::Error::new(io::ErrorKind::UnexpectedEof, short)));
+            return Err(DataError::Local(io::Error::new(io::ErrorKind::UnexpectedEof, short)));
         }
         on_progress(position as u64 - offset);
     }
-    socket.set_nonblocking(false).map_err(SendError::Peer)?;
+    socket.set_nonblocking(false).map_err(DataError::Peer)?;
     Ok(len.saturating_sub(offset))
 }
 
@@ -168,24 +178,6 @@ fn wait_writable(socket: &TcpStream, timeout: Duration) -> io::Result<()> {
     }
 }
 
-/// Why receiving ended early.
-#[derive(Debug)]
-pub enum ReceiveError {
-    /// Reading the data connection failed.
-    Peer(io::Error),
-    /// Writing the received bytes failed.
-    Local(io::Error),
-}
-
-impl std::fmt::Display for ReceiveError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            ReceiveError::Peer(err) => write!(f, "the data connection failed: {err}"),
-            ReceiveError::Local(err) => write!(f, "writing the data failed: {err}"),
-        }
-    }
-}
-
 /// Like [`receive`], while watching `watch` (the control connection) as SPEC §4.2 asks: when
 /// it has input while the data connection has none, `on_watch` is called once to read it,
 /// and returns true to stop receiving at once (a 425 or 426 from a server that left the
@@ -198,7 +190,7 @@ pub fn receive_watching(
     watch: RawFd,
     idle: Duration,
     on_watch: &mut dyn FnMut() -> bool,
-) -> Result<u64, ReceiveError> {
+) -> Result<u64, DataError> {
     let mut watch = Some(Watch { fd: watch, idle, on_watch });
     receive_loop(data, out, buffer_size, &mut watch, &mut |_| {})
 }
@@ -210,7 +202,7 @@ pub fn receive(
     out: &mut dyn Write,
     buffer_size: usize,
     on_progress: &mut dyn FnMut(u64),
-) -> Result<u64, ReceiveError> {
+) -> Result<u64, DataError> {
     receive_loop(data, out, buffer_size, &mut None, on_progress)
 }
 
@@ -290,7 +282,7 @@ fn receive_loop(
     buffer_size: usize,
     watch: &mut Option<Watch>,
     on_progress: &mut dyn FnMut(u64),
-) -> Result<u64, ReceiveError> {
+) -> Result<u64, DataError> {
     let mut owned = PageAlignedBuffer::take(buffer_size);
     let buffer = owned.as_mut_slice();
     let mut total = 0u64;
@@ -298,8 +290,8 @@ fn receive_loop(
     // system call while data flows, the watched descriptor is looked at whenever the data
     // connection has nothing, and a signal can reset the connection
     // (crate::signals::reset_connection) and wake this loop.
-    let read_timeout = data.read_timeout().map_err(ReceiveError::Peer)?.unwrap_or(Duration::MAX);
-    data.set_nonblocking(true).map_err(ReceiveError::Peer)?;
+    let read_timeout = data.read_timeout().map_err(DataError::Peer)?.unwrap_or(Duration::MAX);
+    data.set_nonblocking(true).map_err(DataError::Peer)?;
     let received = loop {
         let n = match data.read(buffer) {
             Ok(0) => break Ok(total),
@@ -315,22 +307,22 @@ fn receive_loop(
                         *watch = None;
                         if stop {
                             let ended = io::Error::other("the server ended the transfer with a reply");
-                            break Err(ReceiveError::Peer(ended));
+                            break Err(DataError::Peer(ended));
                         }
                         continue;
                     }
                     Ok(Readable::Neither) => {
                         let silent =
                             io::Error::new(io::ErrorKind::TimedOut, format!("no data for {} s", idle.as_secs()));
-                        break Err(ReceiveError::Peer(silent));
+                        break Err(DataError::Peer(silent));
                     }
-                    Err(err) => break Err(ReceiveError::Peer(err)),
+                    Err(err) => break Err(DataError::Peer(err)),
                 }
             }
-            Err(err) => break Err(ReceiveError::Peer(err)),
+            Err(err) => break Err(DataError::Peer(err)),
         };
         if let Err(err) = out.write_all(&buffer[..n]) {
-            break Err(ReceiveError::Local(err));
+            break Err(DataError::Local(err));
         }
         total += n as u64;
         on_progress(total);

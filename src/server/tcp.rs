@@ -20,7 +20,7 @@ use super::listing::{facts_line, timestamp};
 use super::session::{DataClose, DataTarget, FileAction, ListFormat, Login, RequestedPath, Session, Step, Transfer};
 use super::throttle::{LoginThrottle, Turn};
 use crate::protocol::command::{Dialect, Verb, verb_of};
-use crate::protocol::data::{Accepted, FILE_RECEIVE_BUFFER, ReceiveError, SendError, accept_from, receive, send_file};
+use crate::protocol::data::{Accepted, DataError, FILE_RECEIVE_BUFFER, accept_from, receive, send_file};
 use crate::protocol::line::{DeadlineReader, Line, LineReader};
 use crate::protocol::reply::Reply;
 use crate::signals::{self, TransferGuard};
@@ -581,11 +581,11 @@ impl<'a> ControlConnection<'a> {
                             }
                             done
                         }
-                        Err(SendError::Peer(err)) => {
+                        Err(DataError::Peer(err)) => {
                             crate::diag!("data connection dropped: {err}");
                             Reply::TransferAborted
                         }
-                        Err(SendError::Local(err)) => {
+                        Err(DataError::Local(err)) => {
                             crate::diag!("reading the file failed: {err}");
                             Reply::LocalError
                         }
@@ -670,11 +670,11 @@ impl<'a> ControlConnection<'a> {
         let received = self.with_data_connection(data, |mut connection, done| {
             match receive(&mut connection, upload.file(), FILE_RECEIVE_BUFFER, &mut |n| meter(n)) {
                 Ok(_) => done,
-                Err(ReceiveError::Peer(err)) => {
+                Err(DataError::Peer(err)) => {
                     crate::diag!("upload connection broke: {err}");
                     Reply::TransferAborted
                 }
-                Err(ReceiveError::Local(err)) => {
+                Err(DataError::Local(err)) => {
                     crate::diag!("writing the upload failed: {err}");
                     storage_error_reply(&err)
                 }
