@@ -20,7 +20,7 @@ use super::listing::{facts_line, timestamp};
 use super::session::{DataClose, DataTarget, FileAction, ListFormat, Login, RequestedPath, Session, Step, Transfer};
 use super::throttle::{LoginThrottle, Turn};
 use crate::protocol::command::{Dialect, Verb, verb_of};
-use crate::protocol::data::{Accepted, DataError, FILE_RECEIVE_BUFFER, accept_from, receive, send_file};
+use crate::protocol::data::{Accepted, DataError, accept_from, receive_to_file, send_file};
 use crate::protocol::line::{DeadlineReader, Line, LineReader};
 use crate::protocol::reply::Reply;
 use crate::signals::{self, TransferGuard};
@@ -668,7 +668,7 @@ impl<'a> ControlConnection<'a> {
     fn receive_upload(&mut self, mut upload: Writing, data: DataTarget) -> io::Result<Reply> {
         let mut meter = self.meter();
         let received = self.with_data_connection(data, |mut connection, done| {
-            match receive(&mut connection, upload.file(), FILE_RECEIVE_BUFFER, &mut |n| meter(n)) {
+            match receive_to_file(&mut connection, upload.file(), &mut |n| meter(n)) {
                 Ok(_) => done,
                 Err(DataError::Peer(err)) => {
                     crate::diag!("upload connection broke: {err}");
