@@ -18,9 +18,9 @@ import time
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def main():
-    binary = sys.argv[1] if len(sys.argv) > 1 else os.path.join(TOP, "target", "release", "minftp")
-    open_files = int(sys.argv[2]) if len(sys.argv) > 2 else 8000
+def sessions_held(binary, open_files):
+    """Starts BINARY serve under `ulimit -n OPEN_FILES` and connects idle sessions until one
+    is not greeted; returns (sessions held, what happened then, whether the server still runs)."""
     hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     with socket.socket() as probe:
@@ -45,13 +45,20 @@ def main():
             break
         held.append(conn)
     running = server.poll() is None
-    print(f"{binary}: {len(held)} idle sessions held under ulimit -n {open_files}; then: {then}; "
-          f"the server {'still runs' if running else 'is gone'}")
     server.kill()
     server.wait()
     for conn in held:
         conn.close()
     os.rmdir(root)
+    return len(held), then, running
+
+
+def main():
+    binary = sys.argv[1] if len(sys.argv) > 1 else os.path.join(TOP, "target", "release", "minftp")
+    open_files = int(sys.argv[2]) if len(sys.argv) > 2 else 8000
+    held, then, running = sessions_held(binary, open_files)
+    print(f"{binary}: {held} idle sessions held under ulimit -n {open_files}; then: {then}; "
+          f"the server {'still runs' if running else 'is gone'}")
 
 
 if __name__ == "__main__":

@@ -11,7 +11,16 @@
 //!                                                QUIT; all sha256-checked. With SERVER_PID, the
 //!                                                server's descriptors, threads and memory
 //!                                                before and after.
+//! ftpload ceiling sendfile FILE                FILE sent over a loopback connection with
+//!                                                minftp's own sendfile loop, received with its
+//!                                                own receive loop and dropped: no FTP at all
+//! ftpload ceiling memory BYTES                   the same with BYTES written from memory
+//! ftpload upload-memory HOST PORT PATH BYTES     one STOR of BYTES zeros written from memory
+//!                                                (no file read): what a server can take in
 //! ```
+//! The ceilings bound what any server or client can reach here: the kernel's loopback path
+//! with one sender and one receiver, and the server's own receive path.
+//!
 //! For the concurrent downloads the sessions log in one after another (each starts when the
 //! previous one is logged in: 300 connections opened in the same instant overflow the
 //! accept backlog of some servers, pyftpdlib's is 100, and that would measure the kernel's
@@ -22,7 +31,8 @@
 //! Prints one line: `seconds=S ok=N failed=M`, and for the downloads `held=H`, the sessions
 //! that were logged in at once when the downloads began.
 
-use std::io;
+use std::io::{self, Write};
+use std::net::{TcpListener, TcpStream};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier, mpsc};
@@ -33,7 +43,7 @@ mod load;
 
 use minftp::client::control::ControlConnection;
 use minftp::client::ftp::{DataMode, FtpSession};
-use minftp::protocol::data::STREAM_RECEIVE_BUFFER;
+use minftp::protocol::data::{STREAM_RECEIVE_BUFFER, SendMethod, receive, send_file};
 use sha2::{Digest, Sha256};
 
 const TIMEOUT: Duration = Duration::from_secs(120);
@@ -47,11 +57,17 @@ fn main() -> ExitCode {
             println!("seconds={seconds:.4} ok={ok} failed={failed} held={held}");
             return if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE };
         }
+        ["ceiling", "sendfile", file] => ceiling(Sender::File(file)),
+        ["ceiling", "memory", bytes] => ceiling(Sender::Memory(parse(bytes))),
+        ["upload-memory", host, port, path, bytes] => upload_from_memory(host, parse(port), path, parse(bytes)),
         ["mixed", host, port, clients, seconds, root, ref pid @ ..] => {
             return mixed(host, parse(port), parse(clients), parse(seconds), root, pid.first().map(|p| parse(p)));
         }
         _ => {
-            eprintln!("usage: ftpload logins HOST PORT COUNT | ftpload downloads HOST PORT COUNT FILE SHA256");
+            eprintln!(
+                "usage: ftpload logins HOST PORT COUNT | downloads HOST PORT COUNT FILE SHA256 | \
+                 ceiling sendfile FILE | ceiling memory BYTES | upload-memory HOST PORT PATH BYTES | mixed ..."
+            );
             return ExitCode::from(2);
         }
     };
@@ -85,6 +101,111 @@ fn mixed(host: &str, port: u16, clients: usize, seconds: u64, root: &str, server
         println!("server after:  {after:?}");
     }
     if report.failures.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+}
+
+/// What the ceiling's sending side sends.
+enum Sender<'a> {
+    File(&'a str),
+    Memory(u64),
+}
+
+/// Bytes written per call when sending from memory (the size of minftp's file buffer).
+const MEMORY_CHUNK: usize = 1024 * 1024;
+
+/// One loopback connection: a thread sends, this one receives into minftp's stream buffer
+/// and drops the bytes; the time runs from connect to the end of the stream.
+fn ceiling(what: Sender) -> (usize, usize, f64) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("a loopback port");
+    let address = listener.local_addr().expect("its address");
+    let file = match what {
+        Sender::File(path) => Some(std::fs::File::open(path).expect("the file to send")),
+        Sender::Memory(_) => None,
+    };
+    let len = what_len(&what);
+    let started = Instant::now();
+    let sender = thread::spawn(move || -> io::Result<()> {
+        let (socket, _) = listener.accept()?;
+        socket.set_nodelay(true)?;
+        match (file, len) {
+            (Some(file), len) => {
+                send_file(SendMethod::Sendfile, &file, 0, len, &socket, TIMEOUT, &mut |_| {})
+                    .map_err(|e| io::Error::other(e.to_string()))?;
+            }
+            (None, len) => {
+                let chunk = vec![0u8; MEMORY_CHUNK];
+                let mut socket = socket;
+                let mut left = len;
+                while left > 0 {
+                    let n = left.min(MEMORY_CHUNK as u64) as usize;
+                    socket.write_all(&chunk[..n])?;
+                    left -= n as u64;
+                }
+            }
+        }
+        Ok(())
+    });
+    let mut data = TcpStream::connect(address).expect("connect to the loopback sender");
+    let received = receive(&mut data, &mut io::sink(), STREAM_RECEIVE_BUFFER, &mut |_| {});
+    let seconds = started.elapsed().as_secs_f64();
+    let sent = sender.join().expect("the sender thread");
+    let ok = received.is_ok() && sent.is_ok();
+    (usize::from(ok), usize::from(!ok), seconds)
+}
+
+fn what_len(what: &Sender) -> u64 {
+    match what {
+        Sender::File(path) => std::fs::metadata(path).expect("the file to send").len(),
+        Sender::Memory(len) => *len,
+    }
+}
+
+/// Logs in, stores `bytes` zeros as `path` over EPSV, written from memory in 1 MiB calls
+/// (no file is read, so only the server and the kernel bound it); timed from STOR to the
+/// server's final reply.
+fn upload_from_memory(host: &str, port: u16, path: &str, bytes: u64) -> (usize, usize, f64) {
+    let stored = || -> io::Result<f64> {
+        let mut control = ControlConnection::connect(host, port, TIMEOUT)?;
+        let expect = |reply: minftp::client::control::ServerReply, codes: &[u16]| {
+            if codes.contains(&reply.code) {
+                Ok(reply)
+            } else {
+                Err(io::Error::other(format!("unexpected reply {reply}")))
+            }
+        };
+        expect(control.read_server_reply()?, &[220])?;
+        expect(control.exchange("USER anonymous")?, &[331, 230])?;
+        expect(control.exchange("PASS bench@")?, &[230])?;
+        expect(control.exchange("TYPE I")?, &[200])?;
+        let passive = expect(control.exchange("EPSV")?, &[229])?;
+        let text = passive.text();
+        let data_port: u16 = text
+            .split('|')
+            .nth(3)
+            .and_then(|p| p.parse().ok())
+            .ok_or_else(|| io::Error::other(format!("no port in {text}")))?;
+        let started = Instant::now();
+        let mut data = TcpStream::connect((host, data_port))?;
+        expect(control.exchange(&format!("STOR {path}"))?, &[125, 150])?;
+        let chunk = vec![0u8; MEMORY_CHUNK];
+        let mut left = bytes;
+        while left > 0 {
+            let n = left.min(MEMORY_CHUNK as u64) as usize;
+            data.write_all(&chunk[..n])?;
+            left -= n as u64;
+        }
+        drop(data);
+        expect(control.read_server_reply()?, &[226, 250])?;
+        let seconds = started.elapsed().as_secs_f64();
+        let _ = control.exchange("QUIT");
+        Ok(seconds)
+    };
+    match stored() {
+        Ok(seconds) => (1, 0, seconds),
+        Err(err) => {
+            eprintln!("upload failed: {err}");
+            (0, 1, 0.0)
+        }
+    }
 }
 
 fn parse<T: std::str::FromStr>(text: &str) -> T {

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """minftp against pyftpdlib, vsftpd and curl, side by side in one run (bench/README.md).
 
-usage: python3 bench/run.py [--quick] [--runs N] [--sessions LIST] [--concurrent-only] [--json FILE]
+usage: python3 bench/run.py [--quick] [--runs N] [--sessions LIST] [--concurrent-only] [--dir DIR] [--json FILE]
 
 Builds minftp and the load client (cargo build --release), checks for pyftpdlib, vsftpd and
 curl (it installs nothing: a missing peer is reported and skipped), makes random test files
@@ -9,9 +9,10 @@ in a temporary folder, runs every scenario several times alternating the servers
 a table of medians and minftp/peer ratios. All traffic stays on 127.0.0.1.
 --quick uses small files and few runs: CI runs it so the bench cannot rot; it checks that
 every scenario works and every transfer is byte-exact, never the timings.
---sessions 100,1000,5000 runs the concurrent-downloads scenario at each size (all sessions
-logged in at a barrier before any download starts); a size the machine cannot hold is skipped
-with the reason.
+--sessions 100,1000,5000 (the full run's default) runs the concurrent-downloads scenario at
+each size (all sessions logged in at a barrier before any download starts); a size the
+machine cannot hold is skipped with the reason.
+Every figure in the README's "Performance" section comes from one full run of this script.
 """
 import argparse
 import collections
@@ -29,6 +30,9 @@ import sys
 import tempfile
 import threading
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import capacity  # noqa: E402  (bench/capacity.py)
 
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MINFTP = os.path.join(TOP, "target", "release", "minftp")
@@ -143,8 +147,10 @@ class Server:
 
 
 def start_servers(root, work, peers):
+    # --data-timeout 300: the peers' own limit on a stalled data connection (minftp's default
+    # is 30 s), so that under 5,000 sessions a starved load client meets the same patience.
     servers = [Server("minftp", lambda p: [MINFTP, "serve", str(p), "--bind", "127.0.0.1", "--root", root,
-                                           "--writable", "--max-clients", "6000"], work)]
+                                           "--writable", "--max-clients", "6000", "--data-timeout", "300"], work)]
     if "pyftpdlib" in peers:
         servers.append(Server("pyftpdlib", lambda p: [sys.executable, "-c", PYFTPDLIB_SERVER, str(p), root], work))
     if "vsftpd" in peers:
@@ -228,15 +234,19 @@ def main():
     parser.add_argument("--quick", action="store_true", help="small files and few runs (what CI runs)")
     parser.add_argument("--runs", type=int, help="runs per scenario and server (default 5, quick 1)")
     parser.add_argument("--sessions", help="comma-separated session counts for the concurrent downloads "
-                        "(default 300, quick 20), e.g. 100,1000,5000")
+                        "(default 100,1000,5000, quick 20)")
     parser.add_argument("--concurrent-only", action="store_true", help="run only the concurrent downloads")
+    parser.add_argument("--dir", help="where the test files and servers' folders go (default: /dev/shm, a "
+                        "tmpfs, when it has room, so the disk does not bound the transfers; else the temporary folder)")
     parser.add_argument("--json", help="also write the medians to this file")
     args = parser.parse_args()
     runs = args.runs or (1 if args.quick else 5)
     big_size = (32 << 20) if args.quick else (1 << 30)
     medium_size = (1 << 20) if args.quick else (10 << 20)
     sessions = 20 if args.quick else 300
-    concurrent_sizes = [int(n) for n in args.sessions.split(",")] if args.sessions else [sessions]
+    idle_sessions = 50 if args.quick else 2000
+    small_uploads = 50 if args.quick else 1000
+    concurrent_sizes = [int(n) for n in (args.sessions or ("20" if args.quick else "100,1000,5000")).split(",")]
     # Each session is a descriptor in the server and one in the load client: raise the soft
     # limit as far as the hard one allows (the servers and ftpload inherit it).
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -259,7 +269,11 @@ def main():
     for m in missing:
         print(f"note: not installed, skipped: {m}")
 
-    work = tempfile.mkdtemp(prefix="minftp-bench-")
+    where = args.dir
+    if where is None and os.path.isdir("/dev/shm") and shutil.disk_usage("/dev/shm").free > 8 * big_size + (2 << 30):
+        where = "/dev/shm"
+    work = tempfile.mkdtemp(prefix="minftp-bench-", dir=where)
+    print(f"working in {work}")
     try:
         root = os.path.join(work, "root")
         os.makedirs(os.path.join(root, "upload"))
@@ -300,6 +314,10 @@ def main():
                     if not same_file(upload_target, local_big):
                         raise RuntimeError(f"{server.name}: the uploaded file differs")
                     os.remove(upload_target)
+                record(f"{small_uploads} uploads of 4 KiB in one session (ftplib)", server.name,
+                       small_upload_seconds(server.port, small_uploads, root))
+                record(f"idle logged-in session: server RSS per session, KiB ({idle_sessions} sessions)",
+                       server.name, idle_session_kib(server, idle_sessions))
                 append, restart = resume_times(server.port, f"upload/resume-{server.name}.bin", tail)
                 record(f"append: 1 byte onto a {big_size >> 20} MiB file", server.name, append)
                 record(f"resumed upload: last 1 MiB of a {big_size >> 20} MiB file", server.name, restart)
@@ -310,6 +328,15 @@ def main():
                 record(f"{sessions} sequential logins", server.name, ftpload("logins", "127.0.0.1", server.port, sessions))
             if args.concurrent_only:
                 continue
+            # The same bytes to the same file system without FTP: what a STOR is measured against.
+            record("server STOR (curl -T)", "dd bs=1M",
+                   big_size / timed(["dd", f"if={local_big}", f"of={upload_target}", "bs=1M", "status=none"]))
+            os.remove(upload_target)
+            # The ceiling: one loopback connection, minftp's own send and receive loops, no FTP.
+            record("ceiling: one loopback connection, no FTP", "sendfile of the file (page cache)",
+                   big_size / ftpload("ceiling", "sendfile", big))
+            record("ceiling: one loopback connection, no FTP", "write from memory",
+                   big_size / ftpload("ceiling", "memory", big_size))
             # The clients, minftp against curl, against each server in turn.
             for target in servers:
                 url = f"ftp://127.0.0.1:{target.port}"
@@ -324,8 +351,18 @@ def main():
                     if not same_file(upload_target, local_big):
                         raise RuntimeError(f"{name} put: the uploaded file differs")
                     os.remove(upload_target)
+                # What this server takes in at most: zeros written from memory, no file read.
+                record(f"client put to {target.name}", "memory sender (no file read)",
+                       big_size / ftpload("upload-memory", "127.0.0.1", target.port, "upload/stored.bin", big_size))
+                os.remove(upload_target)
         for server in servers:
             server.stop()
+        if not args.concurrent_only:
+            open_files = 2000 if args.quick else 8000
+            held, then, running = capacity.sessions_held(MINFTP, open_files)
+            if not running or not then.startswith("421"):
+                raise RuntimeError(f"capacity: after {held} sessions: {then}; server running: {running}")
+            record(f"idle sessions held under ulimit -n {open_files} (then 421, server still running)", "minftp", held)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -333,6 +370,51 @@ def main():
         for why in dict.fromkeys(whys):
             print(f"not measured in {whys.count(why)} of {runs} run(s): {scenario} on {name}: {why}")
     report(results, runs, big_size, sessions, args, skipped)
+
+
+def small_upload_seconds(port, count, root):
+    """Seconds for COUNT uploads of 4 KiB under new names in one ftplib session (passive);
+    the files are checked and removed afterwards."""
+    payload = os.urandom(4096)
+    with ftplib.FTP() as ftp:
+        ftp.connect("127.0.0.1", port, timeout=600)
+        ftp.login()
+        started = time.perf_counter()
+        for i in range(count):
+            ftp.storbinary(f"STOR upload/small-{i}.bin", io.BytesIO(payload))
+        seconds = time.perf_counter() - started
+    for i in range(count):
+        path = os.path.join(root, "upload", f"small-{i}.bin")
+        with open(path, "rb") as f:
+            if f.read() != payload:
+                raise RuntimeError(f"port {port}: small upload {i} differs")
+        os.remove(path)
+    return seconds
+
+
+def idle_session_kib(server, count):
+    """Resident memory per idle logged-in session: COUNT sessions log in and wait; the
+    server's RSS (its processes summed) after minus before, divided by COUNT."""
+    before = tree_rss_kib(server.proc.pid)
+    clients = []
+    try:
+        for _ in range(count):
+            conn = socket.create_connection(("127.0.0.1", server.port), timeout=60)
+            reader = conn.makefile("rb")
+            clients.append(conn)
+            if not reader.readline().startswith(b"220"):
+                raise RuntimeError(f"{server.name}: no greeting for idle session {len(clients)}")
+            conn.sendall(b"USER anonymous\r\nPASS idle@\r\n")
+            reader.readline()
+            if not reader.readline().startswith(b"230"):
+                raise RuntimeError(f"{server.name}: idle session {len(clients)} not logged in")
+        time.sleep(0.5)
+        after = tree_rss_kib(server.proc.pid)
+    finally:
+        for conn in clients:
+            conn.close()
+    time.sleep(0.5)
+    return (after - before) / count
 
 
 def concurrent_downloads(server, size, medium_size, medium_sha, record, skipped):
@@ -370,10 +452,37 @@ def concurrent_downloads(server, size, medium_size, medium_sha, record, skipped)
     record(f"{size} concurrent: sessions logged in at once when the downloads began", server.name, held)
 
 
+def machine():
+    """The CPU, cores, memory, kernel and the peers' versions, for the report's heading."""
+    def first_line(argv):
+        try:
+            run = subprocess.run(argv, capture_output=True, timeout=10)
+            return (run.stdout or run.stderr).decode(errors="replace").strip().splitlines()[0]
+        except (OSError, IndexError, subprocess.TimeoutExpired):
+            return None
+    with open("/proc/cpuinfo") as f:
+        cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "unknown CPU")
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / (1 << 30)
+    parts = [f"{cpu}, {os.cpu_count()} CPUs, {memory:.0f} GiB", f"Linux {os.uname().release}"]
+    pyftpdlib = first_line([sys.executable, "-c", "import importlib.metadata as m; print(m.version('pyftpdlib'))"])
+    if pyftpdlib:
+        parts.append(f"pyftpdlib {pyftpdlib}")
+    if VSFTPD:
+        # vsftpd -v writes its version to standard input's descriptor (a terminal): ask dpkg.
+        version = first_line(["dpkg-query", "-W", "-f", "${Version}", "vsftpd"])
+        parts.append(f"vsftpd {version}" if version else "vsftpd")
+    curl = first_line(["curl", "--version"])
+    if curl:
+        parts.append(" ".join(curl.split()[:2]))
+    return "; ".join(parts)
+
+
 def report(results, runs, big_size, sessions, args, skipped):
     medians = {key: statistics.median(values) for key, values in results.items()}
     scenarios = list(dict.fromkeys(scenario for scenario, _ in results))
     print()
+    print(f"command: python3 bench/run.py {' '.join(sys.argv[1:])}".rstrip())
+    print(f"machine: {machine()}")
     print(f"medians of {runs} run(s); {big_size >> 20} MiB transfer file; {sessions} sessions; "
           f"throughput in GB/s (higher is better), times in s and memory in MiB (lower is better)")
     print()
@@ -381,13 +490,14 @@ def report(results, runs, big_size, sessions, args, skipped):
     print("|---|---|---|---|")
     for scenario in scenarios:
         subjects = [s for (sc, s) in medians if sc == scenario]
-        is_rate = "RETR" in scenario or "STOR" in scenario or "get" in scenario or "put" in scenario
-        if is_rate:
-            show = lambda v: f"{v / 1e9:.2f} GB/s"  # noqa: E731
+        if "RSS per session" in scenario:
+            show = lambda v: f"{v:.1f} KiB"  # noqa: E731
         elif "RSS" in scenario:
             show = lambda v: f"{v:.1f} MiB"  # noqa: E731
-        elif "sessions logged in" in scenario:
+        elif "sessions logged in" in scenario or "sessions held" in scenario:
             show = lambda v: f"{v:.0f}"  # noqa: E731
+        elif "in one session" not in scenario and any(w in scenario for w in ("RETR", "STOR", "get", "put", "ceiling")):
+            show = lambda v: f"{v / 1e9:.2f} GB/s"  # noqa: E731
         else:
             show = lambda v: f"{v:.3f} s"  # noqa: E731
         mine = medians.get((scenario, "minftp"))

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use super::control::{ControlConnection, ServerReply};
 use crate::protocol::address::{format_eprt_argument, format_port_argument, parse_epsv_reply, parse_pasv_reply};
-use crate::protocol::data::{Accepted, DataError, STREAM_RECEIVE_BUFFER, accept_from, receive, send_file};
+use crate::protocol::data::{Accepted, DataError, STREAM_RECEIVE_BUFFER, SendMethod, accept_from, receive, send_file};
 use crate::signals::{self, TransferGuard};
 
 /// How data connections are made.
@@ -163,7 +163,7 @@ impl FtpSession {
         self.conclude_transfer(&command, data, received, "writing the download failed")
     }
 
-    /// Uploads bytes `offset..len` of `file` as `path` with sendfile: from the start with
+    /// Uploads bytes `offset..len` of `file` as `path` (copied: [`SendMethod::Copy`]): from the start with
     /// STOR, or continuing the remote file with REST+STOR (APPE where REST is refused).
     /// `on_progress` gets the running count of bytes sent by this call.
     pub fn store(
@@ -183,7 +183,7 @@ impl FtpSession {
             other => other?,
         };
         let transfer = TransferGuard::new(data.as_raw_fd());
-        let sent = send_file(file, offset, len, &data, self.timeout, on_progress);
+        let sent = send_file(SendMethod::Copy, file, offset, len, &data, self.timeout, on_progress);
         drop(transfer);
         self.conclude_transfer(&command, data, sent, "reading the local file failed")
     }

@@ -20,7 +20,7 @@ use super::listing::{facts_line, timestamp};
 use super::session::{DataClose, DataTarget, FileAction, ListFormat, Login, RequestedPath, Session, Step, Transfer};
 use super::throttle::{LoginThrottle, Turn};
 use crate::protocol::command::{Dialect, Verb, verb_of};
-use crate::protocol::data::{Accepted, DataError, accept_from, receive_to_file, send_file};
+use crate::protocol::data::{Accepted, DataError, SendMethod, accept_from, receive_to_file, send_file};
 use crate::protocol::line::{DeadlineReader, Line, LineReader};
 use crate::protocol::reply::Reply;
 use crate::signals::{self, TransferGuard};
@@ -574,7 +574,15 @@ impl<'a> ControlConnection<'a> {
                 let data_close = self.session.data_close();
                 let mut meter = self.meter();
                 let reply = self.with_data_connection(data, |connection, done| {
-                    match send_file(&opened.file, offset, opened.len, &connection, stall_timeout, &mut |n| meter(n)) {
+                    match send_file(
+                        SendMethod::Sendfile,
+                        &opened.file,
+                        offset,
+                        opened.len,
+                        &connection,
+                        stall_timeout,
+                        &mut |n| meter(n),
+                    ) {
                         Ok(_) => {
                             if let DataClose::AfterPeerCloses(limit) = data_close {
                                 close_after_peer(connection, limit);
