@@ -44,6 +44,7 @@ mod load;
 use minftp::client::control::ControlConnection;
 use minftp::client::ftp::{DataMode, FtpSession};
 use minftp::protocol::data::{STREAM_RECEIVE_BUFFER, SendMethod, receive, send_file};
+use minftp::protocol::transport::Channel;
 use sha2::{Digest, Sha256};
 
 const TIMEOUT: Duration = Duration::from_secs(120);
@@ -128,7 +129,7 @@ fn ceiling(what: Sender) -> (usize, usize, f64) {
         socket.set_nodelay(true)?;
         match (file, len) {
             (Some(file), len) => {
-                send_file(SendMethod::Sendfile, &file, 0, len, &socket, TIMEOUT, &mut |_| {})
+                send_file(SendMethod::Sendfile, &file, 0, len, &Channel::plain(socket), TIMEOUT, &mut |_| {})
                     .map_err(|e| io::Error::other(e.to_string()))?;
             }
             (None, len) => {
@@ -144,8 +145,8 @@ fn ceiling(what: Sender) -> (usize, usize, f64) {
         }
         Ok(())
     });
-    let mut data = TcpStream::connect(address).expect("connect to the loopback sender");
-    let received = receive(&mut data, &mut io::sink(), STREAM_RECEIVE_BUFFER, &mut |_| {});
+    let data = Channel::plain(TcpStream::connect(address).expect("connect to the loopback sender"));
+    let received = receive(&data, &mut io::sink(), STREAM_RECEIVE_BUFFER, &mut |_| {});
     let seconds = started.elapsed().as_secs_f64();
     let sent = sender.join().expect("the sender thread");
     let ok = received.is_ok() && sent.is_ok();

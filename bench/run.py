@@ -147,12 +147,17 @@ class Server:
 
 
 def start_servers(root, work, peers):
+    return [Server(name, argv, work) for name, argv in server_commands(root, work, peers)]
+
+
+def server_commands(root, work, peers):
+    """(name, argv for a port) of each server under test."""
     # --data-timeout 300: the peers' own limit on a stalled data connection (minftp's default
     # is 30 s), so that under 5,000 sessions a starved load client meets the same patience.
-    servers = [Server("minftp", lambda p: [MINFTP, "serve", str(p), "--bind", "127.0.0.1", "--root", root,
-                                           "--writable", "--max-clients", "6000", "--data-timeout", "300"], work)]
+    servers = [("minftp", lambda p: [MINFTP, "serve", str(p), "--bind", "127.0.0.1", "--root", root,
+                                     "--writable", "--max-clients", "6000", "--data-timeout", "300"])]
     if "pyftpdlib" in peers:
-        servers.append(Server("pyftpdlib", lambda p: [sys.executable, "-c", PYFTPDLIB_SERVER, str(p), root], work))
+        servers.append(("pyftpdlib", lambda p: [sys.executable, "-c", PYFTPDLIB_SERVER, str(p), root]))
     if "vsftpd" in peers:
         def vsftpd_argv(port):
             conf = os.path.join(work, f"vsftpd-{port}.conf")
@@ -164,7 +169,7 @@ def start_servers(root, work, peers):
                         f"run_as_launching_user=YES\nseccomp_sandbox=NO\npasv_enable=YES\n"
                         f"pasv_address=127.0.0.1\nxferlog_enable=NO\nmax_clients=6000\nmax_per_ip=6000\n")
             return [VSFTPD, conf]
-        servers.append(Server("vsftpd", vsftpd_argv, work))
+        servers.append(("vsftpd", vsftpd_argv))
     return servers
 
 
@@ -238,6 +243,9 @@ def main():
     parser.add_argument("--concurrent-only", action="store_true", help="run only the concurrent downloads")
     parser.add_argument("--dir", help="where the test files and servers' folders go (default: /dev/shm, a "
                         "tmpfs, when it has room, so the disk does not bound the transfers; else the temporary folder)")
+    parser.add_argument("--tls", action="store_true", help="run only the TLS scenarios: RETR and STOR with curl "
+                        "--ssl-reqd against minftp --tls, pyftpdlib's TLS_FTPHandler and vsftpd ssl_enable, "
+                        "minftp's clear-text RETR beside them, and minftp get --tls against curl")
     parser.add_argument("--json", help="also write the medians to this file")
     args = parser.parse_args()
     runs = args.runs or (1 if args.quick else 5)
@@ -291,11 +299,16 @@ def main():
             shutil.copyfile(big, os.path.join(root, "upload", f"resume-{name}.bin"))
             os.chmod(os.path.join(root, "upload", f"resume-{name}.bin"), 0o666)
         tail = os.urandom(1 << 20)
-        servers = start_servers(root, work, peers)
         results = {}  # (scenario, subject) -> [values]
 
         def record(scenario, subject, value):
             results.setdefault((scenario, subject), []).append(value)
+
+        if args.tls:
+            tls_scenarios(root, work, peers, big, big_size, local_big, runs, curl, record)
+            report(results, runs, big_size, sessions, args, {})
+            return
+        servers = start_servers(root, work, peers)
 
         skipped = {}  # (scenario, server) -> why, once per run it was not measured
         upload_target = os.path.join(root, "upload", "stored.bin")
@@ -316,8 +329,7 @@ def main():
                     os.remove(upload_target)
                 record(f"{small_uploads} uploads of 4 KiB in one session (ftplib)", server.name,
                        small_upload_seconds(server.port, small_uploads, root))
-                record(f"idle logged-in session: server RSS per session, KiB ({idle_sessions} sessions)",
-                       server.name, idle_session_kib(server, idle_sessions))
+
                 append, restart = resume_times(server.port, f"upload/resume-{server.name}.bin", tail)
                 record(f"append: 1 byte onto a {big_size >> 20} MiB file", server.name, append)
                 record(f"resumed upload: last 1 MiB of a {big_size >> 20} MiB file", server.name, restart)
@@ -328,6 +340,15 @@ def main():
                 record(f"{sessions} sequential logins", server.name, ftpload("logins", "127.0.0.1", server.port, sessions))
             if args.concurrent_only:
                 continue
+            # Idle sessions on a freshly started server of each kind: after the load above, a
+            # server's allocator has room to spare and new sessions would seem to cost nothing.
+            for name, argv in server_commands(root, work, peers):
+                fresh = Server(name, argv, work)
+                try:
+                    record(f"idle logged-in session: server RSS per session, KiB ({idle_sessions} sessions)",
+                           name, idle_session_kib(fresh, idle_sessions))
+                finally:
+                    fresh.stop()
             # The same bytes to the same file system without FTP: what a STOR is measured against.
             record("server STOR (curl -T)", "dd bs=1M",
                    big_size / timed(["dd", f"if={local_big}", f"of={upload_target}", "bs=1M", "status=none"]))
@@ -358,6 +379,7 @@ def main():
         for server in servers:
             server.stop()
         if not args.concurrent_only:
+            tls_scenarios(root, work, peers, big, big_size, local_big, runs, curl, record)
             open_files = 2000 if args.quick else 8000
             held, then, running = capacity.sessions_held(MINFTP, open_files)
             if not running or not then.startswith("421"):
@@ -370,6 +392,82 @@ def main():
         for why in dict.fromkeys(whys):
             print(f"not measured in {whys.count(why)} of {runs} run(s): {scenario} on {name}: {why}")
     report(results, runs, big_size, sessions, args, skipped)
+
+
+# pyftpdlib's TLS handler (needs pyOpenSSL), TLS required on both connections, like `minftp serve --tls`.
+PYFTPDLIB_TLS_SERVER = """
+import sys
+from pyftpdlib.authorizers import DummyAuthorizer
+from pyftpdlib.handlers import TLS_FTPHandler
+from pyftpdlib.servers import FTPServer
+authorizer = DummyAuthorizer()
+authorizer.add_anonymous(sys.argv[2], perm="elradfmwMT")
+handler = TLS_FTPHandler
+handler.authorizer, handler.certfile, handler.keyfile = authorizer, sys.argv[3], sys.argv[4]
+handler.tls_control_required = handler.tls_data_required = True
+FTPServer(("127.0.0.1", int(sys.argv[1])), handler).serve_forever()
+"""
+
+
+def tls_scenarios(root, work, peers, big, big_size, local_big, runs, curl, record):
+    """TLS RETR and STOR of the big file with curl --ssl-reqd -k against each server with TLS
+    required (minftp's kept self-signed certificate, made here, serves all three), minftp's
+    clear-text RETR and STOR beside them (what TLS costs it), and minftp get --tls -k against
+    curl --ssl-reqd -k from minftp's server."""
+    if not curl:
+        print("note: the TLS scenarios need curl: skipped")
+        return
+    data = os.path.join(work, "data")
+    env = dict(os.environ, XDG_DATA_HOME=data)
+    # The certificate: the one minftp makes on its first --tls start.
+    maker = Server("minftp (making a certificate)", lambda p: [MINFTP, "serve", str(p), "--bind", "127.0.0.1", "--root",
+                                                              root, "--extended", "--tls"], work, env=env)
+    maker.stop()
+    cert, key = (os.path.join(data, "minftp", "tls", name) for name in ("cert.pem", "key.pem"))
+    servers = [Server("minftp", lambda p: [MINFTP, "serve", str(p), "--bind", "127.0.0.1", "--root", root,
+                                           "--writable", "--tls", "--cert", cert, "--key", key], work),
+               Server("minftp without TLS", lambda p: [MINFTP, "serve", str(p), "--bind", "127.0.0.1", "--root", root,
+                                                       "--writable"], work)]
+    if "pyftpdlib" in peers:
+        if subprocess.run([sys.executable, "-c", "import OpenSSL"], capture_output=True).returncode == 0:
+            servers.append(Server("pyftpdlib", lambda p: [sys.executable, "-c", PYFTPDLIB_TLS_SERVER, str(p), root,
+                                                          cert, key], work))
+        else:
+            print("note: pyOpenSSL is not installed (pip install pyopenssl): pyftpdlib's TLS is skipped")
+    if "vsftpd" in peers:
+        def vsftpd_argv(port):
+            conf = os.path.join(work, f"vsftpd-tls-{port}.conf")
+            with open(conf, "w") as f:
+                f.write(f"listen=YES\nlisten_ipv6=NO\nlisten_address=127.0.0.1\nlisten_port={port}\n"
+                        f"background=NO\nanonymous_enable=YES\nlocal_enable=NO\nno_anon_password=YES\n"
+                        f"anon_root={root}\nwrite_enable=YES\nanon_upload_enable=YES\nanon_other_write_enable=YES\n"
+                        f"anon_umask=022\nrun_as_launching_user=YES\nseccomp_sandbox=NO\npasv_enable=YES\n"
+                        f"pasv_address=127.0.0.1\nxferlog_enable=NO\nssl_enable=YES\nallow_anon_ssl=YES\n"
+                        f"force_anon_logins_ssl=YES\nforce_anon_data_ssl=YES\nrsa_cert_file={cert}\n"
+                        f"rsa_private_key_file={key}\n")
+            return [VSFTPD, conf]
+        servers.append(Server("vsftpd", vsftpd_argv, work))
+    upload_target = os.path.join(root, "upload", "stored.bin")
+    try:
+        for run in range(runs):
+            for server in (servers if run % 2 == 0 else list(reversed(servers))):
+                url = f"ftp://127.0.0.1:{server.port}"
+                tls = [] if server.name == "minftp without TLS" else ["--ssl-reqd", "-k"]
+                record("TLS server RETR (curl --ssl-reqd)", server.name,
+                       big_size / timed([curl, "-s", *tls, "-o", "/dev/null", f"{url}/big.bin"]))
+                record("TLS server STOR (curl --ssl-reqd -T)", server.name,
+                       big_size / timed([curl, "-s", *tls, "-T", local_big, f"{url}/upload/stored.bin"]))
+                if not same_file(upload_target, local_big):
+                    raise RuntimeError(f"{server.name}: the TLS upload differs")
+                os.remove(upload_target)
+            port = servers[0].port
+            clients = [("minftp", [MINFTP, "get", "--tls", "-k", f"127.0.0.1:{port}", "big.bin", "-o", "-", "-q"]),
+                       ("curl", [curl, "-s", "--ssl-reqd", "-k", "-o", "/dev/null", f"ftp://127.0.0.1:{port}/big.bin"])]
+            for name, argv in (clients if run % 2 == 0 else list(reversed(clients))):
+                record("TLS client get from minftp", name, big_size / timed(argv, env=dict(os.environ)))
+    finally:
+        for server in servers:
+            server.stop()
 
 
 def small_upload_seconds(port, count, root):

@@ -95,7 +95,7 @@ _minftp() {
             return 0
             ;;
         minftp__subcmd__get)
-            opts="-o -n -q -c -h -V --output --no-clobber --max-filesize --active --passive --user --password --quiet --timeout --continue --retry --retry-delay --help --version"
+            opts="-o -n -q -c -k -h -V --output --no-clobber --max-filesize --active --passive --user --password --quiet --timeout --continue --retry --retry-delay --tls --cacert --pin-sha256 --insecure --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -133,6 +133,25 @@ _minftp() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --cacert)
+                    local oldifs
+                    if [ -n "${IFS+x}" ]; then
+                        oldifs="$IFS"
+                    fi
+                    IFS=$'\n'
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    if [ -n "${oldifs+x}" ]; then
+                        IFS="$oldifs"
+                    fi
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o filenames
+                    fi
+                    return 0
+                    ;;
+                --pin-sha256)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -141,7 +160,7 @@ _minftp() {
             return 0
             ;;
         minftp__subcmd__put)
-            opts="-q -c -h -V --active --passive --user --password --quiet --timeout --continue --retry --retry-delay --help --version"
+            opts="-q -c -k -h -V --active --passive --user --password --quiet --timeout --continue --retry --retry-delay --tls --cacert --pin-sha256 --insecure --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -167,6 +186,25 @@ _minftp() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --cacert)
+                    local oldifs
+                    if [ -n "${IFS+x}" ]; then
+                        oldifs="$IFS"
+                    fi
+                    IFS=$'\n'
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    if [ -n "${oldifs+x}" ]; then
+                        IFS="$oldifs"
+                    fi
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o filenames
+                    fi
+                    return 0
+                    ;;
+                --pin-sha256)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -175,7 +213,7 @@ _minftp() {
             return 0
             ;;
         minftp__subcmd__serve)
-            opts="-v -h -V --root --bind --stdin --extended --writable --lab --user --password --banner --public-address --log --verbose --transcript-sessions --max-per-ip --max-rate --passive-ports --max-clients --idle-timeout --data-timeout --max-line --help --version"
+            opts="-v -h -V --root --bind --stdin --extended --writable --lab --user --password --banner --public-address --log --verbose --transcript-sessions --max-per-ip --max-rate --passive-ports --max-clients --idle-timeout --data-timeout --max-line --tls --tls-optional --tls-implicit --cert --key --tls-no-reuse-check --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -249,6 +287,36 @@ _minftp() {
                     ;;
                 --max-line)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cert)
+                    local oldifs
+                    if [ -n "${IFS+x}" ]; then
+                        oldifs="$IFS"
+                    fi
+                    IFS=$'\n'
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    if [ -n "${oldifs+x}" ]; then
+                        IFS="$oldifs"
+                    fi
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o filenames
+                    fi
+                    return 0
+                    ;;
+                --key)
+                    local oldifs
+                    if [ -n "${IFS+x}" ]; then
+                        oldifs="$IFS"
+                    fi
+                    IFS=$'\n'
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    if [ -n "${oldifs+x}" ]; then
+                        IFS="$oldifs"
+                    fi
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o filenames
+                    fi
                     return 0
                     ;;
                 *)

@@ -45,12 +45,18 @@ complete -c minftp -n "__fish_minftp_using_subcommand serve" -l max-clients -d '
 complete -c minftp -n "__fish_minftp_using_subcommand serve" -l idle-timeout -d 'Seconds a control connection may stay silent (at most a day)' -r
 complete -c minftp -n "__fish_minftp_using_subcommand serve" -l data-timeout -d 'Seconds to connect or accept, and to wait on each read or write, on a data connection (at most a day)' -r
 complete -c minftp -n "__fish_minftp_using_subcommand serve" -l max-line -d 'Longest command line in bytes, line ending included (16 to 16 MiB)' -r
+complete -c minftp -n "__fish_minftp_using_subcommand serve" -l cert -d 'Certificate chain for TLS, PEM (the server\'s certificate first)' -r -F
+complete -c minftp -n "__fish_minftp_using_subcommand serve" -l key -d 'Private key of --cert, PEM' -r -F
 complete -c minftp -n "__fish_minftp_using_subcommand serve" -l stdin -d 'COMP 431 Homework 1 mode: read commands from standard input, no sockets'
 complete -c minftp -n "__fish_minftp_using_subcommand serve" -l extended -d 'Answer the command set real FTP clients need (curl, wget, lftp, FileZilla, ftplib)'
 complete -c minftp -n "__fish_minftp_using_subcommand serve" -l writable -d 'Allow uploads and changes (implies --extended)'
 complete -c minftp -n "__fish_minftp_using_subcommand serve" -l lab -d 'COSC 328 preset: --root server --writable (creates server/ if missing)'
 complete -c minftp -n "__fish_minftp_using_subcommand serve" -s v -l verbose -d 'Write the access log to standard error too'
 complete -c minftp -n "__fish_minftp_using_subcommand serve" -l transcript-sessions -d 'Prefix each transcript line with its session\'s number (extended dialect)'
+complete -c minftp -n "__fish_minftp_using_subcommand serve" -l tls -d 'FTP over TLS (extended dialect): AUTH TLS required before login, PROT P for data. Without --cert, a self-signed certificate is made once and kept; its fingerprint is printed at start'
+complete -c minftp -n "__fish_minftp_using_subcommand serve" -l tls-optional -d 'With --tls: let clear-text clients in too'
+complete -c minftp -n "__fish_minftp_using_subcommand serve" -l tls-implicit -d 'TLS from the first byte (ftps://, usually port 990) instead of AUTH TLS; implies --tls'
+complete -c minftp -n "__fish_minftp_using_subcommand serve" -l tls-no-reuse-check -d 'Accept PROT P data connections that do not resume the control connection\'s TLS session (for clients that cannot, such as Python\'s ftplib)'
 complete -c minftp -n "__fish_minftp_using_subcommand serve" -s h -l help -d 'Print help'
 complete -c minftp -n "__fish_minftp_using_subcommand serve" -s V -l version -d 'Print version'
 complete -c minftp -n "__fish_minftp_using_subcommand client" -l data-ip -d 'IPv4 address to advertise in PORT (default: this host\'s name, resolved)' -r
@@ -66,11 +72,15 @@ complete -c minftp -n "__fish_minftp_using_subcommand get" -l password -d 'Passw
 complete -c minftp -n "__fish_minftp_using_subcommand get" -l timeout -d 'Seconds to wait to connect, for a reply, or for data' -r
 complete -c minftp -n "__fish_minftp_using_subcommand get" -l retry -d 'Attempts after the first when the connection breaks, times out or gets a 4xx (0: none)' -r
 complete -c minftp -n "__fish_minftp_using_subcommand get" -l retry-delay -d 'Seconds before the first retry; each further one waits twice as long (at most 60)' -r
+complete -c minftp -n "__fish_minftp_using_subcommand get" -l cacert -d 'Trust the CA certificates in FILE (PEM) as well as the system\'s' -r -F
+complete -c minftp -n "__fish_minftp_using_subcommand get" -l pin-sha256 -d 'Trust exactly the certificate with this SHA-256 fingerprint, as `minftp serve --tls` prints it (colons optional): for self-signed servers' -r
 complete -c minftp -n "__fish_minftp_using_subcommand get" -s n -l no-clobber -d 'Do not overwrite an existing local file'
 complete -c minftp -n "__fish_minftp_using_subcommand get" -l active -d 'Use an active data connection (PORT/EPRT)'
 complete -c minftp -n "__fish_minftp_using_subcommand get" -l passive -d 'Use a passive data connection only (EPSV/PASV)'
 complete -c minftp -n "__fish_minftp_using_subcommand get" -s q -l quiet -d 'Print nothing but errors'
 complete -c minftp -n "__fish_minftp_using_subcommand get" -s c -l continue -d 'Continue a partial file: the local one (get) or the remote one (put)'
+complete -c minftp -n "__fish_minftp_using_subcommand get" -l tls -d 'Require TLS (AUTH TLS, PBSZ 0, PROT P); a server that refuses it is left before the login is sent. An ftps:// URL means TLS from the first byte instead'
+complete -c minftp -n "__fish_minftp_using_subcommand get" -s k -l insecure -d 'Do not check the server\'s certificate: still encrypted, but anyone in between can read and change everything'
 complete -c minftp -n "__fish_minftp_using_subcommand get" -s h -l help -d 'Print help'
 complete -c minftp -n "__fish_minftp_using_subcommand get" -s V -l version -d 'Print version'
 complete -c minftp -n "__fish_minftp_using_subcommand put" -l user -d 'User name (default: anonymous)' -r
@@ -78,10 +88,14 @@ complete -c minftp -n "__fish_minftp_using_subcommand put" -l password -d 'Passw
 complete -c minftp -n "__fish_minftp_using_subcommand put" -l timeout -d 'Seconds to wait to connect, for a reply, or for data' -r
 complete -c minftp -n "__fish_minftp_using_subcommand put" -l retry -d 'Attempts after the first when the connection breaks, times out or gets a 4xx (0: none)' -r
 complete -c minftp -n "__fish_minftp_using_subcommand put" -l retry-delay -d 'Seconds before the first retry; each further one waits twice as long (at most 60)' -r
+complete -c minftp -n "__fish_minftp_using_subcommand put" -l cacert -d 'Trust the CA certificates in FILE (PEM) as well as the system\'s' -r -F
+complete -c minftp -n "__fish_minftp_using_subcommand put" -l pin-sha256 -d 'Trust exactly the certificate with this SHA-256 fingerprint, as `minftp serve --tls` prints it (colons optional): for self-signed servers' -r
 complete -c minftp -n "__fish_minftp_using_subcommand put" -l active -d 'Use an active data connection (PORT/EPRT)'
 complete -c minftp -n "__fish_minftp_using_subcommand put" -l passive -d 'Use a passive data connection only (EPSV/PASV)'
 complete -c minftp -n "__fish_minftp_using_subcommand put" -s q -l quiet -d 'Print nothing but errors'
 complete -c minftp -n "__fish_minftp_using_subcommand put" -s c -l continue -d 'Continue a partial file: the local one (get) or the remote one (put)'
+complete -c minftp -n "__fish_minftp_using_subcommand put" -l tls -d 'Require TLS (AUTH TLS, PBSZ 0, PROT P); a server that refuses it is left before the login is sent. An ftps:// URL means TLS from the first byte instead'
+complete -c minftp -n "__fish_minftp_using_subcommand put" -s k -l insecure -d 'Do not check the server\'s certificate: still encrypted, but anyone in between can read and change everything'
 complete -c minftp -n "__fish_minftp_using_subcommand put" -s h -l help -d 'Print help'
 complete -c minftp -n "__fish_minftp_using_subcommand put" -s V -l version -d 'Print version'
 complete -c minftp -n "__fish_minftp_using_subcommand completions" -s h -l help -d 'Print help'

@@ -12,7 +12,7 @@ use clap::{Args, CommandFactory, Parser, Subcommand};
 use clap_complete::{Generator, Shell};
 use color_eyre::eyre::{Result, WrapErr, eyre};
 
-use crate::client::ftp::DataMode;
+use crate::client::ftp::{DataMode, Security};
 use crate::client::oneshot::{Connection, Destination, GetRequest, Login, PutRequest, Recovery, default_local_name};
 use crate::client::progress::Verbosity;
 use crate::client::target::{Target, check_sendable, parse_target};
@@ -20,8 +20,9 @@ use crate::protocol::command::Dialect;
 use crate::protocol::line::DEFAULT_MAX_LINE;
 use crate::server::access_log::AccessLog;
 use crate::server::sandbox::Root;
-use crate::server::session::{Credentials, Policy};
+use crate::server::session::{Credentials, Policy, TlsPolicy};
 use crate::server::{DEFAULT_BANNER, Limits, Operation, ServerConfig};
+use crate::tls::{ServerTls, Trust};
 
 /// An FTP server and client: byte-exact for the COMP 431 course, usable by real FTP clients.
 #[derive(Debug, Parser)]
@@ -122,6 +123,27 @@ pub struct ServeArgs {
     /// Longest command line in bytes, line ending included (16 to 16 MiB)
     #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_LINE as u32, value_parser = clap::value_parser!(u32).range(16..=16 << 20))]
     pub max_line: u32,
+    /// FTP over TLS (extended dialect): AUTH TLS required before login, PROT P for data.
+    /// Without --cert, a self-signed certificate is made once and kept; its fingerprint is
+    /// printed at start
+    #[arg(long)]
+    pub tls: bool,
+    /// With --tls: let clear-text clients in too
+    #[arg(long, requires = "tls", conflicts_with = "tls_implicit")]
+    pub tls_optional: bool,
+    /// TLS from the first byte (ftps://, usually port 990) instead of AUTH TLS; implies --tls
+    #[arg(long)]
+    pub tls_implicit: bool,
+    /// Certificate chain for TLS, PEM (the server's certificate first)
+    #[arg(long, value_name = "FILE", requires = "key", value_hint = clap::ValueHint::FilePath)]
+    pub cert: Option<PathBuf>,
+    /// Private key of --cert, PEM
+    #[arg(long, value_name = "FILE", requires = "cert", value_hint = clap::ValueHint::FilePath)]
+    pub key: Option<PathBuf>,
+    /// Accept PROT P data connections that do not resume the control connection's TLS
+    /// session (for clients that cannot, such as Python's ftplib)
+    #[arg(long)]
+    pub tls_no_reuse_check: bool,
 }
 
 /// `FIRST-LAST`, with FIRST <= LAST.
@@ -185,6 +207,21 @@ pub struct TransferOptions {
     /// Seconds before the first retry; each further one waits twice as long (at most 60)
     #[arg(long, value_name = "SECS", default_value_t = 1, value_parser = clap::value_parser!(u64).range(0..=60))]
     pub retry_delay: u64,
+    /// Require TLS (AUTH TLS, PBSZ 0, PROT P); a server that refuses it is left before the
+    /// login is sent. An ftps:// URL means TLS from the first byte instead
+    #[arg(long)]
+    pub tls: bool,
+    /// Trust the CA certificates in FILE (PEM) as well as the system's
+    #[arg(long, value_name = "FILE", value_hint = clap::ValueHint::FilePath, conflicts_with_all = ["pin_sha256", "insecure"])]
+    pub cacert: Option<PathBuf>,
+    /// Trust exactly the certificate with this SHA-256 fingerprint, as `minftp serve --tls`
+    /// prints it (colons optional): for self-signed servers
+    #[arg(long, value_name = "HEX", value_parser = crate::tls::parse_fingerprint, conflicts_with = "insecure")]
+    pub pin_sha256: Option<[u8; 32]>,
+    /// Do not check the server's certificate: still encrypted, but anyone in between can
+    /// read and change everything
+    #[arg(short = 'k', long)]
+    pub insecure: bool,
 }
 
 impl TransferOptions {
@@ -201,8 +238,31 @@ impl TransferOptions {
         Recovery { resume: self.resume, retries: self.retry, retry_delay: Duration::from_secs(self.retry_delay) }
     }
 
+    /// How to trust the server, when the session uses TLS (`--tls` or `ftps://`).
+    fn security(&self, target: &Target) -> Result<Security> {
+        let trust = match (&self.cacert, self.pin_sha256, self.insecure) {
+            (_, Some(pin), _) => Trust::Pinned(pin),
+            (_, _, true) => Trust::Anything,
+            (extra_ca, None, false) => Trust::Verified { extra_ca: extra_ca.clone() },
+        };
+        let asked = self.cacert.is_some() || self.pin_sha256.is_some() || self.insecure;
+        if !self.tls && !target.implicit_tls {
+            if asked {
+                return Err(usage("--cacert, --pin-sha256 and --insecure need --tls or an ftps:// URL"));
+            }
+            return Ok(Security::Plain);
+        }
+        if trust == Trust::Anything {
+            crate::diag!(
+                "warning: --insecure: the server's certificate is not checked; anyone in between can read and change the session"
+            );
+        }
+        let config = crate::tls::client_config(&trust).map_err(|err| eyre!("{err}"))?;
+        Ok(if target.implicit_tls { Security::Implicit(config) } else { Security::Explicit(config) })
+    }
+
     /// The connection to `target`: flags first, then the URL's login, then anonymous.
-    fn connection(&self, target: &Target) -> Connection {
+    fn connection(&self, target: &Target) -> Result<Connection> {
         let anonymous = Login::anonymous();
         let user = self.user.clone().or_else(|| target.user.clone());
         let login = match user {
@@ -212,7 +272,7 @@ impl TransferOptions {
                 Login { user, password }
             }
         };
-        Connection {
+        Ok(Connection {
             host: target.host.clone(),
             port: target.port,
             login,
@@ -223,7 +283,8 @@ impl TransferOptions {
             },
             timeout: Duration::from_secs(self.timeout),
             verbosity: if self.quiet { Verbosity::Quiet } else { Verbosity::Normal },
-        }
+            security: self.security(target)?,
+        })
     }
 }
 
@@ -287,7 +348,7 @@ impl GetArgs {
             max_filesize: self.max_filesize,
             recovery: self.options.recovery(),
         };
-        Ok((self.options.connection(&target), request))
+        Ok((self.options.connection(&target)?, request))
     }
 }
 
@@ -309,7 +370,7 @@ impl PutArgs {
         check_sendable(&remote).map_err(usage)?;
         self.options.check_login()?;
         let request = PutRequest { local: self.local, remote, recovery: self.options.recovery() };
-        Ok((self.options.connection(&target), request))
+        Ok((self.options.connection(&target)?, request))
     }
 }
 
@@ -320,6 +381,35 @@ pub enum ServeMode {
 }
 
 impl ServeArgs {
+    /// The certificate for --tls: --cert and --key, or the kept self-signed one (made now
+    /// when there is none) for this host's names and addresses.
+    fn server_tls(&self, extended: bool) -> Result<Option<ServerTls>> {
+        let wanted = self.tls || self.tls_implicit || self.cert.is_some() || self.tls_no_reuse_check;
+        if !wanted {
+            return Ok(None);
+        }
+        if !extended {
+            return Err(usage("TLS applies to the extended dialect; add --extended (or --writable)"));
+        }
+        if !(self.tls || self.tls_implicit) {
+            return Err(usage("--cert and --tls-no-reuse-check need --tls (or --tls-implicit)"));
+        }
+        if let (Some(cert), Some(key)) = (&self.cert, &self.key) {
+            return ServerTls::from_files(cert, key).map(Some).map_err(|err| eyre!("{err}"));
+        }
+        let folder = crate::tls::data_folder()
+            .ok_or_else(|| eyre!("no HOME or XDG_DATA_HOME to keep a certificate in; give --cert and --key"))?;
+        let mut names = vec!["localhost".to_string(), "127.0.0.1".to_string(), "::1".to_string()];
+        names.extend(crate::server::announce::host_name());
+        names.extend(crate::server::announce::interface_ipv4().map(|ip| ip.to_string()));
+        names.extend(self.public_address.clone());
+        names.extend(self.bind.filter(|ip| !ip.is_unspecified()).map(|ip| ip.to_string()));
+        names.dedup();
+        ServerTls::self_signed(&folder, &names)
+            .map(Some)
+            .map_err(|err| eyre!("cannot make or read the TLS certificate in {}: {err}", folder.display()))
+    }
+
     /// Checks the flags, opens the root and (for socket mode) binds the port.
     pub fn into_mode(self) -> Result<ServeMode> {
         let extended = self.extended || self.writable || self.lab;
@@ -349,6 +439,7 @@ impl ServeArgs {
                     .to_string(),
             );
         }
+        let tls = self.server_tls(extended)?;
         let root_dir = self.root.clone().unwrap_or_else(|| PathBuf::from(if self.lab { "server" } else { "." }));
         if self.lab {
             fs::create_dir_all(&root_dir).wrap_err_with(|| format!("cannot create {}", root_dir.display()))?;
@@ -384,11 +475,19 @@ impl ServeArgs {
             max_rate: self.max_rate,
             warnings,
             announce_sessions: self.lab,
+            tls: tls.map(std::sync::Arc::new),
+            implicit_tls: self.tls_implicit,
+            tls_no_reuse_check: self.tls_no_reuse_check,
         };
         let policy = Policy {
             dialect: if extended { Dialect::Extended } else { Dialect::Comp431 },
             writable: self.writable || self.lab,
             credentials,
+            tls: match (self.tls || self.tls_implicit, self.tls_optional) {
+                (false, _) => TlsPolicy::Off,
+                (true, false) => TlsPolicy::Required,
+                (true, true) => TlsPolicy::Optional,
+            },
         };
         let config = ServerConfig { root, limits, policy, passive_ports: self.passive_ports, operation };
         if self.stdin {
@@ -472,9 +571,13 @@ fn man_page(name: &str, page: clap::Command) -> Vec<u8> {
     extra.push_str(&format!(
         ".SH ENVIRONMENT\n.TP\n.B MINFTP_PASSWORD\nThe password of \\fBminftp serve \\-\\-user\\fR, or of \
          \\fBminftp get\\fR and \\fBput\\fR with \\fB\\-\\-user\\fR, kept out of \\fBps\\fR.\n\
+         .TP\n.B XDG_DATA_HOME, HOME\nWhere \\fBserve \\-\\-tls\\fR keeps its self-signed certificate.\n\
          .SH FILES\n.TP\n.B retr_files/fileN\nWhere the COMP 431 client (and \\fBserve \\-\\-stdin\\fR) \
          saves retrieved files.\n.TP\n.B .minftp\\-part\\-*\nTemporary files of uploads and downloads in \
-         flight, removed when they end and by a writable server at start.\n.SH \"SEE ALSO\"\n{}\n",
+         flight, removed when they end and by a writable server at start.\n.TP\n\
+         .B $XDG_DATA_HOME/minftp/tls/cert.pem, key.pem\nThe self-signed certificate \\fBserve \\-\\-tls\\fR \
+         makes on first use without \\fB\\-\\-cert\\fR (default folder ~/.local/share/minftp/tls; the key \
+         is mode 0600).\n.SH \"SEE ALSO\"\n{}\n",
         ["minftp", "minftp-serve", "minftp-client", "minftp-get", "minftp-put", "minftp-completions"]
             .iter()
             .filter(|page| **page != name)
@@ -510,7 +613,10 @@ const SERVE_EXAMPLES: &str = "Examples:
   minftp serve 9123                        COMP 431 server; compare its stdout with the course's
   minftp serve --stdin < Input1            COMP 431 Homework 1: commands from standard input
   minftp serve 2121 --writable --user alice --log access.log
-                                           uploads with a login (password from MINFTP_PASSWORD)";
+                                           uploads with a login (password from MINFTP_PASSWORD)
+  minftp serve 2121 --writable --tls       FTP over TLS, a self-signed certificate made once
+                                           and kept; its fingerprint is printed at start
+  minftp serve 990 --extended --tls-implicit --cert fullchain.pem --key privkey.pem";
 const CLIENT_EXAMPLES: &str = "Examples:
   minftp client 10000 < ClientInput1       COMP 431 client, data ports from 10000
   minftp client --lab 12000                COSC 328 session, connected to 127.0.0.1:12000
@@ -519,13 +625,17 @@ Lab commands (any case): OPEN PORT, OPEN HOST PORT, GET NAME, PUT NAME, CLOSE, Q
 const GET_EXAMPLES: &str = "Examples:
   minftp get 127.0.0.1:2121 dir/file.txt -o copy.txt
   minftp get 127.0.0.1:2121 big.iso -c --retry 5   continue a partial file, retrying
-  minftp get '[::1]:2121' file.txt -o - | sha256sum";
+  minftp get '[::1]:2121' file.txt -o - | sha256sum
+  minftp get --tls --pin-sha256 3F:A1:...:9C example.org:2121 file.txt
+                                            TLS, trusting exactly the server's certificate
+  minftp get ftps://example.org/file.txt     implicit TLS (port 990)";
 const COMPLETIONS_EXAMPLES: &str = "Examples:
   minftp completions bash > ~/.local/share/bash-completion/completions/minftp
   minftp completions zsh > ~/.zfunc/_minftp";
 const PUT_EXAMPLES: &str = "Examples:
   minftp put 127.0.0.1:2121 local.bin
-  minftp put 127.0.0.1:2121 local.bin dir/remote.bin --continue";
+  minftp put 127.0.0.1:2121 local.bin dir/remote.bin --continue
+  minftp put --tls --cacert ca.pem example.org:2121 report.pdf";
 
 /// An error in how minftp was called (exit status 2, as clap's own usage errors), as
 /// opposed to a failure while it ran (exit status 1).

@@ -8,5 +8,6 @@ pub mod fs_at;
 pub mod protocol;
 pub mod server;
 pub mod signals;
+pub mod tls;
 pub mod transcript;
 pub mod write_policy;

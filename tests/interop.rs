@@ -8,39 +8,7 @@ mod common;
 use common::*;
 use std::fs;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
-use std::time::Duration;
-
-/// Runs `program args` in `dir` (bounded in time), or `None` when the program is not installed.
-fn run_tool(dir: &Path, program: &str, args: &[&str]) -> Option<Output> {
-    let child = match Command::new(program)
-        .args(args)
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-    {
-        Ok(child) => child,
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
-            eprintln!("skipped: {program} is not installed (.ci/run installs it)");
-            return None;
-        }
-        Err(err) => panic!("cannot run {program}: {err}"),
-    };
-    Some(wait_bounded(child, Duration::from_secs(60)))
-}
-
-#[track_caller]
-fn assert_success(output: &Output, what: &str) {
-    assert!(
-        output.status.success(),
-        "{what} failed ({}):\nstdout: {}\nstderr: {}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
+use std::process::Command;
 
 /// A served tree: big.bin (binary), notes.txt, sub/a.txt, sub/deeper/b.bin.
 fn served_tree() -> (tempfile::TempDir, Vec<u8>) {

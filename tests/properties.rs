@@ -12,7 +12,7 @@ use minftp::protocol::command::{Dialect, parse_command_in};
 use minftp::protocol::line::{Line, LineReader};
 use minftp::protocol::reply::{Reply, parse_reply};
 use minftp::server::sandbox::Root;
-use minftp::server::session::{Channel, Login, Policy, Session, Step};
+use minftp::server::session::{Channel, Login, Policy, Session, Step, TlsPolicy};
 use minftp::server::vpath::VirtualPath;
 use minftp::server::{Limits, ServerConfig};
 use minftp::transcript::{SharedBuffer, Transcript};
@@ -65,7 +65,11 @@ fn command_line() -> impl Strategy<Value = Vec<u8>> {
 }
 
 fn policy(extended: bool, writable: bool) -> Policy {
-    if extended { Policy { dialect: Dialect::Extended, writable, credentials: None } } else { Policy::comp431() }
+    if extended {
+        Policy { dialect: Dialect::Extended, writable, credentials: None, tls: TlsPolicy::Off }
+    } else {
+        Policy::comp431()
+    }
 }
 
 /// Every reply this machine can produce renders as `NNN text\r\n` (or a well-formed
@@ -119,6 +123,7 @@ proptest! {
                     prop_assert_eq!(session.login(), Login::LoggedIn, "an action before login");
                 }
                 Step::RejectLogin { .. } => prop_assert!(false, "no login is required here"),
+                Step::StartTls => prop_assert!(false, "no TLS is configured here"),
             }
             // Changed with SPEC §3.3 (revised): a pending PORT survives a new or cancelled
             // login, so it may be pending while logged out; it must still come from a PORT

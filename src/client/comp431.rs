@@ -15,6 +15,7 @@ use super::request::{Request, RequestError, parse_request};
 use crate::protocol::address::format_port_argument;
 use crate::protocol::data::{Accepted, DataError, FILE_RECEIVE_BUFFER, accept_from, receive, receive_watching};
 use crate::protocol::line::{Line, LineReader};
+use crate::protocol::transport::Channel;
 use crate::transcript::Transcript;
 use crate::write_policy::{Start, Writing};
 
@@ -152,9 +153,10 @@ impl Comp431Client<'_> {
     /// closing reply; the file is kept only when that reply is a success. The control
     /// connection is watched meanwhile (SPEC §4.2): a failure reply that arrives while the
     /// data connection is quiet ends the transfer at once.
-    fn receive_file(&mut self, mut data: TcpStream) {
+    fn receive_file(&mut self, data: TcpStream) {
         let Some(control) = self.control.as_mut() else { return };
         let _ = data.set_read_timeout(Some(self.config.timeout));
+        let data = Channel::plain(data);
         let target = self.retr_folder.join(format!("file{}", self.completed + 1));
         let mut file =
             match fs::create_dir_all(self.retr_folder).and_then(|()| Writing::to_local_path(&target, Start::Fresh)) {
@@ -179,11 +181,11 @@ impl Comp431Client<'_> {
             if failed {
                 Err(DataError::Peer(io::Error::other("the server ended the transfer with a reply")))
             } else {
-                receive(&mut data, out, FILE_RECEIVE_BUFFER, &mut |_| {})
+                receive(&data, out, FILE_RECEIVE_BUFFER, &mut |_| {})
             }
         } else {
             let (fd, idle) = (control.raw_fd(), self.config.timeout);
-            receive_watching(&mut data, out, FILE_RECEIVE_BUFFER, fd, idle, &mut || {
+            receive_watching(&data, out, FILE_RECEIVE_BUFFER, fd, idle, &mut || {
                 let reply = control.read_reply();
                 let failed = !reply.is_success();
                 early_reply = Some(reply);

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use crate::protocol::line::{DEFAULT_MAX_LINE, DeadlineReader, Line, LineReader, escape_controls};
 use crate::protocol::reply::{ParsedReply, ReplyError, parse_reply};
+use crate::protocol::transport::Channel;
 
 /// What reading one reply gave.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,7 +91,7 @@ const DEFAULT_REPLY_TIMEOUT: Duration = Duration::from_secs(30);
 /// An open control connection. Every reply must arrive whole within the reply timeout,
 /// however the server dribbles it.
 pub struct ControlConnection {
-    stream: Arc<TcpStream>,
+    stream: Arc<Channel>,
     reader: LineReader<DeadlineReader>,
 }
 
@@ -109,7 +110,7 @@ impl ControlConnection {
 
     pub fn from_stream(stream: TcpStream) -> io::Result<ControlConnection> {
         stream.set_nodelay(true)?;
-        let stream = Arc::new(stream);
+        let stream = Arc::new(Channel::plain(stream));
         let deadline = DeadlineReader::new(Arc::clone(&stream), DEFAULT_REPLY_TIMEOUT);
         let reader = LineReader::new(deadline, DEFAULT_MAX_LINE);
         Ok(ControlConnection { stream, reader })
@@ -196,11 +197,26 @@ impl ControlConnection {
     }
 
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.stream.local_addr()
+        self.stream.socket().local_addr()
     }
 
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        self.stream.peer_addr()
+        self.stream.socket().peer_addr()
+    }
+
+    /// Turns the connection into TLS (after `AUTH TLS` was accepted, or at once for
+    /// implicit `ftps://`), verified as `tls` says; the handshake must end within the
+    /// reply timeout. Bytes the server sent before the handshake would be unprotected and
+    /// out of place: they fail it (RFC 4217 §15, command injection).
+    pub fn start_tls(&mut self, tls: rustls::ClientConnection) -> io::Result<()> {
+        if self.has_buffered_input() {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, "the server sent more than its reply to AUTH TLS"));
+        }
+        self.stream.start_tls(tls, self.reader.get_ref().limit())
+    }
+
+    pub fn is_tls(&self) -> bool {
+        self.stream.is_tls()
     }
 
     pub fn raw_fd(&self) -> RawFd {

@@ -1,17 +1,20 @@
 //! A real FTP client session (RFC 959): login, TYPE I, SIZE, data connections by EPSV, PASV
 //! or (when the server refuses passive mode, as a COMP 431 server does) PORT/EPRT, and
-//! downloads and uploads with progress. Shared by `get`, `put` and the lab session.
+//! downloads and uploads with progress, in clear text or under TLS (RFC 4217: explicit
+//! AUTH TLS, or implicit `ftps://`). Shared by `get`, `put` and the lab session.
 
 use std::fmt;
 use std::fs::File;
 use std::io::{self, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::control::{ControlConnection, ServerReply};
 use crate::protocol::address::{format_eprt_argument, format_port_argument, parse_epsv_reply, parse_pasv_reply};
 use crate::protocol::data::{Accepted, DataError, STREAM_RECEIVE_BUFFER, SendMethod, accept_from, receive, send_file};
+use crate::protocol::transport::Channel;
 use crate::signals::{self, TransferGuard};
 
 /// How data connections are made.
@@ -23,6 +26,36 @@ pub enum DataMode {
     Passive,
     /// PORT or EPRT only.
     Active,
+}
+
+/// Whether and how the session uses TLS.
+#[derive(Clone)]
+pub enum Security {
+    Plain,
+    /// AUTH TLS after the greeting, then PBSZ 0 and PROT P; a server that refuses is left
+    /// before anything else is sent (no fall back to clear text).
+    Explicit(Arc<rustls::ClientConfig>),
+    /// TLS from the first byte (`ftps://`).
+    Implicit(Arc<rustls::ClientConfig>),
+}
+
+impl fmt::Debug for Security {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Security::Plain => "Plain",
+            Security::Explicit(_) => "Explicit TLS",
+            Security::Implicit(_) => "Implicit TLS",
+        })
+    }
+}
+
+impl Security {
+    fn config(&self) -> Option<&Arc<rustls::ClientConfig>> {
+        match self {
+            Security::Plain => None,
+            Security::Explicit(config) | Security::Implicit(config) => Some(config),
+        }
+    }
 }
 
 /// What went wrong in a session, in words a person can act on.
@@ -95,6 +128,9 @@ pub struct FtpSession {
     /// Set once the server refused EPSV and PASV, so later transfers go active at once.
     passive_refused: bool,
     timeout: Duration,
+    /// The TLS configuration and the server's name, when the session is under TLS: every
+    /// data connection is too, and resumes the control connection's TLS session.
+    tls: Option<(Arc<rustls::ClientConfig>, String)>,
 }
 
 impl FtpSession {
@@ -107,14 +143,46 @@ impl FtpSession {
         mode: DataMode,
         timeout: Duration,
     ) -> Result<FtpSession, FtpError> {
-        let control = ControlConnection::connect(host, port, timeout)
+        FtpSession::open_with(host, port, user, password, mode, timeout, &Security::Plain)
+    }
+
+    /// [`FtpSession::open`], with TLS as `security` says: the password is sent only once
+    /// the control connection is under TLS.
+    pub fn open_with(
+        host: &str,
+        port: u16,
+        user: &str,
+        password: &str,
+        mode: DataMode,
+        timeout: Duration,
+        security: &Security,
+    ) -> Result<FtpSession, FtpError> {
+        let mut control = ControlConnection::connect(host, port, timeout)
             .map_err(io_error(format!("cannot connect to {host} port {port}")))?;
         control.set_reply_timeout(timeout);
         let server = control.peer_addr().map_err(io_error("the connection broke"))?;
-        let mut session = FtpSession { control, server, mode, passive_refused: false, timeout };
+        let tls = security.config().map(|config| (Arc::clone(config), host.to_string()));
+        if let Security::Implicit(config) = security {
+            start_client_tls(&mut control, config, host)?;
+        }
+        let mut session = FtpSession { control, server, mode, passive_refused: false, timeout, tls };
         let greeting = session.control.read_server_reply().map_err(io_error("no greeting from the server"))?;
         if !greeting.is_complete() {
             return Err(FtpError::Refused { command: "the connection".into(), reply: greeting });
+        }
+        if let Security::Explicit(config) = security {
+            let reply = session.command("AUTH TLS")?;
+            if reply.code != 234 {
+                return Err(FtpError::Refused {
+                    command: "AUTH TLS (so nothing more was sent: the password stays unsent)".into(),
+                    reply,
+                });
+            }
+            start_client_tls(&mut session.control, config, host)?;
+        }
+        if session.tls.is_some() {
+            session.expect_complete("PBSZ 0", "PBSZ 0")?;
+            session.expect_complete("PROT P", "PROT P")?;
         }
         let reply = session.command(&format!("USER {user}"))?;
         if reply.code == 331 || reply.code == 332 {
@@ -156,9 +224,9 @@ impl FtpSession {
         on_progress: &mut dyn FnMut(u64),
     ) -> Result<u64, FtpError> {
         let command = format!("RETR {path}");
-        let mut data = self.start_transfer(&command, offset)?;
+        let data = self.start_transfer(&command, offset)?;
         let transfer = TransferGuard::new(data.as_raw_fd());
-        let received = receive(&mut data, out, buffer_size, on_progress);
+        let received = receive(&data, out, buffer_size, on_progress);
         drop(transfer);
         self.conclude_transfer(&command, data, received, "writing the download failed")
     }
@@ -192,13 +260,9 @@ impl FtpSession {
     pub fn list(&mut self, path: Option<&str>) -> Result<Vec<u8>, FtpError> {
         let command = path.map_or_else(|| "LIST".to_string(), |path| format!("LIST {path}"));
         let mut listing = Vec::new();
-        let mut data = self.start_transfer(&command, 0)?;
-        let received = receive(&mut data, &mut listing, STREAM_RECEIVE_BUFFER, &mut |_| {});
-        drop(data);
-        received.map_err(|err| match err {
-            DataError::Peer(err) | DataError::Local(err) => io_error("the data connection broke")(err),
-        })?;
-        self.finish_transfer(&command)?;
+        let data = self.start_transfer(&command, 0)?;
+        let received = receive(&data, &mut listing, STREAM_RECEIVE_BUFFER, &mut |_| {});
+        self.conclude_transfer(&command, data, received, "reading the listing failed")?;
         Ok(listing)
     }
 
@@ -213,12 +277,22 @@ impl FtpSession {
     }
 
     /// Sets up the data connection, sends REST `offset` (when not 0) and `command`, and
-    /// returns the connection once the server accepted the transfer (1xx).
-    fn start_transfer(&mut self, command: &str, offset: u64) -> Result<TcpStream, FtpError> {
+    /// returns the connection once the server accepted the transfer (1xx), under TLS when
+    /// the session is (this side is the TLS client in both directions, RFC 4217 §7).
+    fn start_transfer(&mut self, command: &str, offset: u64) -> Result<Channel, FtpError> {
         let stream = self.open_transfer(command, offset)?;
         let _ = stream.set_nodelay(true);
         let _ = stream.set_read_timeout(Some(self.timeout));
-        Ok(stream)
+        let channel = Channel::plain(stream);
+        if let Some((config, host)) = &self.tls {
+            let handshake = crate::tls::client_connection(config, host)
+                .and_then(|connection| channel.start_tls(connection, self.timeout));
+            if let Err(err) = handshake {
+                let error = io_error("the TLS handshake on the data connection failed")(err);
+                return Err(self.after_broken_transfer(command, channel, Some(error)));
+            }
+        }
+        Ok(channel)
     }
 
     fn open_transfer(&mut self, command: &str, offset: u64) -> Result<TcpStream, FtpError> {
@@ -258,12 +332,15 @@ impl FtpSession {
     fn conclude_transfer(
         &mut self,
         command: &str,
-        data: TcpStream,
+        data: Channel,
         moved: Result<u64, DataError>,
         local_failure: &str,
     ) -> Result<u64, FtpError> {
         let error = match moved {
             Ok(bytes) if !signals::transfers_aborted() => {
+                if data.is_tls() {
+                    end_tls_data(&data);
+                }
                 drop(data);
                 self.finish_transfer(command)?;
                 return Ok(bytes);
@@ -279,7 +356,7 @@ impl FtpSession {
     /// is reset, so the server can never take a cut-off upload for a whole one (a local file
     /// that shrank, Ctrl-C), and the server's closing reply is read so that the session stays
     /// in step for the next command.
-    fn after_broken_transfer(&mut self, command: &str, data: TcpStream, error: Option<FtpError>) -> FtpError {
+    fn after_broken_transfer(&mut self, command: &str, data: Channel, error: Option<FtpError>) -> FtpError {
         signals::reset_connection(data.as_raw_fd());
         drop(data);
         let closing = self.control.read_server_reply();
@@ -350,6 +427,31 @@ impl FtpSession {
         self.expect_complete(&command, &shown)?;
         Ok(listener)
     }
+}
+
+/// Puts the control connection under TLS for `host`.
+fn start_client_tls(
+    control: &mut ControlConnection,
+    config: &Arc<rustls::ClientConfig>,
+    host: &str,
+) -> Result<(), FtpError> {
+    let connection = crate::tls::client_connection(config, host).map_err(local_error("cannot start TLS"))?;
+    control.start_tls(connection).map_err(io_error(format!("the TLS handshake with {host} failed")))
+}
+
+/// Ends a whole TLS data connection: `close_notify` (the server knows the upload is whole),
+/// then reads what the server still sent up to its end. That is where the session tickets
+/// the server sent after the handshake are taken in: without them the next data
+/// connection could not resume the TLS session, and a server that requires that (as
+/// minftp and vsftpd do) would refuse it. Failures are left to the final reply to tell: a
+/// server that closed first (after a download) makes `close_notify` fail harmlessly.
+fn end_tls_data(data: &Channel) {
+    use std::io::Read;
+    let _ = data.finish();
+    let _ = data.socket().shutdown(std::net::Shutdown::Write);
+    let mut rest = [0u8; 4096];
+    let mut reader = data;
+    while matches!(reader.read(&mut rest), Ok(n) if n > 0) {}
 }
 
 /// A command as it may appear in messages: never with a password.

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use color_eyre::eyre::{Result, WrapErr, eyre};
 
-use super::ftp::{DataMode, FtpError, FtpSession};
+use super::ftp::{DataMode, FtpError, FtpSession, Security};
 use super::progress::{Progress, Verbosity};
 use crate::protocol::data::{FILE_RECEIVE_BUFFER, STREAM_RECEIVE_BUFFER};
 use crate::write_policy::{Place, Start, Writing, local_target};
@@ -36,12 +36,22 @@ pub struct Connection {
     pub mode: DataMode,
     pub timeout: Duration,
     pub verbosity: Verbosity,
+    pub security: Security,
 }
 
 impl Connection {
     /// Connects and logs in.
     fn open_ftp(&self) -> Result<FtpSession, FtpError> {
-        FtpSession::open(&self.host, self.port, &self.login.user, &self.login.password, self.mode, self.timeout)
+        let login = &self.login;
+        FtpSession::open_with(
+            &self.host,
+            self.port,
+            &login.user,
+            &login.password,
+            self.mode,
+            self.timeout,
+            &self.security,
+        )
     }
 }
 

@@ -1,8 +1,12 @@
 //! Where a one-shot transfer goes: `HOST`, `HOST:PORT`, `[IPv6]:PORT`, or an
-//! `ftp://[user[:password]@]host[:port]/path` URL (with percent-encoding).
+//! `ftp://[user[:password]@]host[:port]/path` URL (with percent-encoding); `ftps://` for
+//! implicit TLS.
 
 /// The standard FTP control port.
 pub const DEFAULT_PORT: u16 = 21;
+
+/// The port of implicit FTP over TLS (`ftps://`).
+pub const DEFAULT_IMPLICIT_TLS_PORT: u16 = 990;
 
 /// A parsed address, with what a URL may add.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -13,26 +17,35 @@ pub struct Target {
     pub path: Option<String>,
     pub user: Option<String>,
     pub password: Option<String>,
+    /// An `ftps://` URL: TLS from the first byte.
+    pub implicit_tls: bool,
 }
 
 /// Parses ADDR (or a URL).
 pub fn parse_target(addr: &str) -> Result<Target, String> {
-    if let Some(rest) = strip_scheme(addr) {
-        return parse_url(rest);
+    if let Some((rest, implicit_tls)) = strip_scheme(addr) {
+        return parse_url(rest, implicit_tls);
     }
     if addr.contains('/') {
-        return Err(format!("{addr:?} is neither HOST[:PORT] nor an ftp:// URL"));
+        return Err(format!("{addr:?} is neither HOST[:PORT] nor an ftp:// or ftps:// URL"));
     }
-    let (host, port) = split_host_port(addr)?;
-    Ok(Target { host, port, path: None, user: None, password: None })
+    let (host, port) = split_host_port(addr, DEFAULT_PORT)?;
+    Ok(Target { host, port, path: None, user: None, password: None, implicit_tls: false })
 }
 
-fn strip_scheme(addr: &str) -> Option<&str> {
+/// The rest of an `ftp://` URL, or of an `ftps://` one (then with `true`).
+fn strip_scheme(addr: &str) -> Option<(&str, bool)> {
     let (scheme, rest) = addr.split_once("://")?;
-    scheme.eq_ignore_ascii_case("ftp").then_some(rest)
+    if scheme.eq_ignore_ascii_case("ftp") {
+        Some((rest, false))
+    } else if scheme.eq_ignore_ascii_case("ftps") {
+        Some((rest, true))
+    } else {
+        None
+    }
 }
 
-fn parse_url(rest: &str) -> Result<Target, String> {
+fn parse_url(rest: &str, implicit_tls: bool) -> Result<Target, String> {
     let (authority, path) = match rest.find('/') {
         Some(i) => (&rest[..i], Some(&rest[i + 1..])),
         None => (rest, None),
@@ -48,29 +61,30 @@ fn parse_url(rest: &str) -> Result<Target, String> {
             None => (Some(percent_decode(credentials)?), None),
         },
     };
-    let (host, port) = split_host_port(host_port)?;
+    let default_port = if implicit_tls { DEFAULT_IMPLICIT_TLS_PORT } else { DEFAULT_PORT };
+    let (host, port) = split_host_port(host_port, default_port)?;
     let path = path.filter(|p| !p.is_empty()).map(percent_decode).transpose()?;
-    Ok(Target { host, port, path, user, password })
+    Ok(Target { host, port, path, user, password, implicit_tls })
 }
 
 /// `host`, `host:port`, `[v6]`, `[v6]:port`; a bare IPv6 address (several colons) has no port.
-fn split_host_port(text: &str) -> Result<(String, u16), String> {
+fn split_host_port(text: &str, default_port: u16) -> Result<(String, u16), String> {
     let parse_port = |p: &str| p.parse::<u16>().map_err(|_| format!("bad port {p:?} in {text:?}"));
     if let Some(rest) = text.strip_prefix('[') {
         let (host, after) = rest.split_once(']').ok_or_else(|| format!("missing ] in {text:?}"))?;
         let port = match after {
-            "" => DEFAULT_PORT,
+            "" => default_port,
             _ => parse_port(after.strip_prefix(':').ok_or_else(|| format!("bad text after ] in {text:?}"))?)?,
         };
         return Ok((host.to_string(), port));
     }
     let (host, port) = match text.matches(':').count() {
-        0 => (text, DEFAULT_PORT),
+        0 => (text, default_port),
         1 => {
             let (host, port) = text.split_once(':').expect("one colon");
             (host, parse_port(port)?)
         }
-        _ => (text, DEFAULT_PORT),
+        _ => (text, default_port),
     };
     if host.is_empty() {
         return Err(format!("no host in {text:?}"));
@@ -115,7 +129,7 @@ mod tests {
     use super::*;
 
     fn target(host: &str, port: u16) -> Target {
-        Target { host: host.into(), port, path: None, user: None, password: None }
+        Target { host: host.into(), port, path: None, user: None, password: None, implicit_tls: false }
     }
 
     #[test]
@@ -173,5 +187,15 @@ mod tests {
         assert!(parse_target("http://h/x").is_err());
         assert!(parse_target("h/x").is_err());
         assert!(parse_target("ftp://h/%zz").is_err());
+    }
+
+    #[test]
+    fn ftps_urls_are_implicit_tls_on_port_990_unless_told() {
+        let got = parse_target("ftps://h/a.txt").unwrap();
+        assert_eq!((got.port, got.implicit_tls, got.path.as_deref()), (990, true, Some("a.txt")));
+        let got = parse_target("FTPS://u@[::1]:2990/").unwrap();
+        assert_eq!((got.host.as_str(), got.port, got.implicit_tls), ("::1", 2990, true));
+        assert!(!parse_target("ftp://h/").unwrap().implicit_tls);
+        assert!(!parse_target("h:21").unwrap().implicit_tls);
     }
 }

@@ -55,6 +55,10 @@ pub enum Verb {
     Rnfr,
     Rnto,
     Mfmt,
+    Auth,
+    Pbsz,
+    Prot,
+    Ccc,
 }
 
 /// What follows a verb, before the line ending.
@@ -89,7 +93,7 @@ const COMP431_VERBS: [(&str, Verb); 8] = [
 ];
 
 /// The verbs the extended dialect adds (X-prefixed names are RFC 775 aliases).
-const EXTENDED_VERBS: [(&str, Verb); 34] = [
+const EXTENDED_VERBS: [(&str, Verb); 38] = [
     ("EPRT", Verb::Eprt),
     ("PASV", Verb::Pasv),
     ("EPSV", Verb::Epsv),
@@ -124,6 +128,11 @@ const EXTENDED_VERBS: [(&str, Verb); 34] = [
     ("RNFR", Verb::Rnfr),
     ("RNTO", Verb::Rnto),
     ("MFMT", Verb::Mfmt),
+    // RFC 4217, FTP over TLS.
+    ("AUTH", Verb::Auth),
+    ("PBSZ", Verb::Pbsz),
+    ("PROT", Verb::Prot),
+    ("CCC", Verb::Ccc),
 ];
 
 impl Verb {
@@ -144,13 +153,13 @@ impl Verb {
         use Verb::*;
         match self {
             User | Pass | Retr | Cwd | Size | Mdtm | Opts | Mode | Stru | Allo | Stor | Appe | Dele | Mkd | Rmd
-            | Rnfr | Rnto | Mfmt => Argument::Text,
+            | Rnfr | Rnto | Mfmt | Auth | Pbsz | Prot => Argument::Text,
             List | Nlst | Mlsd | Mlst | Help | Stat | Epsv => Argument::OptionalText,
             Type => Argument::TypeCode,
             Port => Argument::HostPort,
             Eprt => Argument::ExtendedAddress,
             Rest => Argument::Number,
-            Syst | Noop | Quit | Pasv | Pwd | Cdup | Feat | Abor => Argument::Nothing,
+            Syst | Noop | Quit | Pasv | Pwd | Cdup | Feat | Abor | Ccc => Argument::Nothing,
         }
     }
 }
@@ -196,6 +205,13 @@ pub enum Command {
     Rnto(Vec<u8>),
     /// MFMT: `YYYYMMDDHHMMSS<SP>path`, split by the session.
     Mfmt(Vec<u8>),
+    /// AUTH: the security mechanism (TLS, TLS-C, SSL, TLS-P).
+    Auth(Vec<u8>),
+    /// PBSZ: the protection buffer size (0 for TLS).
+    Pbsz(Vec<u8>),
+    /// PROT: the data protection level (C or P for TLS).
+    Prot(Vec<u8>),
+    Ccc,
 }
 
 /// Why a line is not a valid command. The order of the variants is the order of
@@ -280,6 +296,10 @@ pub fn parse_command_in(line: &[u8], dialect: Dialect) -> Result<Command, Comman
         Verb::Rnfr => Command::Rnfr(text()?),
         Verb::Rnto => Command::Rnto(text()?),
         Verb::Mfmt => Command::Mfmt(text()?),
+        Verb::Auth => Command::Auth(text()?),
+        Verb::Pbsz => Command::Pbsz(text()?),
+        Verb::Prot => Command::Prot(text()?),
+        Verb::Ccc => Command::Ccc,
     })
 }
 

@@ -1,11 +1,14 @@
 //! Data connections, for both sides: accepting only the expected peer (while watching the
-//! control connection), sending a file with `sendfile(2)`, and receiving into a writer.
+//! control connection), sending a file (`sendfile(2)`, or copied where TLS or the reader
+//! wants it), and receiving into a writer or a file (`splice(2)` where the kernel can).
 
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, RawFd};
 use std::time::{Duration, Instant};
+
+use super::transport::Channel;
 
 /// The receive buffer for data written to a file: large writes into the page cache were
 /// fastest (1 MiB: 2.4 GB/s STOR on loopback; 256 KiB: 1.9; 64 KiB: 0.9; bench/README.md).
@@ -147,13 +150,16 @@ pub fn send_file(
     file: &File,
     offset: u64,
     len: u64,
-    socket: &TcpStream,
+    data: &Channel,
     stall_timeout: Duration,
     on_progress: &mut dyn FnMut(u64),
 ) -> Result<u64, DataError> {
+    // No sendfile through TLS: the bytes must be encrypted in user space.
     match method {
-        SendMethod::Sendfile => sendfile_loop(file, offset, len, socket, stall_timeout, on_progress),
-        SendMethod::Copy => copy_loop(file, offset, len, socket, stall_timeout, on_progress),
+        SendMethod::Sendfile if !data.is_tls() => {
+            sendfile_loop(file, offset, len, data.socket(), stall_timeout, on_progress)
+        }
+        _ => copy_loop(file, offset, len, data, stall_timeout, on_progress),
     }
 }
 
@@ -163,17 +169,18 @@ fn copy_loop(
     file: &File,
     offset: u64,
     len: u64,
-    socket: &TcpStream,
+    data: &Channel,
     stall_timeout: Duration,
     on_progress: &mut dyn FnMut(u64),
 ) -> Result<u64, DataError> {
     use std::os::unix::fs::FileExt;
+    let socket = data.socket();
     let previous_timeout = socket.write_timeout().map_err(DataError::Peer)?;
     socket.set_write_timeout(Some(stall_timeout.max(Duration::from_millis(1)))).map_err(DataError::Peer)?;
     let mut owned = PageAlignedBuffer::take(COPY_SEND_BUFFER);
     let buffer = owned.as_mut_slice();
     let mut position = offset;
-    let mut out = socket;
+    let mut out = data;
     let sent = loop {
         if position >= len {
             break Ok(len.saturating_sub(offset));
@@ -265,7 +272,7 @@ fn wait_writable(socket: &TcpStream, timeout: Duration) -> io::Result<()> {
 /// data connection open), false to go on to the end of the data. No data for `idle` ends
 /// the transfer.
 pub fn receive_watching(
-    data: &mut TcpStream,
+    data: &Channel,
     out: &mut dyn Write,
     buffer_size: usize,
     watch: RawFd,
@@ -279,7 +286,7 @@ pub fn receive_watching(
 /// Copies `data` into `out` through a buffer of `buffer_size` bytes until end of stream;
 /// `on_progress` gets the running total.
 pub fn receive(
-    data: &mut TcpStream,
+    data: &Channel,
     out: &mut dyn Write,
     buffer_size: usize,
     on_progress: &mut dyn FnMut(u64),
@@ -292,21 +299,20 @@ pub fn receive(
 /// space; issue 15 measured STOR into tmpfs 0.86 → 1.31 GB/s), or through a buffer of
 /// [`FILE_RECEIVE_BUFFER`] bytes where the kernel refuses to splice (a file system without
 /// splice support, a file opened for appending). `on_progress` gets the running total.
-pub fn receive_to_file(
-    data: &mut TcpStream,
-    file: &mut File,
-    on_progress: &mut dyn FnMut(u64),
-) -> Result<u64, DataError> {
-    let read_timeout = data.read_timeout().map_err(DataError::Peer)?.unwrap_or(Duration::MAX);
-    let spliced = match SplicePipe::new() {
-        Ok(pipe) => {
-            data.set_nonblocking(true).map_err(DataError::Peer)?;
-            let spliced = splice_to_file(data, file, &pipe, read_timeout, on_progress);
-            let _ = data.set_nonblocking(false);
+pub fn receive_to_file(data: &Channel, file: &mut File, on_progress: &mut dyn FnMut(u64)) -> Result<u64, DataError> {
+    let socket = data.socket();
+    let read_timeout = socket.read_timeout().map_err(DataError::Peer)?.unwrap_or(Duration::MAX);
+    let pipe = if data.is_tls() { None } else { SplicePipe::new().ok() };
+    let spliced = match pipe {
+        Some(pipe) => {
+            socket.set_nonblocking(true).map_err(DataError::Peer)?;
+            let spliced = splice_to_file(socket, file, &pipe, read_timeout, on_progress);
+            let _ = socket.set_nonblocking(false);
             spliced
         }
-        // No pipe (out of descriptors): the buffered loop needs none.
-        Err(_) => Spliced::Refused { so_far: 0 },
+        // TLS (the bytes must be decrypted here), or no pipe to be had (out of
+        // descriptors): the buffered loop.
+        None => Spliced::Refused { so_far: 0 },
     };
     match spliced {
         Spliced::Ended(result) => result,
@@ -529,7 +535,7 @@ struct Watch<'a> {
 
 /// The one receive loop; `watch` is dropped once it fired and the transfer goes on.
 fn receive_loop(
-    data: &mut TcpStream,
+    data: &Channel,
     out: &mut dyn Write,
     buffer_size: usize,
     watch: &mut Option<Watch>,
@@ -542,10 +548,11 @@ fn receive_loop(
     // system call while data flows, the watched descriptor is looked at whenever the data
     // connection has nothing, and a signal can reset the connection
     // (crate::signals::reset_connection) and wake this loop.
-    let read_timeout = data.read_timeout().map_err(DataError::Peer)?.unwrap_or(Duration::MAX);
-    data.set_nonblocking(true).map_err(DataError::Peer)?;
+    let socket = data.socket();
+    let read_timeout = socket.read_timeout().map_err(DataError::Peer)?.unwrap_or(Duration::MAX);
+    socket.set_nonblocking(true).map_err(DataError::Peer)?;
     let received = loop {
-        let n = match data.read(buffer) {
+        let n = match { data }.read(buffer) {
             Ok(0) => break Ok(total),
             Ok(n) => n,
             Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
@@ -579,7 +586,7 @@ fn receive_loop(
         total += n as u64;
         on_progress(total);
     };
-    let _ = data.set_nonblocking(false);
+    let _ = socket.set_nonblocking(false);
     owned.give_back();
     received
 }
@@ -602,10 +609,10 @@ mod tests {
                 std::thread::sleep(Duration::from_millis(5));
             }
         });
-        let (mut data, _) = listener.accept().unwrap();
+        let (data, _) = listener.accept().unwrap();
         data.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
         let mut last = 0;
-        let count = receive_to_file(&mut data, file, &mut |n| last = n).unwrap();
+        let count = receive_to_file(&Channel::plain(data), file, &mut |n| last = n).unwrap();
         sender.join().unwrap();
         (count, last)
     }
@@ -666,7 +673,7 @@ mod tests {
             socket.read_to_end(&mut got).unwrap();
             got
         });
-        let (socket, _) = listener.accept().unwrap();
+        let socket = Channel::plain(listener.accept().unwrap().0);
         let mut last = 0;
         let sent =
             send_file(method, &file, offset, bytes.len() as u64, &socket, Duration::from_secs(10), &mut |n| last = n)
@@ -698,7 +705,7 @@ mod tests {
         for method in [SendMethod::Sendfile, SendMethod::Copy] {
             let listener = TcpListener::bind("127.0.0.1:0").unwrap();
             let silent = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-            let (socket, _) = listener.accept().unwrap();
+            let socket = Channel::plain(listener.accept().unwrap().0);
             let started = Instant::now();
             let sent = send_file(method, &file, 0, 64 << 20, &socket, Duration::from_millis(300), &mut |_| {});
             let waited = started.elapsed();

@@ -1,9 +1,9 @@
 //! Bounded line reading: bytes up to LF, with over-long lines streamed out instead of buffered.
 
+use super::transport::Channel;
 use std::borrow::Cow;
 use std::cell::Cell;
 use std::io::{self, Read};
-use std::net::TcpStream;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -18,13 +18,13 @@ pub const DEFAULT_MAX_LINE: usize = 8 * 1024;
 /// It shares the connection (`Arc`) with the writer side instead of duplicating the socket:
 /// one descriptor per connection, not two.
 pub struct DeadlineReader {
-    stream: Arc<TcpStream>,
+    stream: Arc<Channel>,
     limit: Cell<Duration>,
     deadline: Cell<Instant>,
 }
 
 impl DeadlineReader {
-    pub fn new(stream: Arc<TcpStream>, limit: Duration) -> DeadlineReader {
+    pub fn new(stream: Arc<Channel>, limit: Duration) -> DeadlineReader {
         let deadline = Cell::new(Instant::now().checked_add(limit).unwrap_or_else(far_future));
         DeadlineReader { stream, limit: Cell::new(limit), deadline }
     }
@@ -34,12 +34,17 @@ impl DeadlineReader {
         self.deadline.set(Instant::now().checked_add(self.limit.get()).unwrap_or_else(far_future));
     }
 
+    /// The limit for one read's worth (a line or a reply).
+    pub fn limit(&self) -> Duration {
+        self.limit.get()
+    }
+
     /// Changes the limit, from the next [`DeadlineReader::restart`] on.
     pub fn set_limit(&self, limit: Duration) {
         self.limit.set(limit);
     }
 
-    pub fn stream(&self) -> &Arc<TcpStream> {
+    pub fn stream(&self) -> &Arc<Channel> {
         &self.stream
     }
 }
@@ -55,7 +60,7 @@ impl Read for DeadlineReader {
         if left.is_zero() {
             return Err(io::ErrorKind::TimedOut.into());
         }
-        self.stream.set_read_timeout(Some(left))?;
+        self.stream.socket().set_read_timeout(Some(left))?;
         (&*self.stream).read(buf)
     }
 }

@@ -49,7 +49,10 @@ pub enum Reply {
     },
     RestartAt(u64),
     RenameReady,
-    Features,
+    /// FEAT; `tls` adds RFC 4217's AUTH TLS, PBSZ and PROT.
+    Features {
+        tls: bool,
+    },
     Help,
     Status {
         logged_in: bool,
@@ -72,6 +75,29 @@ pub enum Reply {
     ProtocolNotSupported,
     StorageExceeded,
     NameNotAllowed,
+    // FTP over TLS (RFC 4217).
+    /// AUTH TLS accepted: the handshake follows.
+    TlsProceed,
+    /// AUTH on a server started without --tls.
+    TlsNotConfigured,
+    AuthMechanismUnknown,
+    /// AUTH on a connection already under TLS, or after a login.
+    TlsNotNow,
+    /// PBSZ or PROT before AUTH TLS.
+    TlsFirst,
+    ProtectionBufferSet,
+    DataPrivate,
+    DataClear,
+    ProtectionLevelUnknown,
+    /// PROT C on a server that requires TLS.
+    ClearDataRefused,
+    CccRefused,
+    /// USER or PASS in clear text on a server that requires TLS.
+    TlsRequiredForLogin,
+    /// A transfer with PROT C on a server that requires TLS.
+    DataProtectionRequired,
+    /// A PROT P data connection that did not resume a TLS session made for this client.
+    TlsSessionNotResumed,
 }
 
 /// The representation type set by TYPE (bytes are never translated, whichever is chosen).
@@ -97,8 +123,11 @@ pub const FEATURES: [&str; 11] = [
 ];
 
 /// The verbs HELP lists.
-const HELP_VERBS: &str = "ABOR ALLO APPE CDUP CWD DELE EPRT EPSV FEAT HELP LIST MDTM MFMT MKD MLSD MLST MODE NLST NOOP \
-OPTS PASS PASV PORT PWD QUIT REST RETR RMD RNFR RNTO SIZE STAT STOR STRU SYST TYPE USER";
+/// What FEAT adds on a server with TLS (RFC 4217 §6).
+pub const TLS_FEATURES: [&str; 3] = ["AUTH TLS", "PBSZ", "PROT"];
+
+const HELP_VERBS: &str = "ABOR ALLO APPE AUTH CCC CDUP CWD DELE EPRT EPSV FEAT HELP LIST MDTM MFMT MKD MLSD MLST MODE NLST NOOP \
+OPTS PASS PASV PBSZ PORT PROT PWD QUIT REST RETR RMD RNFR RNTO SIZE STAT STOR STRU SYST TYPE USER";
 
 impl Reply {
     pub fn code(&self) -> u16 {
@@ -106,9 +135,9 @@ impl Reply {
         match self {
             FileStatusOk => 150,
             CommandOk | TypeSet(_) | PortOk(_) | EpsvAllAccepted | ExtendedPortOk | Utf8On | MlstOptions | ModeSet
-            | StructureSet => 200,
+            | StructureSet | ProtectionBufferSet | DataPrivate | DataClear => 200,
             AlloIgnored => 202,
-            Features | Status { .. } => 211,
+            Features { .. } | Status { .. } => 211,
             FileSize(_) | ModificationTime(_) | ModificationTimeSet { .. } | PathStatus(_) => 213,
             Help => 214,
             SystemType => 215,
@@ -130,9 +159,15 @@ impl Reply {
             UnknownCommand => 500,
             BadParameter => 501,
             BadSequence => 503,
-            ParameterNotImplemented => 504,
-            ProtocolNotSupported => 522,
-            NotLoggedIn | LoginIncorrect => 530,
+            ParameterNotImplemented | AuthMechanismUnknown => 504,
+            TlsNotConfigured => 502,
+            TlsNotNow | TlsFirst => 503,
+            DataProtectionRequired => 521,
+            ProtocolNotSupported | TlsSessionNotResumed => 522,
+            NotLoggedIn | LoginIncorrect | TlsRequiredForLogin => 530,
+            ClearDataRefused | CccRefused => 534,
+            ProtectionLevelUnknown => 536,
+            TlsProceed => 234,
             FileUnavailable | PermissionDenied => 550,
             StorageExceeded => 552,
             NameNotAllowed => 553,
@@ -205,8 +240,9 @@ impl Reply {
             }
             RestartAt(offset) => single(&format!("Restarting at {offset}. Send STOR or RETR to continue.")),
             RenameReady => single("File exists, ready for destination name."),
-            Features => {
-                let lines: Vec<&[u8]> = FEATURES.iter().map(|f| f.as_bytes()).collect();
+            Features { tls } => {
+                let tls_lines: &[&str] = if *tls { &TLS_FEATURES } else { &[] };
+                let lines: Vec<&[u8]> = FEATURES.iter().chain(tls_lines).map(|f| f.as_bytes()).collect();
                 multi("Features:", &lines, "End")
             }
             Help => multi("The following commands are recognized:", &[HELP_VERBS.as_bytes()], "Help OK."),
@@ -237,6 +273,20 @@ impl Reply {
             ProtocolNotSupported => single("Network protocol not supported, use (1,2)."),
             StorageExceeded => single("Requested file action aborted. Exceeded storage allocation."),
             NameNotAllowed => single("Requested action not taken. File name not allowed."),
+            TlsProceed => single("Proceed with TLS negotiation."),
+            TlsNotConfigured => single("TLS is not configured on this server."),
+            AuthMechanismUnknown => single("Unknown security mechanism; use AUTH TLS."),
+            TlsNotNow => single("AUTH TLS is taken only once, before USER."),
+            TlsFirst => single("Send AUTH TLS first."),
+            ProtectionBufferSet => single("PBSZ=0"),
+            DataPrivate => single("Data connections will be encrypted."),
+            DataClear => single("Data connections will be in clear text."),
+            ProtectionLevelUnknown => single("Protection level not supported; use PROT P or PROT C."),
+            ClearDataRefused => single("Data connections must be encrypted on this server; use PROT P."),
+            CccRefused => single("The control connection stays encrypted."),
+            TlsRequiredForLogin => single("This server requires TLS: send AUTH TLS before USER."),
+            DataProtectionRequired => single("Data connections must be encrypted on this server; send PROT P."),
+            TlsSessionNotResumed => single("The data connection must resume a TLS session of this client."),
         }
     }
 }
@@ -335,9 +385,12 @@ mod tests {
 
     #[test]
     fn multi_line_replies_mark_every_line_but_the_last_with_a_hyphen() {
-        let wire = String::from_utf8(Reply::Features.to_wire()).unwrap();
+        let wire = String::from_utf8(Reply::Features { tls: false }.to_wire()).unwrap();
         assert!(wire.starts_with("211-Features:\r\n EPRT\r\n"), "{wire}");
         assert!(wire.ends_with("\r\n211 End\r\n"), "{wire}");
+        assert!(!wire.contains("AUTH TLS"), "{wire}");
+        let wire = String::from_utf8(Reply::Features { tls: true }.to_wire()).unwrap();
+        assert!(wire.ends_with(" AUTH TLS\r\n PBSZ\r\n PROT\r\n211 End\r\n"), "{wire}");
     }
 
     #[test]

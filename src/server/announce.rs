@@ -35,7 +35,17 @@ pub fn startup_lines(config: &ServerConfig, local: SocketAddr, interface_ip: Opt
         }),
         ip => ip,
     };
-    lines.push(format!("url: ftp://{}/", SocketAddr::new(shown_ip, local.port())));
+    let scheme = if config.operation.implicit_tls { "ftps" } else { "ftp" };
+    lines.push(format!("url: {scheme}://{}/", SocketAddr::new(shown_ip, local.port())));
+    if let Some(tls) = &config.operation.tls {
+        let mode = match (config.operation.implicit_tls, policy.tls) {
+            (true, _) => "implicit (TLS from the first byte)",
+            (false, crate::server::session::TlsPolicy::Optional) => "optional (AUTH TLS; clear text allowed)",
+            (false, _) => "required (AUTH TLS before login, PROT P for data)",
+        };
+        lines.push(format!("tls: {mode}; certificate {}", tls.origin));
+        lines.push(format!("tls: certificate SHA-256 fingerprint {}", tls.fingerprint));
+    }
     lines.extend(config.operation.warnings.iter().cloned());
     if policy.writable && policy.credentials.is_none() && !local.ip().is_loopback() {
         lines.push(format!(
@@ -44,6 +54,18 @@ pub fn startup_lines(config: &ServerConfig, local: SocketAddr, interface_ip: Opt
         ));
     }
     lines
+}
+
+/// This machine's host name, if it has one (for a self-signed certificate's names).
+pub fn host_name() -> Option<String> {
+    let mut buffer = [0u8; 256];
+    // SAFETY: gethostname writes at most `buffer.len()` bytes into the buffer.
+    if unsafe { libc::gethostname(buffer.as_mut_ptr().cast(), buffer.len()) } != 0 {
+        return None;
+    }
+    let end = buffer.iter().position(|&b| b == 0)?;
+    let name = std::str::from_utf8(&buffer[..end]).ok()?.to_string();
+    (!name.is_empty()).then_some(name)
 }
 
 /// The first IPv4 address of an interface that is up and not loopback, if any (read from
@@ -90,6 +112,7 @@ mod tests {
                 dialect,
                 writable,
                 credentials: user.map(|u| Credentials { user: u.into(), password: b"pw".to_vec() }),
+                tls: crate::server::session::TlsPolicy::Off,
             },
             passive_ports: None,
             operation: Operation::default(),

@@ -56,7 +56,8 @@ pub fn connect_active(target: SocketAddr, timeout: Duration) -> io::Result<TcpSt
 /// Ends a data connection whose last byte was sent: half-closes it, so the client reads end
 /// of file, then waits until the client closes its end, at most `limit` (SPEC §3.4). Bytes
 /// the client sends meanwhile are discarded.
-pub fn close_after_peer(mut stream: TcpStream, limit: Duration) {
+pub fn close_after_peer(stream: &TcpStream, limit: Duration) {
+    let mut stream = stream;
     if stream.shutdown(Shutdown::Write).is_err() {
         return;
     }

@@ -78,6 +78,13 @@ pub struct Operation {
     pub transcript_sessions: bool,
     /// Sessions one client address may hold at once.
     pub max_per_ip: Option<usize>,
+    /// FTP over TLS (`--tls`): the certificate; `None` without TLS.
+    pub tls: Option<std::sync::Arc<crate::tls::ServerTls>>,
+    /// `--tls-implicit`: TLS from the first byte (ftps://), not after AUTH TLS.
+    pub implicit_tls: bool,
+    /// `--tls-no-reuse-check`: PROT P data connections need not resume the control
+    /// connection's TLS session.
+    pub tls_no_reuse_check: bool,
     /// Bytes per second one session may move on its data connections.
     pub max_rate: Option<u64>,
     /// Warnings found while checking the command line, said with the startup lines.

@@ -47,13 +47,25 @@ pub struct Policy {
     /// Uploads and changes allowed (`--writable`).
     pub writable: bool,
     pub credentials: Option<Credentials>,
+    pub tls: TlsPolicy,
 }
 
 impl Policy {
     /// The COMP 431 server: eight verbs, anonymous, read-only.
     pub fn comp431() -> Policy {
-        Policy { dialect: Dialect::Comp431, writable: false, credentials: None }
+        Policy { dialect: Dialect::Comp431, writable: false, credentials: None, tls: TlsPolicy::Off }
     }
+}
+
+/// FTP over TLS (RFC 4217) on a server of the extended dialect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsPolicy {
+    /// No TLS: AUTH is answered 502.
+    Off,
+    /// `--tls`: no login before AUTH TLS, no data connection without PROT P.
+    Required,
+    /// `--tls --tls-optional`: TLS for clients that ask, clear text for the others.
+    Optional,
 }
 
 /// How a download's data connection is ended before the final reply ([`Session::data_close`]).
@@ -159,6 +171,9 @@ pub enum Step {
     RejectLogin {
         close: bool,
     },
+    /// AUTH TLS accepted: answer 234, run the TLS handshake, then call
+    /// [`Session::tls_started`] (a failed handshake ends the session).
+    StartTls,
 }
 
 /// One client's session state.
@@ -174,6 +189,10 @@ pub struct Session {
     restart_offset: u64,
     rename_source: Option<VirtualPath>,
     epsv_all: bool,
+    /// The control connection is under TLS (after AUTH TLS, or from the start when implicit).
+    secured: bool,
+    /// PROT P: data connections are under TLS too.
+    data_private: bool,
 }
 
 impl Session {
@@ -194,7 +213,22 @@ impl Session {
             restart_offset: 0,
             rename_source: None,
             epsv_all: false,
+            secured: false,
+            data_private: false,
         }
+    }
+
+    /// The control connection is now under TLS: the handshake after [`Step::StartTls`]
+    /// succeeded, or the connection is implicit TLS. Data connections are private from
+    /// then on until PROT C, as vsftpd and pyftpdlib assume of implicit clients.
+    pub fn tls_started(&mut self) {
+        self.secured = true;
+        self.data_private = self.policy.tls != TlsPolicy::Off;
+    }
+
+    /// Whether data connections must be under TLS (PROT P).
+    pub fn data_private(&self) -> bool {
+        self.data_private
     }
 
     pub fn login(&self) -> Login {
@@ -322,6 +356,9 @@ impl Session {
                     Channel::Socket => Reply::Goodbye,
                 });
             }
+            Command::User(_) | Command::Pass(_) if self.policy.tls == TlsPolicy::Required && !self.secured => {
+                Reply::TlsRequiredForLogin
+            }
             Command::User(name) => {
                 // (SPEC §3.3) A new login keeps a pending PORT: only RETR, PORT or QUIT end it.
                 if self.login == Login::LoggedIn {
@@ -337,7 +374,16 @@ impl Session {
                 Login::LoggedIn => Reply::BadSequence,
             },
             // Real clients ask for these before logging in (lftp sends FEAT first).
-            Command::Feat => Reply::Features,
+            Command::Feat => Reply::Features { tls: self.policy.tls != TlsPolicy::Off },
+            Command::Auth(mechanism) => return self.auth(&mechanism),
+            Command::Pbsz(_) if !self.secured => Reply::TlsFirst,
+            // TLS protects the whole stream: the only buffer size is 0 (RFC 4217 §8).
+            Command::Pbsz(_) => Reply::ProtectionBufferSet,
+            Command::Prot(_) if !self.secured => Reply::TlsFirst,
+            Command::Prot(level) => self.protect(&level),
+            Command::Ccc if !self.secured => Reply::TlsFirst,
+            Command::Ccc => Reply::CccRefused,
+
             Command::Help(_) => Reply::Help,
             Command::Opts(option) => options_reply(&option),
             Command::Stat(None) => Reply::Status { logged_in: self.login == Login::LoggedIn },
@@ -444,11 +490,47 @@ impl Session {
         reply
     }
 
-    /// A transfer needs a data target first (SPEC §3.3: otherwise 503, even for a missing file).
+    /// A transfer needs a data target first (SPEC §3.3: otherwise 503, even for a missing
+    /// file), and on a server that requires TLS, PROT P.
     fn transfer(&mut self, transfer: Transfer) -> Step {
         match self.data {
             None => Step::Reply(Reply::BadSequence),
+            Some(_) if self.policy.tls == TlsPolicy::Required && !self.data_private => {
+                Step::Reply(Reply::DataProtectionRequired)
+            }
             Some(data) => Step::Transfer { transfer, data },
+        }
+    }
+
+    /// AUTH: TLS (and its older names) before login starts the handshake; the login state
+    /// starts again under TLS (RFC 4217 §4).
+    fn auth(&mut self, mechanism: &[u8]) -> Step {
+        let known = [&b"TLS"[..], b"TLS-C", b"SSL", b"TLS-P"].iter().any(|m| mechanism.eq_ignore_ascii_case(m));
+        Step::Reply(if self.policy.tls == TlsPolicy::Off {
+            Reply::TlsNotConfigured
+        } else if !known {
+            Reply::AuthMechanismUnknown
+        } else if self.secured || self.login == Login::LoggedIn {
+            Reply::TlsNotNow
+        } else {
+            self.login = Login::LoggedOut;
+            return Step::StartTls;
+        })
+    }
+
+    /// PROT P or C (S and E are for other mechanisms than TLS).
+    fn protect(&mut self, level: &[u8]) -> Reply {
+        if level.eq_ignore_ascii_case(b"P") {
+            self.data_private = true;
+            Reply::DataPrivate
+        } else if level.eq_ignore_ascii_case(b"C") {
+            if self.policy.tls == TlsPolicy::Required {
+                return Reply::ClearDataRefused;
+            }
+            self.data_private = false;
+            Reply::DataClear
+        } else {
+            Reply::ProtectionLevelUnknown
         }
     }
 
@@ -719,7 +801,10 @@ mod tests {
     }
 
     fn extended(writable: bool, credentials: Option<Credentials>) -> Session {
-        Session::with_policy(Channel::Socket, Policy { dialect: Dialect::Extended, writable, credentials })
+        Session::with_policy(
+            Channel::Socket,
+            Policy { dialect: Dialect::Extended, writable, credentials, tls: TlsPolicy::Off },
+        )
     }
 
     fn extended_logged_in(writable: bool) -> Session {
@@ -739,7 +824,7 @@ mod tests {
     #[test]
     fn feat_help_and_opts_work_before_login() {
         let mut s = extended(false, None);
-        assert_eq!(step(&mut s, "FEAT\r\n"), Step::Reply(Reply::Features));
+        assert_eq!(step(&mut s, "FEAT\r\n"), Step::Reply(Reply::Features { tls: false }));
         assert_eq!(step(&mut s, "OPTS UTF8 ON\r\n"), Step::Reply(Reply::Utf8On));
         assert_eq!(step(&mut s, "HELP\r\n"), Step::Reply(Reply::Help));
         assert_eq!(step(&mut s, "PWD\r\n"), Step::Reply(Reply::NotLoggedIn));

@@ -23,6 +23,7 @@ use crate::protocol::command::{Dialect, Verb, verb_of};
 use crate::protocol::data::{Accepted, DataError, SendMethod, accept_from, receive_to_file, send_file};
 use crate::protocol::line::{DeadlineReader, Line, LineReader};
 use crate::protocol::reply::Reply;
+use crate::protocol::transport::Channel;
 use crate::signals::{self, TransferGuard};
 use crate::transcript::Transcript;
 use crate::write_policy::{SpecialFiles, Start, Writing};
@@ -86,7 +87,7 @@ pub fn serve(listener: TcpListener, config: ServerConfig, transcript: Transcript
         };
         numbers += 1;
         let number = numbers;
-        let stream = Arc::new(stream);
+        let stream = Arc::new(Channel::plain(stream));
         let kept = Arc::clone(&stream);
         let config = Arc::clone(&config);
         let session_transcript = transcript.clone();
@@ -102,7 +103,7 @@ pub fn serve(listener: TcpListener, config: ServerConfig, transcript: Transcript
         // refused, and every other session goes on.
         if let Err(err) = spawned {
             crate::diag!("cannot start a session thread: {err}; connection refused");
-            refuse(&kept, &transcript);
+            refuse(kept.socket(), &transcript);
         }
     }
     Ok(())
@@ -225,7 +226,9 @@ enum Flow {
 
 /// One client's control connection and session.
 struct ControlConnection<'a> {
-    stream: Arc<TcpStream>,
+    stream: Arc<Channel>,
+    /// The server's TLS configurations, once this control connection is under TLS.
+    session_tls: Option<crate::tls::ConnectionConfigs>,
     reader: LineReader<DeadlineReader>,
     peer: SocketAddr,
     local: SocketAddr,
@@ -256,20 +259,21 @@ struct PendingEvent {
 
 impl<'a> ControlConnection<'a> {
     fn new(
-        stream: Arc<TcpStream>,
+        stream: Arc<Channel>,
         config: &'a ServerConfig,
         transcript: Transcript,
         throttle: Arc<LoginThrottle>,
         number: u64,
     ) -> io::Result<Self> {
-        let peer = stream.peer_addr()?;
-        let local = stream.local_addr()?;
-        stream.set_nodelay(true)?;
+        let peer = stream.socket().peer_addr()?;
+        let local = stream.socket().local_addr()?;
+        stream.socket().set_nodelay(true)?;
         let deadline = DeadlineReader::new(Arc::clone(&stream), config.limits.idle_timeout);
         let reader = LineReader::new(deadline, config.limits.max_line);
         let session = Session::with_policy(super::session::Channel::Socket, config.policy.clone());
         Ok(ControlConnection {
             stream,
+            session_tls: None,
             reader,
             peer,
             local,
@@ -342,6 +346,14 @@ impl<'a> ControlConnection<'a> {
             crate::diag!("connected from {} (session {})", self.peer, self.number);
         }
         let started = Instant::now();
+        // Implicit TLS (ftps://): the handshake comes first, before the greeting.
+        if self.config.operation.implicit_tls
+            && let Err(err) = self.start_tls()
+        {
+            crate::diag!("TLS handshake with {} failed: {err}", self.peer);
+            self.log("DISCONNECT", b"", None, Some(started.elapsed()), 0);
+            return Ok(());
+        }
         let ended = self.serve_commands(greeting);
         self.log("DISCONNECT", b"", None, Some(started.elapsed()), 221);
         if announce {
@@ -414,6 +426,18 @@ impl<'a> ControlConnection<'a> {
         }
     }
 
+    /// Puts the control connection under TLS with a configuration of this session's own;
+    /// the whole handshake must end within the data timeout.
+    fn start_tls(&mut self) -> io::Result<()> {
+        let tls = self.config.operation.tls.as_ref().ok_or_else(|| io::Error::other("TLS is not configured"))?;
+        let configs = tls.configs().clone();
+        let connection = crate::tls::server_connection(&configs.control, self.peer.ip())?;
+        self.stream.start_tls(connection, self.config.limits.data_timeout)?;
+        self.session_tls = Some(configs);
+        self.session.tls_started();
+        Ok(())
+    }
+
     /// True for a PASS that will be checked against a required login.
     fn is_password_check(&self, line: &[u8]) -> bool {
         self.session.policy().credentials.is_some()
@@ -464,6 +488,20 @@ impl<'a> ControlConnection<'a> {
                 let reply = self.open_passive(extended);
                 self.send(&reply)?;
             }
+            Step::StartTls => {
+                self.send(&Reply::TlsProceed)?;
+                // Commands sent with AUTH TLS, before the handshake, were not protected: a
+                // man in the middle could have added them (RFC 4217 §15; the STARTTLS
+                // injection of CVE-2011-0411). They are not carried out; the session ends.
+                if !self.reader.buffered().is_empty() {
+                    crate::diag!("{} sent commands after AUTH TLS before the handshake; closed", self.peer);
+                    return Ok(Flow::Close);
+                }
+                if let Err(err) = self.start_tls() {
+                    crate::diag!("TLS handshake with {} failed: {err}", self.peer);
+                    return Ok(Flow::Close);
+                }
+            }
             Step::RejectLogin { close } => {
                 // Slows down password guessing; the session holds no lock meanwhile, and the
                 // address's next guesses wait their turn (super::throttle).
@@ -510,7 +548,7 @@ impl<'a> ControlConnection<'a> {
     }
 
     /// The data connection for a transfer that got its 150, or the reply that ends it.
-    fn open_data(&mut self, data: DataTarget) -> Result<TcpStream, Reply> {
+    fn open_data(&mut self, data: DataTarget, upload: bool) -> Result<Channel, Reply> {
         let timeout = self.config.limits.data_timeout;
         let stream = match data {
             DataTarget::Active(target) => {
@@ -539,7 +577,36 @@ impl<'a> ControlConnection<'a> {
         // A peer that stops reading or sending must not hold the session forever.
         let _ = stream.set_write_timeout(Some(timeout));
         let _ = stream.set_read_timeout(Some(timeout));
-        Ok(stream)
+        let channel = Channel::plain(stream);
+        if self.session.data_private() {
+            self.protect_data_connection(&channel, upload)?;
+        }
+        Ok(channel)
+    }
+
+    /// PROT P: the data connection's TLS handshake (the client is the TLS client in both
+    /// directions, RFC 4217 §7), which must resume a TLS session made for this client's
+    /// address unless `--tls-no-reuse-check` (crate::tls::server_connection).
+    fn protect_data_connection(&self, channel: &Channel, upload: bool) -> Result<(), Reply> {
+        let tls = self.session_tls.as_ref().ok_or(Reply::CannotOpenData)?;
+        let config = if upload { &tls.upload } else { &tls.download };
+        let connection = crate::tls::server_connection(config, self.peer.ip()).map_err(|err| {
+            crate::diag!("cannot start TLS on the data connection: {err}");
+            Reply::CannotOpenData
+        })?;
+        if let Err(err) = channel.start_tls(connection, self.config.limits.data_timeout) {
+            crate::diag!("TLS handshake on the data connection from {} failed: {err}", self.peer);
+            return Err(Reply::CannotOpenData);
+        }
+        if !channel.resumed_for(self.peer.ip()) && !self.config.operation.tls_no_reuse_check {
+            crate::diag!(
+                "the data connection from {} did not resume a TLS session of this client; refused \
+                 (--tls-no-reuse-check allows it)",
+                self.peer
+            );
+            return Err(Reply::TlsSessionNotResumed);
+        }
+        Ok(())
     }
 
     /// What a transfer calls with its running byte count: counts the bytes for the access
@@ -573,7 +640,7 @@ impl<'a> ControlConnection<'a> {
                 let stall_timeout = self.config.limits.data_timeout;
                 let data_close = self.session.data_close();
                 let mut meter = self.meter();
-                let reply = self.with_data_connection(data, |connection, done| {
+                let reply = self.with_data_connection(data, false, |connection, done| {
                     match send_file(
                         SendMethod::Sendfile,
                         &opened.file,
@@ -584,8 +651,12 @@ impl<'a> ControlConnection<'a> {
                         &mut |n| meter(n),
                     ) {
                         Ok(_) => {
+                            if let Err(err) = connection.finish() {
+                                crate::diag!("data connection dropped at its end: {err}");
+                                return Reply::TransferAborted;
+                            }
                             if let DataClose::AfterPeerCloses(limit) = data_close {
-                                close_after_peer(connection, limit);
+                                close_after_peer(connection.socket(), limit);
                             }
                             done
                         }
@@ -608,9 +679,9 @@ impl<'a> ControlConnection<'a> {
                 };
                 let root = root.clone();
                 let moved = Arc::clone(&self.moved);
-                let reply = self.with_data_connection(data, |connection, done| {
+                let reply = self.with_data_connection(data, false, |connection, done| {
                     // Streamed line by line through a buffer: a huge folder costs no more memory.
-                    let mut out = io::BufWriter::with_capacity(64 * 1024, connection);
+                    let mut out = io::BufWriter::with_capacity(64 * 1024, &connection);
                     let mut total = 0u64;
                     let sent = listing.each_line(&root, format, writable, &mut |line| {
                         total += line.len() as u64 + 2;
@@ -618,7 +689,9 @@ impl<'a> ControlConnection<'a> {
                         out.write_all(b"\r\n")
                     });
                     moved.store(total, Ordering::Relaxed);
-                    match sent.and_then(|()| out.flush()) {
+                    let sent = sent.and_then(|()| out.flush());
+                    drop(out);
+                    match sent.and_then(|()| connection.finish()) {
                         Ok(()) => done,
                         Err(_) => Reply::TransferAborted,
                     }
@@ -647,11 +720,13 @@ impl<'a> ControlConnection<'a> {
         }
     }
 
-    /// Sends 150, opens the data connection and runs `work` on it; returns the final reply.
+    /// Sends 150, opens the data connection (for an upload: the client sends) and runs
+    /// `work` on it; returns the final reply.
     fn with_data_connection(
         &mut self,
         data: DataTarget,
-        work: impl FnOnce(TcpStream, Reply) -> Reply,
+        upload: bool,
+        work: impl FnOnce(Channel, Reply) -> Reply,
     ) -> io::Result<Reply> {
         self.session.start_transfer();
         // Registered from its 150 until its final reply is sent (see
@@ -659,7 +734,7 @@ impl<'a> ControlConnection<'a> {
         // data connection, once there, so that it can be aborted.
         self.transfer_in_progress = Some(TransferGuard::new(-1));
         self.send(&Reply::FileStatusOk)?;
-        Ok(match self.open_data(data) {
+        Ok(match self.open_data(data, upload) {
             Ok(connection) => {
                 self.transfer_in_progress = Some(TransferGuard::new(connection.as_raw_fd()));
                 if signals::transfers_aborted() {
@@ -675,9 +750,14 @@ impl<'a> ControlConnection<'a> {
 
     fn receive_upload(&mut self, mut upload: Writing, data: DataTarget) -> io::Result<Reply> {
         let mut meter = self.meter();
-        let received = self.with_data_connection(data, |mut connection, done| {
-            match receive_to_file(&mut connection, upload.file(), &mut |n| meter(n)) {
-                Ok(_) => done,
+        let received = self.with_data_connection(data, true, |connection, done| {
+            match receive_to_file(&connection, upload.file(), &mut |n| meter(n)) {
+                Ok(_) => {
+                    // Answered in kind: a TLS client that sent close_notify may wait for the
+                    // server's (Python's ftplib does). Failing to send it costs nothing.
+                    let _ = connection.finish();
+                    done
+                }
                 Err(DataError::Peer(err)) => {
                     crate::diag!("upload connection broke: {err}");
                     Reply::TransferAborted

@@ -427,3 +427,34 @@ pub fn entries(dir: &Path) -> Vec<String> {
     names.sort();
     names
 }
+
+/// Runs `program args` in `dir` (bounded in time), or `None` when the program is not installed.
+pub fn run_tool(dir: &Path, program: &str, args: &[&str]) -> Option<Output> {
+    let child = match Command::new(program)
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+    {
+        Ok(child) => child,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+            eprintln!("skipped: {program} is not installed (.ci/run installs it)");
+            return None;
+        }
+        Err(err) => panic!("cannot run {program}: {err}"),
+    };
+    Some(wait_bounded(child, Duration::from_secs(60)))
+}
+
+#[track_caller]
+pub fn assert_success(output: &Output, what: &str) {
+    assert!(
+        output.status.success(),
+        "{what} failed ({}):\nstdout: {}\nstderr: {}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}

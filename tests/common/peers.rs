@@ -60,30 +60,89 @@ pub fn pyftpdlib(root: &Path) -> Option<Peer> {
     Some(Peer { child, port })
 }
 
+/// pyftpdlib's TLS_FTPHandler (TLS required on control and data connections) with the
+/// certificate `cert` and its `key`, anonymous write access to `root`, or `None` (with a
+/// printed reason: it needs pyOpenSSL too).
+pub fn pyftpdlib_tls(root: &Path, cert: &Path, key: &Path) -> Option<Peer> {
+    let probe = Command::new("python3").args(["-c", "import pyftpdlib, OpenSSL"]).output();
+    if !probe.is_ok_and(|o| o.status.success()) {
+        eprintln!("skipped: pyftpdlib with TLS needs pyftpdlib and pyopenssl (pip install; .ci/run does)");
+        return None;
+    }
+    let script = r#"
+import sys
+from pyftpdlib.authorizers import DummyAuthorizer
+from pyftpdlib.handlers import TLS_FTPHandler
+from pyftpdlib.servers import FTPServer
+port, root, cert, key = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+authorizer = DummyAuthorizer()
+authorizer.add_anonymous(root, perm="elradfmwMT")
+handler = TLS_FTPHandler
+handler.authorizer, handler.certfile, handler.keyfile = authorizer, cert, key
+handler.tls_control_required = handler.tls_data_required = True
+FTPServer(("127.0.0.1", port), handler).serve_forever()
+"#;
+    let port = free_port();
+    let mut child = Command::new("python3")
+        .args(["-c", script, &port.to_string()])
+        .args([root, cert, key])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    assert!(wait_until_listening(port, &mut child), "pyftpdlib with TLS did not start");
+    Some(Peer { child, port })
+}
+
 /// vsftpd in the foreground with a config written here, anonymous access to `root`
 /// (uploads into `root/upload`), or `None` (with a printed reason).
 pub fn vsftpd(root: &Path, config_dir: &Path) -> Option<Peer> {
+    vsftpd_with(root, config_dir, "")
+}
+
+/// vsftpd as [`vsftpd`] with TLS required for anonymous logins and data (`ssl_enable`, and
+/// its default `require_ssl_reuse`), using `cert` and `key`.
+pub fn vsftpd_tls(root: &Path, config_dir: &Path, cert: &Path, key: &Path) -> Option<Peer> {
+    let tls = format!(
+        "ssl_enable=YES\nallow_anon_ssl=YES\nforce_anon_logins_ssl=YES\nforce_anon_data_ssl=YES\n\
+         rsa_cert_file={}\nrsa_private_key_file={}\n",
+        cert.display(),
+        key.display()
+    );
+    vsftpd_with(root, config_dir, &tls)
+}
+
+/// vsftpd with the common configuration and `extra` lines. The port is picked free and
+/// then bound by vsftpd, so a parallel test can take it in between: then vsftpd exits, and
+/// another port is tried.
+fn vsftpd_with(root: &Path, config_dir: &Path, extra: &str) -> Option<Peer> {
     let binary = ["/usr/sbin/vsftpd", "/usr/bin/vsftpd"].into_iter().find(|p| Path::new(p).exists());
     let Some(binary) = binary else {
         eprintln!("skipped: vsftpd is not installed (apt-get install vsftpd; .ci/run does)");
         return None;
     };
-    let port = free_port();
-    let config = config_dir.join("vsftpd.conf");
-    fs::write(
-        &config,
-        format!(
-            "listen=YES\nlisten_ipv6=NO\nlisten_address=127.0.0.1\nlisten_port={port}\nbackground=NO\n\
-             anonymous_enable=YES\nlocal_enable=NO\nno_anon_password=YES\nanon_root={}\nwrite_enable=YES\n\
-             anon_upload_enable=YES\nanon_other_write_enable=YES\nanon_umask=022\nrun_as_launching_user=YES\nseccomp_sandbox=NO\n\
-             pasv_enable=YES\npasv_address=127.0.0.1\nxferlog_enable=NO\n",
-            root.display()
-        ),
-    )
-    .unwrap();
-    let mut child = Command::new(binary).arg(&config).stdout(Stdio::null()).stderr(Stdio::null()).spawn().ok()?;
-    assert!(wait_until_listening(port, &mut child), "vsftpd did not start");
-    Some(Peer { child, port })
+    for _ in 0..3 {
+        let port = free_port();
+        let config = config_dir.join("vsftpd.conf");
+        fs::write(
+            &config,
+            format!(
+                "listen=YES\nlisten_ipv6=NO\nlisten_address=127.0.0.1\nlisten_port={port}\nbackground=NO\n\
+                 anonymous_enable=YES\nlocal_enable=NO\nno_anon_password=YES\nanon_root={}\nwrite_enable=YES\n\
+                 anon_upload_enable=YES\nanon_other_write_enable=YES\nanon_umask=022\nrun_as_launching_user=YES\nseccomp_sandbox=NO\n\
+                 pasv_enable=YES\npasv_address=127.0.0.1\nxferlog_enable=NO\n{extra}",
+                root.display()
+            ),
+        )
+        .unwrap();
+        let mut child = Command::new(binary).arg(&config).stdout(Stdio::null()).stderr(Stdio::null()).spawn().ok()?;
+        if wait_until_listening(port, &mut child) {
+            return Some(Peer { child, port });
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    panic!("vsftpd did not start on any of 3 ports");
 }
 
 /// A fake server that logs in anyone, says the file has `size` bytes, sends only `sent`

@@ -1,0 +1,241 @@
+//! The one transport under every control and data connection: a TCP socket, either plain
+//! or carrying TLS (RFC 4217, FTP over TLS). Reading and writing look the same either way;
+//! what differs (the handshake, `close_notify`, no `sendfile` through TLS) is here.
+
+use std::io::{self, Read, Write};
+use std::net::TcpStream;
+use std::os::fd::{AsRawFd, RawFd};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// A connection: its socket and, once a handshake made one, its TLS state. The control
+/// connection is shared (`Arc<Channel>`) between its line reader and its reply writer,
+/// both on the session's thread; the mutex makes it safe to share, and is never contended.
+pub struct Channel {
+    socket: TcpStream,
+    tls: Mutex<Option<rustls::Connection>>,
+    /// Encrypted bytes read from the socket and not yet given to rustls (bulk reads only,
+    /// see [`BULK_READ`]), and where the unread ones start.
+    inbound: Mutex<(Vec<u8>, usize)>,
+}
+
+/// Reads of at least this many bytes (a transfer's, not a command line's) go through
+/// [`Channel::inbound`]: rustls reads the socket 4 KiB at a time, five system calls for one
+/// 16 KiB record; reading 256 KiB at once and handing rustls slices of it made TLS
+/// uploads faster (bench/run.py "TLS server STOR").
+const BULK_READ: usize = 64 * 1024;
+
+/// The size of [`Channel::inbound`] once a bulk read needs it.
+const INBOUND_BUFFER: usize = 256 * 1024;
+
+impl Channel {
+    pub fn plain(socket: TcpStream) -> Channel {
+        Channel { socket, tls: Mutex::new(None), inbound: Mutex::new((Vec::new(), 0)) }
+    }
+
+    /// The socket underneath: for addresses, options and polling. Bytes must go through
+    /// the channel (its Read and Write), never straight to the socket, once TLS is on.
+    pub fn socket(&self) -> &TcpStream {
+        &self.socket
+    }
+
+    pub fn is_tls(&self) -> bool {
+        self.state().is_some()
+    }
+
+    /// Whether this (server) connection resumed a TLS session made for `client`
+    /// ([`crate::tls::resumed_for`]). False for plain connections.
+    pub fn resumed_for(&self, client: std::net::IpAddr) -> bool {
+        self.state().as_ref().is_some_and(|tls| crate::tls::resumed_for(tls, client))
+    }
+
+    /// Runs a TLS handshake with `tls` (a new server or client connection) over this
+    /// socket; from then on every byte is encrypted. The whole handshake must finish
+    /// within `limit`: a peer that stops or dribbles mid-handshake cannot hold the thread.
+    /// Bytes that are not TLS end it with an error (and an alert to the peer).
+    pub fn start_tls(&self, tls: impl Into<rustls::Connection>, limit: Duration) -> io::Result<()> {
+        let mut tls = tls.into();
+        let deadline = Instant::now() + limit;
+        let previous = (self.socket.read_timeout()?, self.socket.write_timeout()?);
+        let shaken = handshake(&mut tls, &self.socket, deadline);
+        self.socket.set_read_timeout(previous.0)?;
+        self.socket.set_write_timeout(previous.1)?;
+        shaken?;
+        *self.state() = Some(tls);
+        Ok(())
+    }
+
+    /// Ends the TLS stream cleanly (`close_notify`), so the peer knows the data is whole
+    /// (OpenSSL 3 clients report an end without it as an error). Nothing for plain ones.
+    pub fn finish(&self) -> io::Result<()> {
+        let mut state = self.state();
+        if let Some(tls) = state.as_mut() {
+            tls.send_close_notify();
+            flush_records(tls, &self.socket)?;
+        }
+        Ok(())
+    }
+
+    fn state(&self) -> MutexGuard<'_, Option<rustls::Connection>> {
+        self.tls.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl Channel {
+    fn has_inbound_bytes(&self) -> bool {
+        let inbound = self.inbound.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        inbound.1 < inbound.0.len()
+    }
+
+    /// Gives rustls the next encrypted bytes from [`Channel::inbound`], refilled from the
+    /// socket with one large read when empty. Returns what rustls took (0: end of stream).
+    fn read_tls_buffered(&self, tls: &mut rustls::Connection) -> io::Result<usize> {
+        let mut inbound = self.inbound.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let (buffer, start) = &mut *inbound;
+        if *start == buffer.len() {
+            buffer.resize(INBOUND_BUFFER, 0);
+            let n = match (&self.socket).read(buffer) {
+                Ok(n) => n,
+                Err(err) => {
+                    buffer.clear();
+                    *start = 0;
+                    return Err(err);
+                }
+            };
+            buffer.truncate(n);
+            *start = 0;
+            if n == 0 {
+                // An empty slice is how rustls learns of the end of the stream.
+                return tls.read_tls(&mut &[][..]);
+            }
+        }
+        let mut pending = &buffer[*start..];
+        let before = pending.len();
+        tls.read_tls(&mut pending)?;
+        let taken = before - pending.len();
+        *start += taken;
+        Ok(taken)
+    }
+}
+
+impl AsRawFd for Channel {
+    fn as_raw_fd(&self) -> RawFd {
+        self.socket.as_raw_fd()
+    }
+}
+
+/// The handshake of [`Channel::start_tls`], each socket wait bounded by what is left.
+fn handshake(tls: &mut rustls::Connection, socket: &TcpStream, deadline: Instant) -> io::Result<()> {
+    let left = || {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            Err(io::Error::new(io::ErrorKind::TimedOut, "the TLS handshake took too long"))
+        } else {
+            Ok(left)
+        }
+    };
+    while tls.is_handshaking() {
+        while tls.wants_write() {
+            socket.set_write_timeout(Some(left()?))?;
+            tls.write_tls(&mut &*socket)?;
+        }
+        if !tls.is_handshaking() {
+            break;
+        }
+        socket.set_read_timeout(Some(left()?))?;
+        if tls.read_tls(&mut &*socket)? == 0 {
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the peer closed the connection mid-handshake"));
+        }
+        process(tls, socket)?;
+    }
+    // The last flight (a client's Finished, a server's session tickets).
+    while tls.wants_write() {
+        socket.set_write_timeout(Some(left()?))?;
+        tls.write_tls(&mut &*socket)?;
+    }
+    Ok(())
+}
+
+/// Decrypts what arrived; a TLS error is sent to the peer as an alert and returned.
+fn process(tls: &mut rustls::Connection, socket: &TcpStream) -> io::Result<()> {
+    if let Err(err) = tls.process_new_packets() {
+        let _ = tls.write_tls(&mut &*socket);
+        return Err(io::Error::new(io::ErrorKind::InvalidData, format!("TLS: {err}")));
+    }
+    Ok(())
+}
+
+/// Writes every pending TLS record; on a non-blocking socket, waits until it drains (a
+/// stalled peer fails with the socket's write timeout, or after a minute).
+fn flush_records(tls: &mut rustls::Connection, socket: &TcpStream) -> io::Result<()> {
+    while tls.wants_write() {
+        match tls.write_tls(&mut &*socket) {
+            Ok(_) => {}
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                let limit = socket.write_timeout()?.unwrap_or(Duration::from_secs(60));
+                let millis = libc::c_int::try_from(limit.as_millis()).unwrap_or(libc::c_int::MAX);
+                let mut fd = libc::pollfd { fd: socket.as_raw_fd(), events: libc::POLLOUT, revents: 0 };
+                // SAFETY: one valid pollfd for the duration of the call.
+                if unsafe { libc::poll(&mut fd, 1, millis) } == 0 {
+                    return Err(io::Error::new(io::ErrorKind::TimedOut, "the peer stopped reading"));
+                }
+            }
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(())
+}
+
+impl Read for &Channel {
+    /// Plain: the socket's bytes. TLS: decrypted bytes, reading records as needed; `Ok(0)`
+    /// at the end of the stream, whether the peer sent `close_notify` or only closed TCP
+    /// (as vsftpd accepts by default: some clients never send it). The socket's timeout
+    /// and blocking mode apply: a non-blocking socket with nothing decrypted yet gives
+    /// `WouldBlock`.
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let mut state = self.state();
+        let Some(tls) = state.as_mut() else {
+            drop(state);
+            return (&self.socket).read(buf);
+        };
+        loop {
+            match tls.reader().read(buf) {
+                Ok(n) => return Ok(n),
+                Err(err) if err.kind() == io::ErrorKind::UnexpectedEof => return Ok(0),
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
+                Err(err) => return Err(err),
+            }
+            // Nothing decrypted yet: answer what the peer may wait for, then read a record.
+            flush_records(tls, &self.socket)?;
+            // At the end of TCP (0 bytes), the reader then says whether close_notify came
+            // first. Bytes already in the inbound buffer come before any on the socket.
+            if buf.len() >= BULK_READ || self.has_inbound_bytes() {
+                self.read_tls_buffered(tls)?;
+            } else {
+                tls.read_tls(&mut &self.socket)?;
+            }
+            process(tls, &self.socket)?;
+        }
+    }
+}
+
+impl Write for &Channel {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let mut state = self.state();
+        let Some(tls) = state.as_mut() else {
+            drop(state);
+            return (&self.socket).write(buf);
+        };
+        let n = tls.writer().write(buf)?;
+        flush_records(tls, &self.socket)?;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self.state().as_mut() {
+            Some(tls) => flush_records(tls, &self.socket),
+            None => Ok(()),
+        }
+    }
+}

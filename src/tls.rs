@@ -1,0 +1,335 @@
+//! TLS set-up for both sides of FTP over TLS (RFC 4217): the server's certificate (given as
+//! PEM files, or a self-signed one made on first use and kept), the per-session
+//! configuration that ties data connections to their control connection, and the client's
+//! ways to trust a server (the system's trust store, an extra CA, a pinned certificate, or
+//! none). The crypto provider is ring (no C toolchain beyond a C compiler, no OpenSSL).
+
+use std::fs;
+use std::io;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::WebPkiSupportedAlgorithms;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, SignatureScheme};
+
+/// The server's certificate and the TLS configurations of its connections.
+pub struct ServerTls {
+    configs: ConnectionConfigs,
+    /// The SHA-256 fingerprint of the certificate, as [`fingerprint`] writes it.
+    pub fingerprint: String,
+    /// Where the certificate came from, for the startup lines.
+    pub origin: String,
+}
+
+impl std::fmt::Debug for ServerTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ServerTls {{ fingerprint: {}, origin: {} }}", self.fingerprint, self.origin)
+    }
+}
+
+/// The file names of the kept self-signed certificate, in the data folder.
+const SELF_SIGNED_CERT: &str = "cert.pem";
+const SELF_SIGNED_KEY: &str = "key.pem";
+
+impl ServerTls {
+    /// The certificate chain in `cert` (PEM, the server's certificate first) and its key.
+    pub fn from_files(cert: &Path, key: &Path) -> io::Result<ServerTls> {
+        let chain = read_certificates(cert)?;
+        let key = PrivateKeyDer::from_pem_file(key)
+            .map_err(|err| io::Error::other(format!("cannot read a private key from {}: {err}", key.display())))?;
+        let origin = format!("from {}", cert.display());
+        ServerTls::new(chain, key, origin)
+    }
+
+    /// The self-signed certificate kept in `folder`, made there (for `names`) when there is
+    /// none yet: a client that trusted it once (a pin, an exception) keeps trusting it.
+    pub fn self_signed(folder: &Path, names: &[String]) -> io::Result<ServerTls> {
+        let (cert, key) = (folder.join(SELF_SIGNED_CERT), folder.join(SELF_SIGNED_KEY));
+        if !cert.exists() || !key.exists() {
+            make_self_signed(folder, names)?;
+        }
+        let chain = read_certificates(&cert)?;
+        let key = PrivateKeyDer::from_pem_file(&key)
+            .map_err(|err| io::Error::other(format!("cannot read a private key from {}: {err}", key.display())))?;
+        ServerTls::new(chain, key, format!("self-signed, kept in {}", folder.display()))
+    }
+
+    fn new(chain: Vec<CertificateDer<'static>>, key: PrivateKeyDer<'static>, origin: String) -> io::Result<ServerTls> {
+        let fingerprint = fingerprint(chain.first().ok_or_else(|| io::Error::other("no certificate"))?);
+        let mut control = rustls::ServerConfig::builder()
+            .with_no_client_auth()
+            .with_single_cert(chain, key)
+            .map_err(|err| io::Error::other(format!("the certificate and key do not go together: {err}")))?;
+        // Reusable tickets (a resumption does not consume one): clients such as curl resume
+        // the control connection's one session for every transfer. The key is this
+        // process's own, so only sessions this server made can resume.
+        control.ticketer = rustls::crypto::ring::Ticketer::new().map_err(io::Error::other)?;
+        control.session_storage = rustls::server::ServerSessionMemoryCache::new(4096);
+        // A TLS 1.3 client such as rustls' spends a ticket on each data connection: as
+        // many as it keeps (8) on the control connection, and more with each download.
+        control.send_tls13_tickets = 8;
+        let download = control.clone();
+        // None with an upload: a client that only writes never reads them, and closing a
+        // socket with unread bytes sends a reset, which can discard the end of the upload
+        // before the server has read it (seen with curl, 1 upload in 5).
+        let mut upload = control.clone();
+        upload.send_tls13_tickets = 0;
+        let configs =
+            ConnectionConfigs { control: Arc::new(control), download: Arc::new(download), upload: Arc::new(upload) };
+        Ok(ServerTls { configs, fingerprint, origin })
+    }
+
+    /// The configurations of the control and data connections.
+    pub fn configs(&self) -> &ConnectionConfigs {
+        &self.configs
+    }
+}
+
+/// A new server connection with `config` whose session tickets carry `client` (the
+/// control connection's peer address): a data connection must resume a session made for
+/// the same client address ([`resumed_for`]), as vsftpd's `require_ssl_reuse` requires a
+/// resumed session, so that whoever connects first to a passive port cannot take the data
+/// (RFC 4217 §10.2). A client's parallel control connections share their sessions (rclone
+/// resumes one connection's session on another's data connection), so the binding is to
+/// the address, not to one control connection.
+pub fn server_connection(config: &Arc<rustls::ServerConfig>, client: IpAddr) -> io::Result<rustls::ServerConnection> {
+    let mut connection = rustls::ServerConnection::new(Arc::clone(config)).map_err(io::Error::other)?;
+    connection.set_resumption_data(&client_tag(client));
+    Ok(connection)
+}
+
+/// Whether `connection` resumed a session this server made for `client` (see
+/// [`server_connection`]).
+pub fn resumed_for(connection: &rustls::Connection, client: IpAddr) -> bool {
+    match connection {
+        rustls::Connection::Server(server) => {
+            server.handshake_kind() == Some(rustls::HandshakeKind::Resumed)
+                && server.received_resumption_data() == Some(client_tag(client).as_slice())
+        }
+        rustls::Connection::Client(_) => false,
+    }
+}
+
+/// The address as resumption data: its canonical form's bytes.
+fn client_tag(client: IpAddr) -> Vec<u8> {
+    match client.to_canonical() {
+        IpAddr::V4(v4) => v4.octets().to_vec(),
+        IpAddr::V6(v6) => v6.octets().to_vec(),
+    }
+}
+
+/// The TLS configurations of a server ([`ServerTls::configs`]): for its control
+/// connections, and for data connections that send (downloads, listings) or receive.
+#[derive(Clone)]
+pub struct ConnectionConfigs {
+    pub control: Arc<rustls::ServerConfig>,
+    pub download: Arc<rustls::ServerConfig>,
+    pub upload: Arc<rustls::ServerConfig>,
+}
+
+/// Reads every certificate of a PEM file.
+fn read_certificates(path: &Path) -> io::Result<Vec<CertificateDer<'static>>> {
+    let chain = CertificateDer::pem_file_iter(path)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .map_err(|err| io::Error::other(format!("cannot read certificates from {}: {err}", path.display())))?;
+    if chain.is_empty() {
+        return Err(io::Error::other(format!("{} holds no certificate", path.display())));
+    }
+    Ok(chain)
+}
+
+/// Makes a self-signed certificate for `names` (host names and addresses) in `folder`; the
+/// key is readable by its owner only.
+fn make_self_signed(folder: &Path, names: &[String]) -> io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    fs::create_dir_all(folder)?;
+    let made = rcgen::generate_simple_self_signed(names.to_vec()).map_err(io::Error::other)?;
+    let write_new = |name: &str, mode: u32, text: &str| -> io::Result<()> {
+        use io::Write;
+        let temporary = folder.join(format!(".{name}.{}", std::process::id()));
+        let mut file = fs::OpenOptions::new().write(true).create_new(true).mode(mode).open(&temporary)?;
+        file.write_all(text.as_bytes())?;
+        file.sync_all()?;
+        fs::rename(&temporary, folder.join(name))
+    };
+    // The key first: a certificate without its key would be kept and fail every start.
+    write_new(SELF_SIGNED_KEY, 0o600, &made.signing_key.serialize_pem())?;
+    write_new(SELF_SIGNED_CERT, 0o644, &made.cert.pem())
+}
+
+/// Where the self-signed certificate is kept: `$XDG_DATA_HOME/minftp/tls`, or
+/// `~/.local/share/minftp/tls`.
+pub fn data_folder() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()).map(PathBuf::from).or_else(|| {
+        std::env::var_os("HOME").filter(|v| !v.is_empty()).map(|home| Path::new(&home).join(".local/share"))
+    })?;
+    Some(base.join("minftp").join("tls"))
+}
+
+/// The SHA-256 of a certificate (its DER bytes) as `AB:CD:…`, as `openssl x509
+/// -fingerprint -sha256` and browsers show it.
+pub fn fingerprint(der: &[u8]) -> String {
+    let digest = ring::digest::digest(&ring::digest::SHA256, der);
+    digest.as_ref().iter().map(|b| format!("{b:02X}")).collect::<Vec<_>>().join(":")
+}
+
+/// A SHA-256 fingerprint as a user may paste it: 64 hex digits, with or without colons,
+/// in either case.
+pub fn parse_fingerprint(text: &str) -> Result<[u8; 32], String> {
+    let digits: String = text.chars().filter(|c| *c != ':').collect();
+    if digits.len() != 64 || !digits.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err("expected a SHA-256 fingerprint: 64 hexadecimal digits, colons allowed".into());
+    }
+    let mut bytes = [0u8; 32];
+    for (i, byte) in bytes.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&digits[2 * i..2 * i + 2], 16).map_err(|e| e.to_string())?;
+    }
+    Ok(bytes)
+}
+
+/// How a client decides to trust a server's certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Trust {
+    /// The system's trust store, and the CA certificates of a PEM file when given.
+    Verified { extra_ca: Option<PathBuf> },
+    /// Exactly the certificate with this SHA-256 (a self-signed server's, printed by
+    /// `minftp serve --tls`); names and dates are not checked, as with ssh's known hosts.
+    Pinned([u8; 32]),
+    /// Any certificate (`--insecure`): encrypted, but open to whoever sits in between.
+    Anything,
+}
+
+/// The client configuration for `trust`; data connections share it, so they resume the
+/// control connection's session (rustls' client keeps sessions in memory by default). With
+/// TLS 1.3 each resumption spends one of the tickets the server sent (RFC 8446 advises
+/// single use); the client reads each data connection to its end, so tickets sent there
+/// are kept too (crate::client::ftp).
+pub fn client_config(trust: &Trust) -> io::Result<Arc<rustls::ClientConfig>> {
+    let builder = rustls::ClientConfig::builder();
+    let config = match trust {
+        Trust::Verified { extra_ca } => {
+            let mut roots = rustls::RootCertStore::empty();
+            // A missing or unreadable system store is not fatal: --cacert may be enough.
+            let native = rustls_native_certs::load_native_certs();
+            roots.add_parsable_certificates(native.certs);
+            if let Some(path) = extra_ca {
+                for cert in read_certificates(path)? {
+                    roots.add(cert).map_err(|err| {
+                        io::Error::other(format!("{} is not a usable CA certificate: {err}", path.display()))
+                    })?;
+                }
+            }
+            if roots.is_empty() {
+                return Err(io::Error::other(
+                    "no trusted certificates: the system has no trust store; give --cacert FILE or --pin-sha256",
+                ));
+            }
+            builder.with_root_certificates(roots).with_no_client_auth()
+        }
+        Trust::Pinned(sha256) => builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(Unverified::new(Some(*sha256))))
+            .with_no_client_auth(),
+        Trust::Anything => {
+            builder.dangerous().with_custom_certificate_verifier(Arc::new(Unverified::new(None))).with_no_client_auth()
+        }
+    };
+    Ok(Arc::new(config))
+}
+
+/// A new client connection to `host` (a name or an address) with `config`.
+pub fn client_connection(config: &Arc<rustls::ClientConfig>, host: &str) -> io::Result<rustls::ClientConnection> {
+    let name = ServerName::try_from(host.trim_start_matches('[').trim_end_matches(']').to_string())
+        .map_err(|err| io::Error::other(format!("{host} cannot be checked against a certificate: {err}")))?;
+    rustls::ClientConnection::new(Arc::clone(config), name).map_err(io::Error::other)
+}
+
+/// A certificate check that ignores the chain of trust: with a pin, the end certificate
+/// must be exactly the pinned one; without, any is taken. The handshake's signatures are
+/// still verified, so the server must hold the certificate's key.
+#[derive(Debug)]
+struct Unverified {
+    pin: Option<[u8; 32]>,
+    algorithms: WebPkiSupportedAlgorithms,
+}
+
+impl Unverified {
+    fn new(pin: Option<[u8; 32]>) -> Unverified {
+        Unverified { pin, algorithms: rustls::crypto::ring::default_provider().signature_verification_algorithms }
+    }
+}
+
+impl ServerCertVerifier for Unverified {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        match self.pin {
+            Some(pin) if ring::digest::digest(&ring::digest::SHA256, end_entity).as_ref() != pin => {
+                Err(rustls::Error::General(format!(
+                    "the server's certificate has the SHA-256 fingerprint {}, not the one given with --pin-sha256",
+                    fingerprint(end_entity)
+                )))
+            }
+            _ => Ok(ServerCertVerified::assertion()),
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.algorithms.supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fingerprints_parse_as_printed_and_as_pasted() {
+        let printed = fingerprint(b"any bytes");
+        assert_eq!(printed.len(), 32 * 3 - 1);
+        let parsed = parse_fingerprint(&printed).unwrap();
+        assert_eq!(parse_fingerprint(&printed.replace(':', "").to_lowercase()).unwrap(), parsed);
+        assert_eq!(ring::digest::digest(&ring::digest::SHA256, b"any bytes").as_ref(), parsed);
+        assert!(parse_fingerprint("AB:CD").is_err());
+        assert!(parse_fingerprint(&"zz".repeat(32)).is_err());
+    }
+
+    #[test]
+    fn a_self_signed_certificate_is_made_once_and_kept() {
+        let folder = tempfile::tempdir().unwrap();
+        let store = folder.path().join("tls");
+        let first = ServerTls::self_signed(&store, &["localhost".into(), "127.0.0.1".into()]).unwrap();
+        let again = ServerTls::self_signed(&store, &["other".into()]).unwrap();
+        assert_eq!(first.fingerprint, again.fingerprint, "the kept certificate is used again");
+        use std::os::unix::fs::PermissionsExt;
+        let mode = fs::metadata(store.join(SELF_SIGNED_KEY)).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "the key is its owner's alone");
+    }
+}
