@@ -437,3 +437,48 @@ fn rclone_with_explicit_tls_copies_lists_and_checks() {
     let transcript = String::from_utf8_lossy(&tls.server.transcript()).into_owned();
     assert!(transcript.contains("AUTH TLS\r\n234 ") && !transcript.contains("\r\n522 "), "{transcript}");
 }
+
+/// Where `.ci/run` installs Node's basic-ftp (`npm install --prefix target/node-peers`).
+fn basic_ftp() -> Option<std::path::PathBuf> {
+    let module = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/node-peers/node_modules/basic-ftp");
+    if Command::new("node").arg("--version").output().is_err() || !module.exists() {
+        eprintln!(
+            "skipped: Node's basic-ftp is not installed (.ci/run: npm install --prefix target/node-peers basic-ftp)"
+        );
+        return None;
+    }
+    Some(module)
+}
+
+#[test]
+fn node_basic_ftp_over_explicit_tls_lists_downloads_and_uploads() {
+    let Some(module) = basic_ftp() else { return };
+    let (root, big) = served();
+    let tls = tls_server(root.path(), &[]);
+    let work = temp_dir();
+    fs::write(work.path().join("up.bin"), binary_content(400_009)).unwrap();
+    let script = r#"
+const ftp = require(process.argv[1]);
+(async () => {
+    const client = new ftp.Client(20000);
+    try {
+        await client.access({ host: "127.0.0.1", port: Number(process.argv[2]), user: "anonymous",
+                              password: "node@", secure: true, secureOptions: { rejectUnauthorized: false } });
+        const names = (await client.list()).map(entry => entry.name).sort().join(",");
+        await client.downloadTo("got.bin", "big.bin");
+        await client.uploadFrom("up.bin", "from-node.bin");
+        console.log("ok " + names);
+    } catch (err) {
+        console.log("error " + err.message);
+        process.exitCode = 1;
+    }
+    client.close();
+})();
+"#;
+    let port = tls.server.port().to_string();
+    let Some(out) = run_tool(work.path(), "node", &["-e", script, module.to_str().unwrap(), &port]) else { return };
+    assert_success(&out, "basic-ftp over TLS");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "ok big.bin,notes.txt");
+    assert!(fs::read(work.path().join("got.bin")).unwrap() == big);
+    assert!(fs::read(root.path().join("from-node.bin")).unwrap() == binary_content(400_009));
+}
