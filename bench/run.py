@@ -581,7 +581,7 @@ def report(results, runs, big_size, sessions, args, skipped):
     print()
     print(f"command: python3 bench/run.py {' '.join(sys.argv[1:])}".rstrip())
     print(f"machine: {machine()}")
-    print(f"medians of {runs} run(s); {big_size >> 20} MiB transfer file; {sessions} sessions; "
+    print(f"medians of {runs} run(s); {big_size >> 20} MiB transfer file; {sessions} sequential logins; "
           f"throughput in GB/s (higher is better), times in s and memory in MiB (lower is better)")
     print()
     print("| scenario | minftp | peers | ratio (minftp vs peer) |")

@@ -113,7 +113,8 @@ pub struct LineReader<R> {
 
 /// The buffer a line reader starts with: enough for the commands a client usually sends;
 /// it doubles, up to the line limit, for a longer one. Idle sessions cost 10.0 KiB with 128
-/// bytes here, 10.1 with 256, 10.4 with 512, 19.1 with the 16 KiB it used to be (bench/idle.py).
+/// bytes here, 10.1 with 256, 10.4 with 512, 19.1 with the 16 KiB it used to be (bench/idle.py,
+/// all on one day; absolute figures drift between days on this VM, the ratios did not).
 const INITIAL_BUFFER: usize = 128;
 
 impl<R: Read> LineReader<R> {
