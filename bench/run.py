@@ -159,18 +159,21 @@ def server_commands(root, work, peers):
     if "pyftpdlib" in peers:
         servers.append(("pyftpdlib", lambda p: [sys.executable, "-c", PYFTPDLIB_SERVER, str(p), root]))
     if "vsftpd" in peers:
-        def vsftpd_argv(port):
-            conf = os.path.join(work, f"vsftpd-{port}.conf")
-            with open(conf, "w") as f:
-                f.write(f"listen=YES\nlisten_ipv6=NO\nlisten_address=127.0.0.1\nlisten_port={port}\n"
-                        f"background=NO\nanonymous_enable=YES\nlocal_enable=NO\nno_anon_password=YES\n"
-                        f"anon_root={root}\nwrite_enable=YES\nanon_upload_enable=YES\nanon_other_write_enable=YES\n"
-                        f"anon_umask=022\n"
-                        f"run_as_launching_user=YES\nseccomp_sandbox=NO\npasv_enable=YES\n"
-                        f"pasv_address=127.0.0.1\nxferlog_enable=NO\nmax_clients=6000\nmax_per_ip=6000\n")
-            return [VSFTPD, conf]
-        servers.append(("vsftpd", vsftpd_argv))
+        servers.append(("vsftpd", lambda p: vsftpd_argv(work, p, root, "max_clients=6000\nmax_per_ip=6000\n")))
     return servers
+
+
+def vsftpd_argv(work, port, root, extra):
+    """vsftpd in the foreground on 127.0.0.1:PORT, anonymous and writable in ROOT, with the
+    configuration lines EXTRA; the configuration is written into WORK."""
+    conf = os.path.join(work, f"vsftpd-{port}.conf")
+    with open(conf, "w") as f:
+        f.write(f"listen=YES\nlisten_ipv6=NO\nlisten_address=127.0.0.1\nlisten_port={port}\n"
+                f"background=NO\nanonymous_enable=YES\nlocal_enable=NO\nno_anon_password=YES\n"
+                f"anon_root={root}\nwrite_enable=YES\nanon_upload_enable=YES\nanon_other_write_enable=YES\n"
+                f"anon_umask=022\nrun_as_launching_user=YES\nseccomp_sandbox=NO\npasv_enable=YES\n"
+                f"pasv_address=127.0.0.1\nxferlog_enable=NO\n{extra}")
+    return [VSFTPD, conf]
 
 
 def timed(argv, **kwargs):
@@ -435,18 +438,9 @@ def tls_scenarios(root, work, peers, big, big_size, local_big, runs, curl, recor
         else:
             print("note: pyOpenSSL is not installed (pip install pyopenssl): pyftpdlib's TLS is skipped")
     if "vsftpd" in peers:
-        def vsftpd_argv(port):
-            conf = os.path.join(work, f"vsftpd-tls-{port}.conf")
-            with open(conf, "w") as f:
-                f.write(f"listen=YES\nlisten_ipv6=NO\nlisten_address=127.0.0.1\nlisten_port={port}\n"
-                        f"background=NO\nanonymous_enable=YES\nlocal_enable=NO\nno_anon_password=YES\n"
-                        f"anon_root={root}\nwrite_enable=YES\nanon_upload_enable=YES\nanon_other_write_enable=YES\n"
-                        f"anon_umask=022\nrun_as_launching_user=YES\nseccomp_sandbox=NO\npasv_enable=YES\n"
-                        f"pasv_address=127.0.0.1\nxferlog_enable=NO\nssl_enable=YES\nallow_anon_ssl=YES\n"
-                        f"force_anon_logins_ssl=YES\nforce_anon_data_ssl=YES\nrsa_cert_file={cert}\n"
-                        f"rsa_private_key_file={key}\n")
-            return [VSFTPD, conf]
-        servers.append(Server("vsftpd", vsftpd_argv, work))
+        tls = (f"ssl_enable=YES\nallow_anon_ssl=YES\nforce_anon_logins_ssl=YES\nforce_anon_data_ssl=YES\n"
+               f"rsa_cert_file={cert}\nrsa_private_key_file={key}\n")
+        servers.append(Server("vsftpd", lambda p: vsftpd_argv(work, p, root, tls), work))
     upload_target = os.path.join(root, "upload", "stored.bin")
     try:
         for run in range(runs):

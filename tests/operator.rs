@@ -9,7 +9,6 @@ use std::fs;
 use std::io::Read;
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -217,8 +216,7 @@ fn max_rate_holds_a_download_near_the_rate() {
 
 #[test]
 fn rclone_copies_lists_checks_and_moves_without_errors() {
-    if Command::new("rclone").arg("version").output().is_err() {
-        eprintln!("skipped: rclone is not installed (apt-get install rclone; .ci/run does)");
+    if !rclone_installed() {
         return;
     }
     let root = temp_dir();
@@ -226,20 +224,8 @@ fn rclone_copies_lists_checks_and_moves_without_errors() {
     write_file(local.path(), "a.txt", b"alpha");
     write_file(local.path(), "sub/b.bin", &binary_content(300_000));
     let server = Server::start(root.path(), &["--writable"]);
-    let obscured = Command::new("rclone").args(["obscure", "rclone@"]).output().unwrap();
-    let obscured = String::from_utf8(obscured.stdout).unwrap().trim().to_string();
-    let remote = format!(":ftp,host=127.0.0.1,port={},user=anonymous,pass={obscured}:dest", server.port());
-    let rclone = |args: &[&str]| {
-        let out = Command::new("rclone")
-            .args(args)
-            .args(["--config", "/dev/null", "--low-level-retries", "1", "--retries", "1"])
-            .env("HOME", local.path())
-            .output()
-            .unwrap();
-        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-        assert!(out.status.success() && !text.contains("ERROR"), "rclone {args:?}:\n{text}");
-        text
-    };
+    let remote = rclone_remote(server.port(), "", "dest");
+    let rclone = |args: &[&str]| rclone(local.path(), args).expect("rclone is installed");
     let source = local.path().to_str().unwrap();
     rclone(&["copy", source, &remote]);
     assert_eq!(fs::read(root.path().join("dest/a.txt")).unwrap(), b"alpha");

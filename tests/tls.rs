@@ -401,8 +401,7 @@ fn minftp_client_over_tls_against_pyftpdlib_and_vsftpd() {
 
 #[test]
 fn rclone_with_explicit_tls_copies_lists_and_checks() {
-    if Command::new("rclone").arg("version").output().is_err() {
-        eprintln!("skipped: rclone is not installed (apt-get install rclone; .ci/run does)");
+    if !rclone_installed() {
         return;
     }
     let (root, _) = served();
@@ -410,23 +409,8 @@ fn rclone_with_explicit_tls_copies_lists_and_checks() {
     let local = temp_dir();
     write_file(local.path(), "a.txt", b"alpha");
     write_file(local.path(), "sub/b.bin", &binary_content(300_000));
-    let obscured = Command::new("rclone").args(["obscure", "rclone@"]).output().unwrap();
-    let obscured = String::from_utf8(obscured.stdout).unwrap().trim().to_string();
-    let remote = format!(
-        ":ftp,host=127.0.0.1,port={},user=anonymous,pass={obscured},explicit_tls=true,no_check_certificate=true:dest",
-        tls.server.port()
-    );
-    let rclone = |args: &[&str]| {
-        let out = Command::new("rclone")
-            .args(args)
-            .args(["--config", "", "--low-level-retries", "1", "--retries", "1"])
-            .env("HOME", local.path())
-            .output()
-            .unwrap();
-        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-        assert!(out.status.success() && !text.contains("ERROR"), "rclone {args:?}:\n{text}");
-        text
-    };
+    let remote = rclone_remote(tls.server.port(), ",explicit_tls=true,no_check_certificate=true", "dest");
+    let rclone = |args: &[&str]| rclone(local.path(), args).expect("rclone is installed");
     let source = local.path().to_str().unwrap();
     rclone(&["copy", source, &remote]);
     assert_eq!(fs::read(root.path().join("dest/a.txt")).unwrap(), b"alpha");

@@ -621,33 +621,31 @@ mod tests {
         (0..len).map(|i| (i * 7 + i / 4096) as u8).collect()
     }
 
-    #[test]
-    fn received_files_are_byte_exact_from_their_position() {
+    /// Receives `len` bytes into a file that holds `head`, opened for appending or for
+    /// writing at the end of `head`; checks the file is `head` and then every byte sent.
+    fn check_received_after(head: &[u8], append: bool, len: usize) {
         let folder = tempfile::tempdir().unwrap();
         let path = folder.path().join("upload");
-        std::fs::write(&path, b"kept-").unwrap();
-        let mut file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
-        io::Seek::seek(&mut file, io::SeekFrom::Start(5)).unwrap();
-        let bytes = patterned(3_000_000);
-        assert_eq!(received_over_loopback(&bytes, &mut file), (3_000_000, 3_000_000));
-        let mut expected = b"kept-".to_vec();
+        std::fs::write(&path, head).unwrap();
+        let mut file = std::fs::OpenOptions::new().write(!append).append(append).open(&path).unwrap();
+        io::Seek::seek(&mut file, io::SeekFrom::End(0)).unwrap();
+        let bytes = patterned(len);
+        assert_eq!(received_over_loopback(&bytes, &mut file), (len as u64, len as u64));
+        let mut expected = head.to_vec();
         expected.extend_from_slice(&bytes);
         assert!(std::fs::read(&path).unwrap() == expected, "the file differs from what was sent");
+    }
+
+    #[test]
+    fn received_files_are_byte_exact_from_their_position() {
+        check_received_after(b"kept-", false, 3_000_000);
     }
 
     #[test]
     fn a_file_that_refuses_splice_gets_every_byte_by_copying() {
         // Linux refuses to splice into a file opened for appending (EINVAL): the bytes
         // already in the pipe and the rest of the stream must still arrive, in order.
-        let folder = tempfile::tempdir().unwrap();
-        let path = folder.path().join("appended");
-        std::fs::write(&path, b"head").unwrap();
-        let mut file = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
-        let bytes = patterned(2_500_000);
-        assert_eq!(received_over_loopback(&bytes, &mut file), (2_500_000, 2_500_000));
-        let mut expected = b"head".to_vec();
-        expected.extend_from_slice(&bytes);
-        assert!(std::fs::read(&path).unwrap() == expected, "the appended file differs from what was sent");
+        check_received_after(b"head", true, 2_500_000);
     }
 
     #[test]

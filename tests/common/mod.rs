@@ -458,3 +458,41 @@ pub fn assert_success(output: &Output, what: &str) {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+/// Whether rclone is installed; says the test skips when not.
+pub fn rclone_installed() -> bool {
+    let installed = Command::new("rclone").arg("version").output().is_ok();
+    if !installed {
+        eprintln!("skipped: rclone is not installed (apt-get install rclone; .ci/run does)");
+    }
+    installed
+}
+
+/// Runs rclone with `args` (no config file, one try), `HOME` in `home`; asserts that it
+/// succeeds without an ERROR line and returns what it printed. `None` (with a printed
+/// reason) when rclone is not installed.
+pub fn rclone(home: &Path, args: &[&str]) -> Option<String> {
+    let out = match Command::new("rclone")
+        .args(args)
+        .args(["--config", "", "--low-level-retries", "1", "--retries", "1"])
+        .env("HOME", home)
+        .output()
+    {
+        Ok(out) => out,
+        Err(_) => {
+            eprintln!("skipped: rclone is not installed (apt-get install rclone; .ci/run does)");
+            return None;
+        }
+    };
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success() && !text.contains("ERROR"), "rclone {args:?}:\n{text}");
+    Some(text)
+}
+
+/// An rclone remote for anonymous FTP on 127.0.0.1:`port` with `options` (such as
+/// `explicit_tls=true`), at `path`.
+pub fn rclone_remote(port: u16, options: &str, path: &str) -> String {
+    let obscured = Command::new("rclone").args(["obscure", "rclone@"]).output().expect("rclone obscure");
+    let obscured = String::from_utf8(obscured.stdout).unwrap().trim().to_string();
+    format!(":ftp,host=127.0.0.1,port={port},user=anonymous,pass={obscured}{options}:{path}")
+}

@@ -41,23 +41,15 @@ pub fn wait_until_listening(port: u16, child: &mut Child) -> bool {
     false
 }
 
-/// pyftpdlib serving `root` with anonymous write access, or `None` (with a printed reason).
+/// pyftpdlib serving `root` with anonymous write access (as `python3 -m pyftpdlib -w`), or
+/// `None` (with a printed reason).
 pub fn pyftpdlib(root: &Path) -> Option<Peer> {
     let probe = Command::new("python3").args(["-c", "import pyftpdlib"]).output();
     if !probe.is_ok_and(|o| o.status.success()) {
         eprintln!("skipped: pyftpdlib is not installed (pip install pyftpdlib; .ci/run does)");
         return None;
     }
-    let port = free_port();
-    let mut child = Command::new("python3")
-        .args(["-m", "pyftpdlib", "-i", "127.0.0.1", "-p", &port.to_string(), "-w", "-d"])
-        .arg(root)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .ok()?;
-    assert!(wait_until_listening(port, &mut child), "pyftpdlib did not start");
-    Some(Peer { child, port })
+    Some(start_pyftpdlib(PYFTPDLIB_PLAIN, &[root]))
 }
 
 /// pyftpdlib's TLS_FTPHandler (TLS required on control and data connections) with the
@@ -69,29 +61,57 @@ pub fn pyftpdlib_tls(root: &Path, cert: &Path, key: &Path) -> Option<Peer> {
         eprintln!("skipped: pyftpdlib with TLS needs pyftpdlib and pyopenssl (pip install; .ci/run does)");
         return None;
     }
-    let script = r#"
+    Some(start_pyftpdlib(PYFTPDLIB_TLS, &[root, cert, key]))
+}
+
+/// pyftpdlib as `python3 -m pyftpdlib -w`: arguments PORT ROOT.
+const PYFTPDLIB_PLAIN: &str = r#"
 import sys
 from pyftpdlib.authorizers import DummyAuthorizer
-from pyftpdlib.handlers import TLS_FTPHandler
+from pyftpdlib.handlers import FTPHandler as handler
 from pyftpdlib.servers import FTPServer
-port, root, cert, key = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
-authorizer = DummyAuthorizer()
-authorizer.add_anonymous(root, perm="elradfmwMT")
-handler = TLS_FTPHandler
-handler.authorizer, handler.certfile, handler.keyfile = authorizer, cert, key
-handler.tls_control_required = handler.tls_data_required = True
-FTPServer(("127.0.0.1", port), handler).serve_forever()
+port, root = int(sys.argv[1]), sys.argv[2]
 "#;
-    let port = free_port();
-    let mut child = Command::new("python3")
-        .args(["-c", script, &port.to_string()])
-        .args([root, cert, key])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .ok()?;
-    assert!(wait_until_listening(port, &mut child), "pyftpdlib with TLS did not start");
-    Some(Peer { child, port })
+
+/// pyftpdlib with TLS required: arguments PORT ROOT CERT KEY.
+const PYFTPDLIB_TLS: &str = r#"
+import sys
+from pyftpdlib.authorizers import DummyAuthorizer
+from pyftpdlib.handlers import TLS_FTPHandler as handler
+from pyftpdlib.servers import FTPServer
+port, root, handler.certfile, handler.keyfile = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+handler.tls_control_required = handler.tls_data_required = True
+"#;
+
+/// Starts pyftpdlib from `setup` (which names `port`, `root` and `handler`) with `args`
+/// after the port. The port is picked free, then bound by pyftpdlib: a parallel test's
+/// listener can take it in between, and checking by connecting would find that listener
+/// (a test once uploaded to another test's server). So the server says when it has bound
+/// the port itself, and another port is tried when it cannot.
+fn start_pyftpdlib(setup: &str, args: &[&Path]) -> Peer {
+    let script = format!(
+        "{setup}\nauthorizer = DummyAuthorizer()\nauthorizer.add_anonymous(root, perm=\"elradfmwMT\")\n\
+         handler.authorizer = authorizer\nserver = FTPServer((\"127.0.0.1\", port), handler)\n\
+         print(\"listening\", flush=True)\nserver.serve_forever()\n"
+    );
+    for _ in 0..3 {
+        let port = free_port();
+        let mut child = Command::new("python3")
+            .args(["-c", &script, &port.to_string()])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("python3 starts");
+        let mut said = String::new();
+        let _ = BufReader::new(child.stdout.take().unwrap()).read_line(&mut said);
+        if said.trim() == "listening" {
+            return Peer { child, port };
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    panic!("pyftpdlib did not start on any of 3 ports");
 }
 
 /// vsftpd in the foreground with a config written here, anonymous access to `root`
