@@ -59,7 +59,7 @@ Register-ArgumentCompleter -Native -CommandName 'minftp' -ScriptBlock {
             [CompletionResult]::new('--tls', '--tls', [CompletionResultType]::ParameterName, 'FTP over TLS (extended dialect): AUTH TLS required before login, PROT P for data. Without --cert, a self-signed certificate is made once and kept; its fingerprint is printed at start')
             [CompletionResult]::new('--tls-optional', '--tls-optional', [CompletionResultType]::ParameterName, 'With --tls: let clear-text clients in too')
             [CompletionResult]::new('--tls-implicit', '--tls-implicit', [CompletionResultType]::ParameterName, 'TLS from the first byte (ftps://, usually port 990) instead of AUTH TLS; implies --tls')
-            [CompletionResult]::new('--tls-no-reuse-check', '--tls-no-reuse-check', [CompletionResultType]::ParameterName, 'Accept PROT P data connections that do not resume the control connection''s TLS session (for clients that cannot, such as Python''s ftplib)')
+            [CompletionResult]::new('--tls-no-reuse-check', '--tls-no-reuse-check', [CompletionResultType]::ParameterName, 'Accept PROT P data connections that resume no TLS session of the same client (for clients that cannot, such as Python''s ftplib by default)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')

@@ -55,7 +55,7 @@ set edit:completion:arg-completer[minftp] = {|@words|
             cand --tls 'FTP over TLS (extended dialect): AUTH TLS required before login, PROT P for data. Without --cert, a self-signed certificate is made once and kept; its fingerprint is printed at start'
             cand --tls-optional 'With --tls: let clear-text clients in too'
             cand --tls-implicit 'TLS from the first byte (ftps://, usually port 990) instead of AUTH TLS; implies --tls'
-            cand --tls-no-reuse-check 'Accept PROT P data connections that do not resume the control connection''s TLS session (for clients that cannot, such as Python''s ftplib)'
+            cand --tls-no-reuse-check 'Accept PROT P data connections that resume no TLS session of the same client (for clients that cannot, such as Python''s ftplib by default)'
             cand -h 'Print help'
             cand --help 'Print help'
             cand -V 'Print version'

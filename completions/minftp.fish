@@ -56,7 +56,7 @@ complete -c minftp -n "__fish_minftp_using_subcommand serve" -l transcript-sessi
 complete -c minftp -n "__fish_minftp_using_subcommand serve" -l tls -d 'FTP over TLS (extended dialect): AUTH TLS required before login, PROT P for data. Without --cert, a self-signed certificate is made once and kept; its fingerprint is printed at start'
 complete -c minftp -n "__fish_minftp_using_subcommand serve" -l tls-optional -d 'With --tls: let clear-text clients in too'
 complete -c minftp -n "__fish_minftp_using_subcommand serve" -l tls-implicit -d 'TLS from the first byte (ftps://, usually port 990) instead of AUTH TLS; implies --tls'
-complete -c minftp -n "__fish_minftp_using_subcommand serve" -l tls-no-reuse-check -d 'Accept PROT P data connections that do not resume the control connection\'s TLS session (for clients that cannot, such as Python\'s ftplib)'
+complete -c minftp -n "__fish_minftp_using_subcommand serve" -l tls-no-reuse-check -d 'Accept PROT P data connections that resume no TLS session of the same client (for clients that cannot, such as Python\'s ftplib by default)'
 complete -c minftp -n "__fish_minftp_using_subcommand serve" -s h -l help -d 'Print help'
 complete -c minftp -n "__fish_minftp_using_subcommand serve" -s V -l version -d 'Print version'
 complete -c minftp -n "__fish_minftp_using_subcommand client" -l data-ip -d 'IPv4 address to advertise in PORT (default: this host\'s name, resolved)' -r

@@ -140,8 +140,8 @@ pub struct ServeArgs {
     /// Private key of --cert, PEM
     #[arg(long, value_name = "FILE", requires = "cert", value_hint = clap::ValueHint::FilePath)]
     pub key: Option<PathBuf>,
-    /// Accept PROT P data connections that do not resume the control connection's TLS
-    /// session (for clients that cannot, such as Python's ftplib)
+    /// Accept PROT P data connections that resume no TLS session of the same client (for
+    /// clients that cannot, such as Python's ftplib by default)
     #[arg(long)]
     pub tls_no_reuse_check: bool,
 }
