@@ -466,3 +466,37 @@ const ftp = require(process.argv[1]);
     assert!(fs::read(work.path().join("got.bin")).unwrap() == big);
     assert!(fs::read(root.path().join("from-node.bin")).unwrap() == binary_content(400_009));
 }
+
+#[test]
+fn a_command_sent_along_with_auth_tls_is_never_carried_out_under_tls() {
+    // A man in the middle adds a command after AUTH TLS, before the client's handshake. If
+    // the server kept it buffered, it would run it after the handshake as if it had come
+    // encrypted (CVE-2011-0411). Here the handshake is really made, and the test looks for
+    // the injected command's reply on the TLS side.
+    let (root, _) = served();
+    let tls = tls_server(root.path(), &[]);
+    let work = temp_dir();
+    let script = r#"
+import socket, ssl, sys
+sock = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5)
+reader = sock.makefile("rb")
+reader.readline()
+sock.sendall(b"AUTH TLS\r\nUSER injected\r\n")
+print(reader.readline().decode().strip())
+context = ssl.create_default_context()
+context.check_hostname = False
+context.verify_mode = ssl.CERT_NONE
+try:
+    secure = context.wrap_socket(sock, server_hostname="127.0.0.1")
+    secure.settimeout(2)
+    print("after the handshake:", secure.recv(100).decode(errors="replace").strip() or "closed")
+except (OSError, ssl.SSLError) as err:
+    print("no handshake:", type(err).__name__)
+"#;
+    let port = tls.server.port().to_string();
+    let Some(out) = run_tool(work.path(), "python3", &["-c", script, &port]) else { return };
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(said.starts_with("234 "), "{said}");
+    assert!(!said.contains("331"), "the injected USER was carried out: {said}");
+    assert!(!String::from_utf8_lossy(&tls.server.transcript()).contains("injected"), "{said}");
+}
