@@ -41,7 +41,7 @@ use std::time::{Duration, Instant};
 
 mod load;
 
-use minftp::client::control::ControlConnection;
+use minftp::client::control::{ControlConnection, ServerReply};
 use minftp::client::ftp::{DataMode, FtpSession};
 use minftp::protocol::data::{STREAM_RECEIVE_BUFFER, SendMethod, receive, send_file};
 use minftp::protocol::transport::Channel;
@@ -165,17 +165,7 @@ fn what_len(what: &Sender) -> u64 {
 /// server's final reply.
 fn upload_from_memory(host: &str, port: u16, path: &str, bytes: u64) -> (usize, usize, f64) {
     let stored = || -> io::Result<f64> {
-        let mut control = ControlConnection::connect(host, port, TIMEOUT)?;
-        let expect = |reply: minftp::client::control::ServerReply, codes: &[u16]| {
-            if codes.contains(&reply.code) {
-                Ok(reply)
-            } else {
-                Err(io::Error::other(format!("unexpected reply {reply}")))
-            }
-        };
-        expect(control.read_server_reply()?, &[220])?;
-        expect(control.exchange("USER anonymous")?, &[331, 230])?;
-        expect(control.exchange("PASS bench@")?, &[230])?;
+        let mut control = logged_in(host, port)?;
         expect(control.exchange("TYPE I")?, &[200])?;
         let passive = expect(control.exchange("EPSV")?, &[229])?;
         let text = passive.text();
@@ -213,16 +203,23 @@ fn parse<T: std::str::FromStr>(text: &str) -> T {
     text.parse().unwrap_or_else(|_| panic!("not a number: {text}"))
 }
 
-/// One login: connect, greeting, USER, PASS, QUIT, each reply checked.
-fn login(host: &str, port: u16) -> io::Result<()> {
+/// `reply` when its code is one of `codes`, else an error naming it.
+fn expect(reply: ServerReply, codes: &[u16]) -> io::Result<ServerReply> {
+    if codes.contains(&reply.code) { Ok(reply) } else { Err(io::Error::other(format!("unexpected reply {reply}"))) }
+}
+
+/// Connects and logs in anonymously: greeting, USER, PASS, each reply checked.
+fn logged_in(host: &str, port: u16) -> io::Result<ControlConnection> {
     let mut control = ControlConnection::connect(host, port, TIMEOUT)?;
-    let expect = |reply: minftp::client::control::ServerReply, codes: &[u16]| {
-        if codes.contains(&reply.code) { Ok(()) } else { Err(io::Error::other(format!("unexpected reply {reply}"))) }
-    };
     expect(control.read_server_reply()?, &[220])?;
     expect(control.exchange("USER anonymous")?, &[331, 230])?;
     expect(control.exchange("PASS bench@")?, &[230])?;
-    expect(control.exchange("QUIT")?, &[221])
+    Ok(control)
+}
+
+/// One login: connect, greeting, USER, PASS, QUIT, each reply checked.
+fn login(host: &str, port: u16) -> io::Result<()> {
+    expect(logged_in(host, port)?.exchange("QUIT")?, &[221]).map(drop)
 }
 
 fn logins(host: &str, port: u16, count: usize) -> (usize, usize, f64) {

@@ -59,34 +59,8 @@ def wait_listening(port, proc, seconds=10):
     return False
 
 
-def tree_rss_kib(pid):
-    """Resident memory of a process and all its descendants, in KiB."""
-    children = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as f:
-                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-                children.setdefault(ppid, []).append(int(entry))
-            except (OSError, IndexError, ValueError):
-                pass
-    total, todo = 0, [pid]
-    while todo:
-        p = todo.pop()
-        todo.extend(children.get(p, []))
-        try:
-            with open(f"/proc/{p}/status") as f:
-                for line in f:
-                    if line.startswith("VmRSS:"):
-                        total += int(line.split()[1])
-        except OSError:
-            pass
-    return total
-
-
-def tree_cpu_seconds(pid):
-    """User plus system CPU seconds of a process, its live descendants and the children it
-    has reaped (vsftpd's finished sessions)."""
+def process_tree(pid):
+    """The /proc/PID/stat fields (after the command name) of PID and of each live descendant."""
     stats, children = {}, {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
@@ -97,14 +71,34 @@ def tree_cpu_seconds(pid):
                 children.setdefault(int(fields[1]), []).append(int(entry))
             except (OSError, IndexError, ValueError):
                 pass
-    ticks, todo = 0, [pid]
+    tree, todo = {}, [pid]
     while todo:
         p = todo.pop()
         todo.extend(children.get(p, []))
         if p in stats:
-            ticks += int(stats[p][11]) + int(stats[p][12])  # utime, stime
-    if pid in stats:
-        ticks += int(stats[pid][13]) + int(stats[pid][14])  # cutime, cstime
+            tree[p] = stats[p]
+    return tree
+
+
+def tree_rss_kib(pid):
+    """Resident memory of a process and all its descendants, in KiB."""
+    total = 0
+    for p in process_tree(pid):
+        try:
+            with open(f"/proc/{p}/status") as f:
+                total += next((int(line.split()[1]) for line in f if line.startswith("VmRSS:")), 0)
+        except OSError:
+            pass
+    return total
+
+
+def tree_cpu_seconds(pid):
+    """User plus system CPU seconds of a process, its live descendants and the children it
+    has reaped (vsftpd's finished sessions)."""
+    tree = process_tree(pid)
+    ticks = sum(int(fields[11]) + int(fields[12]) for fields in tree.values())  # utime, stime
+    if pid in tree:
+        ticks += int(tree[pid][13]) + int(tree[pid][14])  # cutime, cstime
     return ticks / os.sysconf("SC_CLK_TCK")
 
 

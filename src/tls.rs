@@ -124,7 +124,6 @@ fn client_tag(client: IpAddr) -> Vec<u8> {
 
 /// The TLS configurations of a server ([`ServerTls::configs`]): for its control
 /// connections, and for data connections that send (downloads, listings) or receive.
-#[derive(Clone)]
 pub struct ConnectionConfigs {
     pub control: Arc<rustls::ServerConfig>,
     pub download: Arc<rustls::ServerConfig>,

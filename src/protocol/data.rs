@@ -8,7 +8,7 @@ use std::net::{IpAddr, TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, RawFd};
 use std::time::{Duration, Instant};
 
-use super::transport::Channel;
+use super::transport::{Channel, no_data_for, stopped_reading, wait_writable};
 
 /// The receive buffer for data written to a file: large writes into the page cache were
 /// fastest (1 MiB: 2.4 GB/s STOR on loopback; 256 KiB: 1.9; 64 KiB: 0.9; bench/README.md).
@@ -123,6 +123,14 @@ impl std::fmt::Display for DataError {
     }
 }
 
+/// A file that ended before the length it had when its transfer began.
+fn file_shrank(position: u64, len: u64) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::UnexpectedEof,
+        format!("the file shrank while it was sent ({position} of {len} bytes)"),
+    )
+}
+
 /// How [`send_file`] moves a file's bytes into a socket; which is faster depends on who
 /// reads them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -188,8 +196,7 @@ fn copy_loop(
         let want = usize::try_from(len - position).unwrap_or(usize::MAX).min(buffer.len());
         let n = match file.read_at(&mut buffer[..want], position) {
             Ok(0) => {
-                let short = format!("the file shrank while it was sent ({position} of {len} bytes)");
-                break Err(DataError::Local(io::Error::new(io::ErrorKind::UnexpectedEof, short)));
+                break Err(DataError::Local(file_shrank(position, len)));
             }
             Ok(n) => n,
             Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
@@ -197,9 +204,7 @@ fn copy_loop(
         };
         if let Err(err) = out.write_all(&buffer[..n]) {
             break Err(DataError::Peer(match err.kind() {
-                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => {
-                    io::Error::new(io::ErrorKind::TimedOut, "the peer stopped reading")
-                }
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => stopped_reading(),
                 _ => err,
             }));
         }
@@ -242,28 +247,12 @@ fn sendfile_loop(
             }
         }
         if sent == 0 {
-            let short = format!("the file shrank while it was sent ({position} of {len} bytes)");
-            return Err(DataError::Local(io::Error::new(io::ErrorKind::UnexpectedEof, short)));
+            return Err(DataError::Local(file_shrank(position as u64, len)));
         }
         on_progress(position as u64 - offset);
     }
     socket.set_nonblocking(false).map_err(DataError::Peer)?;
     Ok(len.saturating_sub(offset))
-}
-
-/// Waits until `socket` accepts more bytes, or fails after `timeout`.
-fn wait_writable(socket: &TcpStream, timeout: Duration) -> io::Result<()> {
-    let millis = libc::c_int::try_from(timeout.as_millis()).unwrap_or(libc::c_int::MAX);
-    let mut fd = libc::pollfd { fd: socket.as_raw_fd(), events: libc::POLLOUT, revents: 0 };
-    loop {
-        // SAFETY: one valid pollfd structure for the whole call.
-        match unsafe { libc::poll(&mut fd, 1, millis) } {
-            0 => return Err(io::Error::new(io::ErrorKind::TimedOut, "the peer stopped reading")),
-            n if n > 0 => return Ok(()),
-            _ if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted => continue,
-            _ => return Err(io::Error::last_os_error()),
-        }
-    }
 }
 
 /// Like [`receive`], while watching `watch` (the control connection) as SPEC §4.2 asks: when
@@ -396,10 +385,7 @@ fn splice_to_file(
             match err.raw_os_error() {
                 Some(libc::EINTR) => continue,
                 Some(libc::EAGAIN) => match first_readable(data.as_raw_fd(), None, read_timeout) {
-                    Ok(Readable::Neither) => {
-                        let silent = format!("no data for {} s", read_timeout.as_secs());
-                        return Spliced::Ended(Err(DataError::Peer(io::Error::new(io::ErrorKind::TimedOut, silent))));
-                    }
+                    Ok(Readable::Neither) => return Spliced::Ended(Err(DataError::Peer(no_data_for(read_timeout)))),
                     Ok(_) => continue,
                     Err(err) => return Spliced::Ended(Err(DataError::Peer(err))),
                 },
@@ -570,11 +556,7 @@ fn receive_loop(
                         }
                         continue;
                     }
-                    Ok(Readable::Neither) => {
-                        let silent =
-                            io::Error::new(io::ErrorKind::TimedOut, format!("no data for {} s", idle.as_secs()));
-                        break Err(DataError::Peer(silent));
-                    }
+                    Ok(Readable::Neither) => break Err(DataError::Peer(no_data_for(idle))),
                     Err(err) => break Err(DataError::Peer(err)),
                 }
             }

@@ -166,9 +166,7 @@ fn process(tls: &mut rustls::Connection, socket: &TcpStream) -> io::Result<()> {
     Ok(())
 }
 
-/// [`Write`] under TLS: encrypts what rustls takes of `buf` and sends it. Never inlined,
-/// for the reason given at [`Channel::read_plaintext`].
-#[inline(never)]
+/// [`Write`] under TLS: encrypts what rustls takes of `buf` and sends it.
 fn write_plaintext(tls: &mut rustls::Connection, socket: &TcpStream, buf: &[u8]) -> io::Result<usize> {
     let n = tls.writer().write(buf)?;
     flush_records(tls, socket)?;
@@ -183,18 +181,37 @@ fn flush_records(tls: &mut rustls::Connection, socket: &TcpStream) -> io::Result
             Ok(_) => {}
             Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
             Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
-                let limit = socket.write_timeout()?.unwrap_or(Duration::from_secs(60));
-                let millis = libc::c_int::try_from(limit.as_millis()).unwrap_or(libc::c_int::MAX);
-                let mut fd = libc::pollfd { fd: socket.as_raw_fd(), events: libc::POLLOUT, revents: 0 };
-                // SAFETY: one valid pollfd for the duration of the call.
-                if unsafe { libc::poll(&mut fd, 1, millis) } == 0 {
-                    return Err(io::Error::new(io::ErrorKind::TimedOut, "the peer stopped reading"));
-                }
+                wait_writable(socket, socket.write_timeout()?.unwrap_or(Duration::from_secs(60)))?;
             }
             Err(err) => return Err(err),
         }
     }
     Ok(())
+}
+
+/// Waits until `socket` accepts more bytes, or fails after `timeout` ([`stopped_reading`]).
+pub(crate) fn wait_writable(socket: &TcpStream, timeout: Duration) -> io::Result<()> {
+    let millis = libc::c_int::try_from(timeout.as_millis()).unwrap_or(libc::c_int::MAX);
+    let mut fd = libc::pollfd { fd: socket.as_raw_fd(), events: libc::POLLOUT, revents: 0 };
+    loop {
+        // SAFETY: one valid pollfd structure for the whole call.
+        match unsafe { libc::poll(&mut fd, 1, millis) } {
+            0 => return Err(stopped_reading()),
+            n if n > 0 => return Ok(()),
+            _ if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted => continue,
+            _ => return Err(io::Error::last_os_error()),
+        }
+    }
+}
+
+/// A peer that accepted no bytes for the stall limit.
+pub(crate) fn stopped_reading() -> io::Error {
+    io::Error::new(io::ErrorKind::TimedOut, "the peer stopped reading")
+}
+
+/// A peer that sent nothing for `limit`.
+pub(crate) fn no_data_for(limit: Duration) -> io::Error {
+    io::Error::new(io::ErrorKind::TimedOut, format!("no data for {} s", limit.as_secs()))
 }
 
 impl Read for &Channel {
@@ -216,10 +233,7 @@ impl Read for &Channel {
 }
 
 impl Channel {
-    /// [`Read`] under TLS. Never inlined: rustls' record processing needs a large stack
-    /// frame, and inlined into the plain path every session thread's stack paid for it on
-    /// each read (idle sessions measured 19.4 KiB each instead of 14.2).
-    #[inline(never)]
+    /// [`Read`] under TLS: decrypted bytes, reading records as they are needed.
     fn read_plaintext(&self, tls: &mut rustls::Connection, buf: &mut [u8]) -> io::Result<usize> {
         loop {
             match tls.reader().read(buf) {

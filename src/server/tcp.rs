@@ -227,8 +227,6 @@ enum Flow {
 /// One client's control connection and session.
 struct ControlConnection<'a> {
     stream: Arc<Channel>,
-    /// The server's TLS configurations, once this control connection is under TLS.
-    session_tls: Option<crate::tls::ConnectionConfigs>,
     reader: LineReader<DeadlineReader>,
     peer: SocketAddr,
     local: SocketAddr,
@@ -273,7 +271,6 @@ impl<'a> ControlConnection<'a> {
         let session = Session::with_policy(super::session::Channel::Socket, config.policy.clone());
         Ok(ControlConnection {
             stream,
-            session_tls: None,
             reader,
             peer,
             local,
@@ -427,16 +424,11 @@ impl<'a> ControlConnection<'a> {
     }
 
     /// Puts the control connection under TLS; the whole handshake must end within the
-    /// data timeout. Never inlined: a rustls connection is large, and in the frame of the
-    /// command loop it would cost every session's stack those pages (idle sessions measured
-    /// 19.4 KiB each with it inlined).
-    #[inline(never)]
+    /// data timeout.
     fn start_tls(&mut self) -> io::Result<()> {
         let tls = self.config.operation.tls.as_ref().ok_or_else(|| io::Error::other("TLS is not configured"))?;
-        let configs = tls.configs().clone();
-        let connection = crate::tls::server_connection(&configs.control, self.peer.ip())?;
+        let connection = crate::tls::server_connection(&tls.configs().control, self.peer.ip())?;
         self.stream.start_tls(connection, self.config.limits.data_timeout)?;
-        self.session_tls = Some(configs);
         self.session.tls_started();
         Ok(())
     }
@@ -590,9 +582,9 @@ impl<'a> ControlConnection<'a> {
     /// PROT P: the data connection's TLS handshake (the client is the TLS client in both
     /// directions, RFC 4217 §7), which must resume a TLS session made for this client's
     /// address unless `--tls-no-reuse-check` (crate::tls::server_connection).
-    #[inline(never)]
     fn protect_data_connection(&self, channel: &Channel, upload: bool) -> Result<(), Reply> {
-        let tls = self.session_tls.as_ref().ok_or(Reply::CannotOpenData)?;
+        // PROT P is taken only on a control connection under TLS, so the server has TLS.
+        let tls = self.config.operation.tls.as_ref().map(|tls| tls.configs()).ok_or(Reply::CannotOpenData)?;
         let config = if upload { &tls.upload } else { &tls.download };
         let connection = crate::tls::server_connection(config, self.peer.ip()).map_err(|err| {
             crate::diag!("cannot start TLS on the data connection: {err}");
