@@ -62,7 +62,8 @@ fn session_with_two_gets_a_missing_file_a_failed_connect_and_quit() {
     write_file(root.path(), "dir/b.txt", b"second\r\n");
     let mut server = Server::start(root.path(), &[]);
     let port = server.port();
-    let dead_port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let refused = RefusedPort::new();
+    let dead_port = refused.port;
     let dp = free_data_port();
     let input = format!(
         "CONNECT localhost {dead_port}\nGET a.bin\nCONNECT localhost {port}\nGET a.bin\nGET missing.txt\nGET dir/b.txt\nQUIT\n"

@@ -193,7 +193,8 @@ fn lab_session_opens_puts_gets_closes_and_reopens() {
 #[test]
 fn lab_session_survives_a_refused_connection_and_a_vanished_server() {
     let dir = temp_dir();
-    let dead_port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let refused = RefusedPort::new();
+    let dead_port = refused.port;
     let (port, server) = dying_server(10, 5);
     let script = format!("OPEN {dead_port}\nOPEN {port}\nGET f\nGET f\nQUIT\n");
     let out = run_with_input(dir.path(), &["client", "--lab", "--dir", "mine"], script.as_bytes());
@@ -217,7 +218,8 @@ fn lab_client_opens_the_port_given_at_start_and_a_failed_open_keeps_the_connecti
     let server_dir = dir.path().join("server");
     write_file(&server_dir, "f.txt", b"kept");
     let server = Server::start(&server_dir, &["--lab"]);
-    let dead_port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let refused = RefusedPort::new();
+    let dead_port = refused.port;
     let port = server.port().to_string();
     let out =
         run_with_input(dir.path(), &["client", "--lab", &port], format!("OPEN {dead_port}\nGET f.txt\n").as_bytes());

@@ -496,3 +496,21 @@ pub fn rclone_remote(port: u16, options: &str, path: &str) -> String {
     let obscured = String::from_utf8(obscured.stdout).unwrap().trim().to_string();
     format!(":ftp,host=127.0.0.1,port={port},user=anonymous,pass={obscured}{options}:{path}")
 }
+
+/// A port of 127.0.0.1 where nothing listens, so connecting is refused, held while this
+/// lives: it is the local port of a connected socket, which no parallel test can bind (a
+/// port bound and dropped could be taken by another test's listener in between, and the
+/// "refused" connection then reached that listener).
+pub struct RefusedPort {
+    pub port: u16,
+    _held: TcpStream,
+    _listener: TcpListener,
+}
+
+impl RefusedPort {
+    pub fn new() -> RefusedPort {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let held = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        RefusedPort { port: held.local_addr().unwrap().port(), _held: held, _listener: listener }
+    }
+}
