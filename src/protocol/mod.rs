@@ -6,4 +6,5 @@ pub mod command;
 pub mod data;
 pub mod line;
 pub mod reply;
+pub mod timestamp;
 pub mod transport;
