@@ -28,8 +28,9 @@ complete -c minftp -n "__fish_minftp_needs_command" -s h -l help -d 'Print help'
 complete -c minftp -n "__fish_minftp_needs_command" -s V -l version -d 'Print version'
 complete -c minftp -n "__fish_minftp_needs_command" -f -a "serve" -d 'Serve files over FTP. The default dialect is the COMP 431 course\'s (eight commands, its exact transcript on standard output); --extended serves real FTP clients'
 complete -c minftp -n "__fish_minftp_needs_command" -f -a "client" -d 'Run the COMP 431 client session read from standard input, or with --lab the COSC 328 session (OPEN, GET, PUT, CLOSE, QUIT, HELP) typed by a person'
-complete -c minftp -n "__fish_minftp_needs_command" -f -a "get" -d 'Download one file, with resume, retries and progress'
-complete -c minftp -n "__fish_minftp_needs_command" -f -a "put" -d 'Upload one file, with resume, retries and progress'
+complete -c minftp -n "__fish_minftp_needs_command" -f -a "get" -d 'Download files, globs or trees, with resume, retries, parallel connections and progress'
+complete -c minftp -n "__fish_minftp_needs_command" -f -a "put" -d 'Upload files or trees, with resume, retries, parallel connections and progress'
+complete -c minftp -n "__fish_minftp_needs_command" -f -a "ls" -d 'List a remote folder: names, a long form, or JSON, the same whatever the server'
 complete -c minftp -n "__fish_minftp_needs_command" -f -a "completions" -d 'Print a shell completion script'
 complete -c minftp -n "__fish_minftp_using_subcommand serve" -l root -d 'Folder to serve [default: ., or server with --lab]' -r -f -a "(__fish_complete_directories)"
 complete -c minftp -n "__fish_minftp_using_subcommand serve" -l bind -d 'Address to listen on, IPv4 or IPv6 [default: 0.0.0.0; 127.0.0.1 with --lab]' -r
@@ -65,38 +66,63 @@ complete -c minftp -n "__fish_minftp_using_subcommand client" -l dir -d 'Local f
 complete -c minftp -n "__fish_minftp_using_subcommand client" -l lab -d 'COSC 328 session: OPEN/GET/PUT/CLOSE/QUIT between client/ and server/'
 complete -c minftp -n "__fish_minftp_using_subcommand client" -s h -l help -d 'Print help'
 complete -c minftp -n "__fish_minftp_using_subcommand client" -s V -l version -d 'Print version'
-complete -c minftp -n "__fish_minftp_using_subcommand get" -s o -l output -d 'Local file or folder, or - for standard output' -r -F
-complete -c minftp -n "__fish_minftp_using_subcommand get" -l max-filesize -d 'Abort a download larger than this many bytes (nothing is kept)' -r
-complete -c minftp -n "__fish_minftp_using_subcommand get" -l user -d 'User name (default: anonymous)' -r
-complete -c minftp -n "__fish_minftp_using_subcommand get" -l password -d 'Password' -r
+complete -c minftp -n "__fish_minftp_using_subcommand get" -s o -l output -d 'Local file, or - for standard output; the folder for several files or a tree' -r -F
+complete -c minftp -n "__fish_minftp_using_subcommand get" -l max-filesize -d 'Abort a download larger than this many bytes (one file; nothing is kept)' -r
+complete -c minftp -n "__fish_minftp_using_subcommand get" -l user -d 'User name (default: from the URL, else ~/.netrc, else anonymous)' -r
+complete -c minftp -n "__fish_minftp_using_subcommand get" -l password -d 'Password (default: from the URL, else ~/.netrc, else asked for on a terminal)' -r
+complete -c minftp -n "__fish_minftp_using_subcommand get" -l netrc-file -d 'Read logins from FILE instead of ~/.netrc (the format curl, wget, lftp and ftp read)' -r -F
 complete -c minftp -n "__fish_minftp_using_subcommand get" -l timeout -d 'Seconds to wait to connect, for a reply, or for data' -r
-complete -c minftp -n "__fish_minftp_using_subcommand get" -l retry -d 'Attempts after the first when the connection breaks, times out or gets a 4xx (0: none)' -r
-complete -c minftp -n "__fish_minftp_using_subcommand get" -l retry-delay -d 'Seconds before the first retry; each further one waits twice as long (at most 60)' -r
 complete -c minftp -n "__fish_minftp_using_subcommand get" -l cacert -d 'Trust the CA certificates in FILE (PEM) as well as the system\'s' -r -F
 complete -c minftp -n "__fish_minftp_using_subcommand get" -l pin-sha256 -d 'Trust exactly the certificate with this SHA-256 fingerprint, as `minftp serve --tls` prints it (colons optional): for self-signed servers' -r
-complete -c minftp -n "__fish_minftp_using_subcommand get" -s n -l no-clobber -d 'Do not overwrite an existing local file'
+complete -c minftp -n "__fish_minftp_using_subcommand get" -l retry -d 'Attempts after the first when the connection breaks, times out or gets a 4xx (0: none)' -r
+complete -c minftp -n "__fish_minftp_using_subcommand get" -l retry-delay -d 'Seconds before the first retry; each further one waits twice as long (at most 60)' -r
+complete -c minftp -n "__fish_minftp_using_subcommand get" -s j -l parallel -d 'Control connections at once for several files or a tree' -r
+complete -c minftp -n "__fish_minftp_using_subcommand get" -s n -l no-clobber -d 'Do not overwrite an existing local file (one file)'
 complete -c minftp -n "__fish_minftp_using_subcommand get" -l active -d 'Use an active data connection (PORT/EPRT)'
 complete -c minftp -n "__fish_minftp_using_subcommand get" -l passive -d 'Use a passive data connection only (EPSV/PASV)'
 complete -c minftp -n "__fish_minftp_using_subcommand get" -s q -l quiet -d 'Print nothing but errors'
-complete -c minftp -n "__fish_minftp_using_subcommand get" -s c -l continue -d 'Continue a partial file: the local one (get) or the remote one (put)'
 complete -c minftp -n "__fish_minftp_using_subcommand get" -l tls -d 'Require TLS (AUTH TLS, PBSZ 0, PROT P); a server that refuses it is left before the login is sent. An ftps:// URL means TLS from the first byte instead'
 complete -c minftp -n "__fish_minftp_using_subcommand get" -s k -l insecure -d 'Do not check the server\'s certificate: still encrypted, but anyone in between can read and change everything'
+complete -c minftp -n "__fish_minftp_using_subcommand get" -s c -l continue -d 'Continue a partial file: the local one (get) or the remote one (put)'
+complete -c minftp -n "__fish_minftp_using_subcommand get" -s r -l recursive -d 'Transfer folders and everything in them'
+complete -c minftp -n "__fish_minftp_using_subcommand get" -l newer -d 'Skip files whose copy already has the same size and is not older (as lftp mirror --only-newer), so that a second run of a mirror transfers nothing'
 complete -c minftp -n "__fish_minftp_using_subcommand get" -s h -l help -d 'Print help'
 complete -c minftp -n "__fish_minftp_using_subcommand get" -s V -l version -d 'Print version'
-complete -c minftp -n "__fish_minftp_using_subcommand put" -l user -d 'User name (default: anonymous)' -r
-complete -c minftp -n "__fish_minftp_using_subcommand put" -l password -d 'Password' -r
+complete -c minftp -n "__fish_minftp_using_subcommand put" -l user -d 'User name (default: from the URL, else ~/.netrc, else anonymous)' -r
+complete -c minftp -n "__fish_minftp_using_subcommand put" -l password -d 'Password (default: from the URL, else ~/.netrc, else asked for on a terminal)' -r
+complete -c minftp -n "__fish_minftp_using_subcommand put" -l netrc-file -d 'Read logins from FILE instead of ~/.netrc (the format curl, wget, lftp and ftp read)' -r -F
 complete -c minftp -n "__fish_minftp_using_subcommand put" -l timeout -d 'Seconds to wait to connect, for a reply, or for data' -r
-complete -c minftp -n "__fish_minftp_using_subcommand put" -l retry -d 'Attempts after the first when the connection breaks, times out or gets a 4xx (0: none)' -r
-complete -c minftp -n "__fish_minftp_using_subcommand put" -l retry-delay -d 'Seconds before the first retry; each further one waits twice as long (at most 60)' -r
 complete -c minftp -n "__fish_minftp_using_subcommand put" -l cacert -d 'Trust the CA certificates in FILE (PEM) as well as the system\'s' -r -F
 complete -c minftp -n "__fish_minftp_using_subcommand put" -l pin-sha256 -d 'Trust exactly the certificate with this SHA-256 fingerprint, as `minftp serve --tls` prints it (colons optional): for self-signed servers' -r
+complete -c minftp -n "__fish_minftp_using_subcommand put" -l retry -d 'Attempts after the first when the connection breaks, times out or gets a 4xx (0: none)' -r
+complete -c minftp -n "__fish_minftp_using_subcommand put" -l retry-delay -d 'Seconds before the first retry; each further one waits twice as long (at most 60)' -r
+complete -c minftp -n "__fish_minftp_using_subcommand put" -s j -l parallel -d 'Control connections at once for several files or a tree' -r
+complete -c minftp -n "__fish_minftp_using_subcommand put" -l create-dirs -d 'Create the remote folders the upload goes into when they are missing'
 complete -c minftp -n "__fish_minftp_using_subcommand put" -l active -d 'Use an active data connection (PORT/EPRT)'
 complete -c minftp -n "__fish_minftp_using_subcommand put" -l passive -d 'Use a passive data connection only (EPSV/PASV)'
 complete -c minftp -n "__fish_minftp_using_subcommand put" -s q -l quiet -d 'Print nothing but errors'
-complete -c minftp -n "__fish_minftp_using_subcommand put" -s c -l continue -d 'Continue a partial file: the local one (get) or the remote one (put)'
 complete -c minftp -n "__fish_minftp_using_subcommand put" -l tls -d 'Require TLS (AUTH TLS, PBSZ 0, PROT P); a server that refuses it is left before the login is sent. An ftps:// URL means TLS from the first byte instead'
 complete -c minftp -n "__fish_minftp_using_subcommand put" -s k -l insecure -d 'Do not check the server\'s certificate: still encrypted, but anyone in between can read and change everything'
+complete -c minftp -n "__fish_minftp_using_subcommand put" -s c -l continue -d 'Continue a partial file: the local one (get) or the remote one (put)'
+complete -c minftp -n "__fish_minftp_using_subcommand put" -s r -l recursive -d 'Transfer folders and everything in them'
+complete -c minftp -n "__fish_minftp_using_subcommand put" -l newer -d 'Skip files whose copy already has the same size and is not older (as lftp mirror --only-newer), so that a second run of a mirror transfers nothing'
 complete -c minftp -n "__fish_minftp_using_subcommand put" -s h -l help -d 'Print help'
 complete -c minftp -n "__fish_minftp_using_subcommand put" -s V -l version -d 'Print version'
+complete -c minftp -n "__fish_minftp_using_subcommand ls" -l user -d 'User name (default: from the URL, else ~/.netrc, else anonymous)' -r
+complete -c minftp -n "__fish_minftp_using_subcommand ls" -l password -d 'Password (default: from the URL, else ~/.netrc, else asked for on a terminal)' -r
+complete -c minftp -n "__fish_minftp_using_subcommand ls" -l netrc-file -d 'Read logins from FILE instead of ~/.netrc (the format curl, wget, lftp and ftp read)' -r -F
+complete -c minftp -n "__fish_minftp_using_subcommand ls" -l timeout -d 'Seconds to wait to connect, for a reply, or for data' -r
+complete -c minftp -n "__fish_minftp_using_subcommand ls" -l cacert -d 'Trust the CA certificates in FILE (PEM) as well as the system\'s' -r -F
+complete -c minftp -n "__fish_minftp_using_subcommand ls" -l pin-sha256 -d 'Trust exactly the certificate with this SHA-256 fingerprint, as `minftp serve --tls` prints it (colons optional): for self-signed servers' -r
+complete -c minftp -n "__fish_minftp_using_subcommand ls" -s l -l long -d 'Long form: type, size, modification time (UTC), name'
+complete -c minftp -n "__fish_minftp_using_subcommand ls" -l json -d 'One JSON object per entry (name, type, size, modified, target)'
+complete -c minftp -n "__fish_minftp_using_subcommand ls" -l bytes -d 'Sizes in bytes, not human units, in the long form'
+complete -c minftp -n "__fish_minftp_using_subcommand ls" -l active -d 'Use an active data connection (PORT/EPRT)'
+complete -c minftp -n "__fish_minftp_using_subcommand ls" -l passive -d 'Use a passive data connection only (EPSV/PASV)'
+complete -c minftp -n "__fish_minftp_using_subcommand ls" -s q -l quiet -d 'Print nothing but errors'
+complete -c minftp -n "__fish_minftp_using_subcommand ls" -l tls -d 'Require TLS (AUTH TLS, PBSZ 0, PROT P); a server that refuses it is left before the login is sent. An ftps:// URL means TLS from the first byte instead'
+complete -c minftp -n "__fish_minftp_using_subcommand ls" -s k -l insecure -d 'Do not check the server\'s certificate: still encrypted, but anyone in between can read and change everything'
+complete -c minftp -n "__fish_minftp_using_subcommand ls" -s h -l help -d 'Print help'
+complete -c minftp -n "__fish_minftp_using_subcommand ls" -s V -l version -d 'Print version'
 complete -c minftp -n "__fish_minftp_using_subcommand completions" -s h -l help -d 'Print help'
 complete -c minftp -n "__fish_minftp_using_subcommand completions" -s V -l version -d 'Print version'

@@ -12,7 +12,11 @@ use clap::{Args, CommandFactory, Parser, Subcommand};
 use clap_complete::{Generator, Shell};
 use color_eyre::eyre::{Result, WrapErr, eyre};
 
+use crate::client::batch::BatchOptions;
 use crate::client::ftp::{DataMode, Security};
+use crate::client::listing::has_glob;
+use crate::client::login::{can_prompt, default_netrc, prompt_password, read_netrc};
+use crate::client::ls::ListForm;
 use crate::client::oneshot::{Connection, Destination, GetRequest, Login, PutRequest, Recovery, default_local_name};
 use crate::client::progress::Verbosity;
 use crate::client::target::{Target, check_sendable, parse_target};
@@ -42,12 +46,15 @@ pub enum Command {
     /// 328 session (OPEN, GET, PUT, CLOSE, QUIT, HELP) typed by a person
     #[command(after_help = CLIENT_EXAMPLES)]
     Client(ClientArgs),
-    /// Download one file, with resume, retries and progress
+    /// Download files, globs or trees, with resume, retries, parallel connections and progress
     #[command(after_help = GET_EXAMPLES)]
     Get(GetArgs),
-    /// Upload one file, with resume, retries and progress
+    /// Upload files or trees, with resume, retries, parallel connections and progress
     #[command(after_help = PUT_EXAMPLES)]
     Put(PutArgs),
+    /// List a remote folder: names, a long form, or JSON, the same whatever the server
+    #[command(after_help = LS_EXAMPLES)]
+    Ls(LsArgs),
     /// Print a shell completion script
     #[command(after_help = COMPLETIONS_EXAMPLES)]
     Completions {
@@ -177,36 +184,30 @@ pub struct ClientArgs {
     pub dir: PathBuf,
 }
 
-/// Options shared by get and put.
+/// How to reach and log in to a server: shared by get, put and ls.
 #[derive(Debug, Args)]
-pub struct TransferOptions {
+pub struct ConnectOptions {
     /// Use an active data connection (PORT/EPRT)
     #[arg(long, conflicts_with = "passive")]
     pub active: bool,
     /// Use a passive data connection only (EPSV/PASV)
     #[arg(long)]
     pub passive: bool,
-    /// User name (default: anonymous)
+    /// User name (default: from the URL, else ~/.netrc, else anonymous)
     #[arg(long, value_name = "NAME")]
     pub user: Option<String>,
-    /// Password
+    /// Password (default: from the URL, else ~/.netrc, else asked for on a terminal)
     #[arg(long, value_name = "PW", env = "MINFTP_PASSWORD", hide_env_values = true)]
     pub password: Option<String>,
+    /// Read logins from FILE instead of ~/.netrc (the format curl, wget, lftp and ftp read)
+    #[arg(long, value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
+    pub netrc_file: Option<PathBuf>,
     /// Print nothing but errors
     #[arg(short, long)]
     pub quiet: bool,
     /// Seconds to wait to connect, for a reply, or for data
     #[arg(long, value_name = "SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub timeout: u64,
-    /// Continue a partial file: the local one (get) or the remote one (put)
-    #[arg(short = 'c', long = "continue")]
-    pub resume: bool,
-    /// Attempts after the first when the connection breaks, times out or gets a 4xx (0: none)
-    #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u32).range(0..=100))]
-    pub retry: u32,
-    /// Seconds before the first retry; each further one waits twice as long (at most 60)
-    #[arg(long, value_name = "SECS", default_value_t = 1, value_parser = clap::value_parser!(u64).range(0..=60))]
-    pub retry_delay: u64,
     /// Require TLS (AUTH TLS, PBSZ 0, PROT P); a server that refuses it is left before the
     /// login is sent. An ftps:// URL means TLS from the first byte instead
     #[arg(long)]
@@ -224,7 +225,33 @@ pub struct TransferOptions {
     pub insecure: bool,
 }
 
-impl TransferOptions {
+/// What to do with many files and with broken transfers: shared by get and put.
+#[derive(Debug, Args)]
+pub struct TransferOptions {
+    #[command(flatten)]
+    pub connect: ConnectOptions,
+    /// Continue a partial file: the local one (get) or the remote one (put)
+    #[arg(short = 'c', long = "continue")]
+    pub resume: bool,
+    /// Attempts after the first when the connection breaks, times out or gets a 4xx (0: none)
+    #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u32).range(0..=100))]
+    pub retry: u32,
+    /// Seconds before the first retry; each further one waits twice as long (at most 60)
+    #[arg(long, value_name = "SECS", default_value_t = 1, value_parser = clap::value_parser!(u64).range(0..=60))]
+    pub retry_delay: u64,
+    /// Transfer folders and everything in them
+    #[arg(short, long)]
+    pub recursive: bool,
+    /// Control connections at once for several files or a tree
+    #[arg(short = 'j', long = "parallel", value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub parallel: u32,
+    /// Skip files whose copy already has the same size and is not older (as lftp mirror
+    /// --only-newer), so that a second run of a mirror transfers nothing
+    #[arg(long)]
+    pub newer: bool,
+}
+
+impl ConnectOptions {
     /// Refuses a user or password that cannot be sent in a command line (see
     /// [`check_sendable`]), before anything is sent.
     fn check_login(&self) -> Result<()> {
@@ -232,10 +259,6 @@ impl TransferOptions {
             check_sendable(value).map_err(usage)?;
         }
         Ok(())
-    }
-
-    fn recovery(&self) -> Recovery {
-        Recovery { resume: self.resume, retries: self.retry, retry_delay: Duration::from_secs(self.retry_delay) }
     }
 
     /// How to trust the server, when the session uses TLS (`--tls` or `ftps://`).
@@ -261,21 +284,45 @@ impl TransferOptions {
         Ok(if target.implicit_tls { Security::Implicit(config) } else { Security::Explicit(config) })
     }
 
-    /// The connection to `target`: flags first, then the URL's login, then anonymous.
-    fn connection(&self, target: &Target) -> Result<Connection> {
-        let anonymous = Login::anonymous();
-        let user = self.user.clone().or_else(|| target.user.clone());
-        let login = match user {
-            None => anonymous,
-            Some(user) => {
-                let password = self.password.clone().or_else(|| target.password.clone()).unwrap_or_default();
-                Login { user, password }
+    /// Who to log in as: flags first, then the URL, then the .netrc entry for the host; a
+    /// user without a password is asked for one on a terminal; no user at all is anonymous.
+    fn login(&self, target: &Target) -> Result<Login> {
+        let mut user = self.user.clone().or_else(|| target.user.clone());
+        let mut password = self.password.clone().or_else(|| target.password.clone());
+        if password.is_none() {
+            let (path, required) = match &self.netrc_file {
+                Some(path) => (Some(path.clone()), true),
+                None => (default_netrc(), false),
+            };
+            if let Some(path) = path {
+                let found = read_netrc(&path, required, &target.host, user.as_deref())
+                    .wrap_err_with(|| format!("cannot read {}", path.display()))?;
+                if let Some(found) = found {
+                    user = user.or(found.user);
+                    password = found.password.filter(|_| user.is_some());
+                }
             }
+        }
+        let Some(user) = user else { return Ok(Login::anonymous()) };
+        let password = match password {
+            Some(password) => password,
+            None if can_prompt() => prompt_password(&format!("Password for {user}@{}: ", target.host))
+                .wrap_err("cannot read the password from the terminal")?,
+            None => String::new(),
         };
+        check_sendable(&password)
+            .map_err(|_| usage("the password contains a line break or NUL, which FTP cannot send"))?;
+        check_sendable(&user).map_err(usage)?;
+        Ok(Login { user, password })
+    }
+
+    /// The connection to `target`.
+    fn connection(&self, target: &Target) -> Result<Connection> {
+        self.check_login()?;
         Ok(Connection {
             host: target.host.clone(),
             port: target.port,
-            login,
+            login: self.login(target)?,
             mode: match (self.active, self.passive) {
                 (true, _) => DataMode::Active,
                 (_, true) => DataMode::Passive,
@@ -288,19 +335,31 @@ impl TransferOptions {
     }
 }
 
+impl TransferOptions {
+    fn recovery(&self) -> Recovery {
+        Recovery { resume: self.resume, retries: self.retry, retry_delay: Duration::from_secs(self.retry_delay) }
+    }
+
+    fn batch(&self) -> BatchOptions {
+        BatchOptions { parallel: self.parallel as usize, newer: self.newer, recovery: self.recovery() }
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct GetArgs {
     /// HOST, HOST:PORT, [IPv6]:PORT, or an ftp:// URL
     pub addr: String,
-    /// Remote file (omit when ADDR is a URL)
-    pub remote: Option<String>,
-    /// Local file or folder, or - for standard output
+    /// Remote files, folders (with -r) or quoted globs such as '*.csv' (omit when ADDR is a
+    /// URL with a path)
+    #[arg(value_name = "REMOTE")]
+    pub remotes: Vec<String>,
+    /// Local file, or - for standard output; the folder for several files or a tree
     #[arg(short, long, value_name = "LOCAL", value_hint = clap::ValueHint::AnyPath)]
     pub output: Option<PathBuf>,
-    /// Do not overwrite an existing local file
+    /// Do not overwrite an existing local file (one file)
     #[arg(short = 'n', long, conflicts_with = "resume")]
     pub no_clobber: bool,
-    /// Abort a download larger than this many bytes (nothing is kept)
+    /// Abort a download larger than this many bytes (one file; nothing is kept)
     #[arg(long, value_name = "BYTES")]
     pub max_filesize: Option<u64>,
     #[command(flatten)]
@@ -309,36 +368,110 @@ pub struct GetArgs {
 
 #[derive(Debug, Args)]
 pub struct PutArgs {
-    /// HOST, HOST:PORT, [IPv6]:PORT, or an ftp:// URL
+    /// HOST, HOST:PORT, [IPv6]:PORT, or an ftp:// URL (its path: the remote name or folder)
     pub addr: String,
-    /// Local file to upload
-    #[arg(value_hint = clap::ValueHint::FilePath)]
-    pub local: PathBuf,
-    /// Remote name (default: the local file's name)
-    pub remote: Option<String>,
+    /// Local files (folders with -r), then optionally the remote name or folder. The last
+    /// path is taken as the remote one when it does not exist here
+    #[arg(required = true, value_name = "PATH", value_hint = clap::ValueHint::AnyPath)]
+    pub paths: Vec<PathBuf>,
+    /// Create the remote folders the upload goes into when they are missing
+    #[arg(long)]
+    pub create_dirs: bool,
     #[command(flatten)]
     pub options: TransferOptions,
 }
 
+#[derive(Debug, Args)]
+pub struct LsArgs {
+    /// HOST, HOST:PORT, [IPv6]:PORT, or an ftp:// URL
+    pub addr: String,
+    /// Remote folder or quoted glob (default: the login folder, or the URL's path)
+    pub path: Option<String>,
+    /// Long form: type, size, modification time (UTC), name
+    #[arg(short, long, conflicts_with = "json")]
+    pub long: bool,
+    /// One JSON object per entry (name, type, size, modified, target)
+    #[arg(long)]
+    pub json: bool,
+    /// Sizes in bytes, not human units, in the long form
+    #[arg(long)]
+    pub bytes: bool,
+    #[command(flatten)]
+    pub connect: ConnectOptions,
+}
+
+/// What `get` was asked to do: one file (which may go to standard output), or many.
+pub enum GetJob {
+    One(Connection, GetRequest),
+    Many {
+        connection: Connection,
+        remotes: Vec<String>,
+        local: PathBuf,
+        into_folder: bool,
+        recursive: bool,
+        options: BatchOptions,
+    },
+}
+
+/// What `put` was asked to do: one file, or many.
+pub enum PutJob {
+    One(Connection, PutRequest),
+    Many {
+        connection: Connection,
+        locals: Vec<PathBuf>,
+        remote: String,
+        into_folder: bool,
+        recursive: bool,
+        create_dirs: bool,
+        options: BatchOptions,
+    },
+}
+
 impl GetArgs {
-    /// The connection and the download.
-    pub fn into_request(self) -> Result<(Connection, GetRequest)> {
+    /// The connection and the download(s).
+    pub fn into_job(self) -> Result<GetJob> {
         let target = parse_target(&self.addr).map_err(usage)?;
-        let remote = match (target.path.clone(), self.remote) {
-            (Some(_), Some(_)) => return Err(usage("give the remote file either in the URL or as REMOTE, not both")),
-            (Some(path), None) | (None, Some(path)) => path,
-            (None, None) => {
+        let remotes = match (target.path.clone(), self.remotes) {
+            (Some(_), more) if !more.is_empty() => {
+                return Err(usage("give the remote files either in the URL or as REMOTE arguments, not both"));
+            }
+            (Some(path), _) => vec![path],
+            (None, remotes) if remotes.is_empty() => {
                 return Err(usage("name the remote file: minftp get ADDR REMOTE, or an ftp:// URL with a path"));
             }
+            (None, remotes) => remotes,
         };
+        for remote in &remotes {
+            check_sendable(remote).map_err(usage)?;
+        }
+        let options = &self.options;
+        let many = options.recursive
+            || remotes.len() > 1
+            || remotes.iter().any(|r| r.ends_with('/') || has_glob(r.rsplit('/').next().unwrap_or(r)));
+        if many {
+            if self.output.as_ref().is_some_and(|o| o.as_os_str() == "-") {
+                return Err(usage("-o - takes one file; several files or a tree need a folder"));
+            }
+            if self.no_clobber || self.max_filesize.is_some() {
+                return Err(usage("--no-clobber and --max-filesize apply to one file; use --newer for several"));
+            }
+            let single_named = remotes.len() == 1 && !has_glob(&remotes[0]) && self.output.is_some();
+            return Ok(GetJob::Many {
+                connection: options.connect.connection(&target)?,
+                local: self.output.unwrap_or_else(|| PathBuf::from(".")),
+                into_folder: !single_named,
+                recursive: options.recursive,
+                options: options.batch(),
+                remotes,
+            });
+        }
+        let remote = remotes.into_iter().next().expect("one remote");
         let destination = match self.output {
             Some(path) if path.as_os_str() == "-" => Destination::Stdout,
             Some(path) => Destination::File(path),
             None => Destination::File(default_local_name(&remote).map_err(|e| usage(e.to_string()))?),
         };
-        check_sendable(&remote).map_err(usage)?;
-        self.options.check_login()?;
-        if destination == Destination::Stdout && self.options.resume {
+        if destination == Destination::Stdout && options.resume {
             return Err(usage("--continue needs a local file; standard output cannot be continued"));
         }
         let request = GetRequest {
@@ -346,31 +479,76 @@ impl GetArgs {
             destination,
             no_clobber: self.no_clobber,
             max_filesize: self.max_filesize,
-            recovery: self.options.recovery(),
+            recovery: options.recovery(),
         };
-        Ok((self.options.connection(&target)?, request))
+        Ok(GetJob::One(options.connect.connection(&target)?, request))
     }
 }
 
 impl PutArgs {
-    /// The connection and the upload.
-    pub fn into_request(self) -> Result<(Connection, PutRequest)> {
+    /// The connection and the upload(s). The remote name or folder is the URL's path, else
+    /// the last path when there are several and it does not exist here (so a local file
+    /// is never taken for a remote name), else the login folder.
+    pub fn into_job(self) -> Result<PutJob> {
         let target = parse_target(&self.addr).map_err(usage)?;
-        let local_name = self
-            .local
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .ok_or_else(|| usage(format!("{} names no file", self.local.display())))?;
-        let remote = match (target.path.clone(), self.remote) {
-            (Some(_), Some(_)) => return Err(usage("give the remote name either in the URL or as REMOTE, not both")),
-            (Some(path), None) if path.ends_with('/') => format!("{path}{local_name}"),
-            (Some(path), None) | (None, Some(path)) => path,
-            (None, None) => local_name,
+        let mut locals = self.paths;
+        let remote = match target.path.clone() {
+            Some(path) => Some(path),
+            None if locals.len() >= 2 && fs::symlink_metadata(locals.last().expect("two")).is_err() => {
+                let last = locals.pop().expect("two");
+                Some(last.to_str().ok_or_else(|| usage(format!("{} is not UTF-8", last.display())))?.to_string())
+            }
+            None => None,
         };
-        check_sendable(&remote).map_err(usage)?;
-        self.options.check_login()?;
-        let request = PutRequest { local: self.local, remote, recovery: self.options.recovery() };
-        Ok((self.options.connection(&target)?, request))
+        if let Some(remote) = &remote {
+            check_sendable(remote).map_err(usage)?;
+        }
+        let options = &self.options;
+        let one_file = locals.len() == 1 && !options.recursive && !locals[0].is_dir();
+        if one_file {
+            let local = locals.pop().expect("one");
+            let local_name = local
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .ok_or_else(|| usage(format!("{} names no file", local.display())))?;
+            let remote = match remote {
+                Some(path) if path.ends_with('/') => format!("{path}{local_name}"),
+                Some(path) => path,
+                None => local_name,
+            };
+            check_sendable(&remote).map_err(usage)?;
+            let request = PutRequest { local, remote, recovery: options.recovery(), create_dirs: self.create_dirs };
+            return Ok(PutJob::One(options.connect.connection(&target)?, request));
+        }
+        let into_folder = !(locals.len() == 1 && remote.as_ref().is_some_and(|r| !r.ends_with('/')));
+        Ok(PutJob::Many {
+            connection: options.connect.connection(&target)?,
+            locals,
+            remote: remote.unwrap_or_default(),
+            into_folder,
+            recursive: options.recursive,
+            create_dirs: self.create_dirs,
+            options: options.batch(),
+        })
+    }
+}
+
+impl LsArgs {
+    /// The connection, the path and the form.
+    pub fn into_request(self) -> Result<(Connection, String, ListForm)> {
+        let target = parse_target(&self.addr).map_err(usage)?;
+        let path = match (target.path.clone(), self.path) {
+            (Some(_), Some(_)) => return Err(usage("give the path either in the URL or as PATH, not both")),
+            (Some(path), None) | (None, Some(path)) => path,
+            (None, None) => String::new(),
+        };
+        check_sendable(&path).map_err(usage)?;
+        let form = match (self.long, self.json) {
+            (_, true) => ListForm::Json,
+            (true, _) => ListForm::Long { bytes: self.bytes },
+            _ => ListForm::Names,
+        };
+        Ok((self.connect.connection(&target)?, path, form))
     }
 }
 
@@ -578,7 +756,7 @@ fn man_page(name: &str, page: clap::Command) -> Vec<u8> {
          .B $XDG_DATA_HOME/minftp/tls/cert.pem, key.pem\nThe self-signed certificate \\fBserve \\-\\-tls\\fR \
          makes on first use without \\fB\\-\\-cert\\fR (default folder ~/.local/share/minftp/tls; the key \
          is mode 0600).\n.SH \"SEE ALSO\"\n{}\n",
-        ["minftp", "minftp-serve", "minftp-client", "minftp-get", "minftp-put", "minftp-completions"]
+        ["minftp", "minftp-serve", "minftp-client", "minftp-get", "minftp-put", "minftp-ls", "minftp-completions"]
             .iter()
             .filter(|page| **page != name)
             .map(|page| format!("\\fB{}\\fR(1)", page.replace('-', "\\-")))
@@ -608,7 +786,9 @@ pub fn write_completions(shell: Shell, out: &mut dyn io::Write) {
 const TOP_EXAMPLES: &str = "Examples:
   minftp serve 9123                        the COMP 431 server (transcript on standard output)
   minftp serve 2121 --writable             a server for curl, lftp, FileZilla, uploads allowed
-  minftp get 127.0.0.1:2121 file.txt       download one file";
+  minftp get 127.0.0.1:2121 file.txt       download one file
+  minftp get -r 127.0.0.1:2121 pub -o pub   mirror a folder
+  minftp ls -l 127.0.0.1:2121              list the login folder";
 const SERVE_EXAMPLES: &str = "Examples:
   minftp serve 9123                        COMP 431 server; compare its stdout with the course's
   minftp serve --stdin < Input1            COMP 431 Homework 1: commands from standard input
@@ -626,6 +806,12 @@ const GET_EXAMPLES: &str = "Examples:
   minftp get 127.0.0.1:2121 dir/file.txt -o copy.txt
   minftp get 127.0.0.1:2121 big.iso -c --retry 5   continue a partial file, retrying
   minftp get '[::1]:2121' file.txt -o - | sha256sum
+  minftp get 127.0.0.1:2121 a.txt b.txt '*.csv' -o inbox/
+                                            several files and a glob into a folder
+  minftp get -r 127.0.0.1:2121 photos -o backup --newer
+                                            mirror a tree; again, only what changed
+  minftp get ftp://alice@example.org/report.pdf
+                                            asks for alice's password (or reads ~/.netrc)
   minftp get --tls --pin-sha256 3F:A1:...:9C example.org:2121 file.txt
                                             TLS, trusting exactly the server's certificate
   minftp get ftps://example.org/file.txt     implicit TLS (port 990)";
@@ -635,7 +821,15 @@ const COMPLETIONS_EXAMPLES: &str = "Examples:
 const PUT_EXAMPLES: &str = "Examples:
   minftp put 127.0.0.1:2121 local.bin
   minftp put 127.0.0.1:2121 local.bin dir/remote.bin --continue
+  minftp put 127.0.0.1:2121 a.csv b.csv reports/ --create-dirs
+                                            several files into a remote folder
+  minftp put -r -j 8 127.0.0.1:2121 site www    upload the tree site/ as www/
   minftp put --tls --cacert ca.pem example.org:2121 report.pdf";
+const LS_EXAMPLES: &str = "Examples:
+  minftp ls 127.0.0.1:2121                    names in the login folder
+  minftp ls -l 127.0.0.1:2121 pub             type, size, time (UTC), name
+  minftp ls --json ftp://example.org/pub/ | jq -r 'select(.type == \"file\") | .name'
+  minftp ls 127.0.0.1:2121 'logs/*.gz'        a glob's matches";
 
 /// An error in how minftp was called (exit status 2, as clap's own usage errors), as
 /// opposed to a failure while it ran (exit status 1).

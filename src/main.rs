@@ -5,8 +5,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use color_eyre::eyre::Result;
-use minftp::cli::{Cli, ClientMode, Command, ServeMode, UsageError};
-use minftp::client::{self, comp431, lab, oneshot};
+use minftp::cli::{Cli, ClientMode, Command, GetJob, PutJob, ServeMode, UsageError};
+use minftp::client::{self, batch, comp431, lab, ls, oneshot};
 use minftp::protocol::command::Dialect;
 use minftp::server::{shutdown, stdin, tcp};
 use minftp::transcript::Transcript;
@@ -61,14 +61,32 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
         },
         Command::Get(args) => {
-            let (connection, request) = args.into_request()?;
+            let job = args.into_job()?;
             client::stop_on_signals(false)?;
-            oneshot::get(&connection, &request)?;
+            match job {
+                GetJob::One(connection, request) => {
+                    oneshot::get(&connection, &request)?;
+                }
+                GetJob::Many { connection, remotes, local, into_folder, recursive, options } => {
+                    batch::get_many(&connection, &remotes, &local, into_folder, recursive, &options)?;
+                }
+            }
         }
         Command::Put(args) => {
-            let (connection, request) = args.into_request()?;
+            let job = args.into_job()?;
             client::stop_on_signals(false)?;
-            oneshot::put(&connection, &request)?;
+            match job {
+                PutJob::One(connection, request) => {
+                    oneshot::put(&connection, &request)?;
+                }
+                PutJob::Many { connection, locals, remote, into_folder, recursive, create_dirs, options } => {
+                    batch::put_many(&connection, &locals, &remote, into_folder, recursive, create_dirs, &options)?;
+                }
+            }
+        }
+        Command::Ls(args) => {
+            let (connection, path, form) = args.into_request()?;
+            ls::ls(&connection, &path, form)?;
         }
         Command::Completions { shell } => minftp::cli::write_completions(shell, &mut io::stdout()),
     }

@@ -52,7 +52,7 @@ fn man_pages_have_synopsis_examples_exit_status_environment_and_files() {
         }
     }
     let get = std::fs::read_to_string(top.join("man/minftp-get.1")).unwrap();
-    assert!(get.contains("\\fBminftp get\\fR [OPTIONS] <ADDR> [REMOTE]"), "{get}");
+    assert!(get.contains("\\fBminftp get\\fR [OPTIONS] <ADDR> [REMOTE]..."), "{get}");
     let client = std::fs::read_to_string(top.join("man/minftp-client.1")).unwrap();
     assert!(client.contains("OPEN PORT") && client.contains("GET NAME") && client.contains("CLOSE"), "lab commands");
 }

@@ -6,23 +6,9 @@ mod common;
 use common::*;
 use std::fs::File;
 use std::io::{Read, Write};
-use std::os::fd::{FromRawFd, OwnedFd};
 use std::process::Stdio;
 use std::thread;
 use std::time::{Duration, Instant};
-
-/// A pseudo-terminal pair: (controller, the terminal the program gets).
-fn pseudo_terminal() -> (OwnedFd, OwnedFd) {
-    let (mut controller, mut terminal) = (0, 0);
-    // SAFETY: openpty fills two descriptors that this function then owns; no name, no
-    // settings, no window size are asked for.
-    let rc = unsafe {
-        libc::openpty(&mut controller, &mut terminal, std::ptr::null_mut(), std::ptr::null(), std::ptr::null())
-    };
-    assert_eq!(rc, 0, "openpty: {}", std::io::Error::last_os_error());
-    // SAFETY: both descriptors were just opened for us.
-    unsafe { (OwnedFd::from_raw_fd(controller), OwnedFd::from_raw_fd(terminal)) }
-}
 
 #[test]
 fn at_a_terminal_the_lab_client_greets_prompts_and_recalls_history() {

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::control::{ControlConnection, ServerReply};
+use super::listing::{RemoteEntry, parse_listing};
 use crate::protocol::address::{format_eprt_argument, format_port_argument, parse_epsv_reply, parse_pasv_reply};
 use crate::protocol::data::{Accepted, DataError, STREAM_RECEIVE_BUFFER, SendMethod, accept_from, receive, send_file};
 use crate::protocol::transport::Channel;
@@ -67,6 +68,10 @@ pub enum FtpError {
     Local { context: String, source: io::Error },
     /// The server answered with a failure.
     Refused { command: String, reply: ServerReply },
+    /// A failure already put in words for the user (not worth another try).
+    Explained(String),
+    /// Nothing arrived within the timeout (worth another try).
+    TimedOut { context: String, after: Duration },
     /// A signal (Ctrl-C) aborted the transfer.
     Interrupted,
 }
@@ -76,6 +81,8 @@ impl fmt::Display for FtpError {
         match self {
             FtpError::Io { context, source } | FtpError::Local { context, source } => write!(f, "{context}: {source}"),
             FtpError::Refused { command, reply } => write!(f, "the server refused {command}: {reply}"),
+            FtpError::TimedOut { context, after } => write!(f, "{context}: no reply within {} s", after.as_secs()),
+            FtpError::Explained(why) => f.write_str(why),
             FtpError::Interrupted => write!(f, "interrupted"),
         }
     }
@@ -88,7 +95,11 @@ impl FtpError {
     pub fn reply_code(&self) -> Option<u16> {
         match self {
             FtpError::Refused { reply, .. } => Some(reply.code),
-            FtpError::Io { .. } | FtpError::Local { .. } | FtpError::Interrupted => None,
+            FtpError::Io { .. }
+            | FtpError::TimedOut { .. }
+            | FtpError::Local { .. }
+            | FtpError::Explained(_)
+            | FtpError::Interrupted => None,
         }
     }
 
@@ -97,16 +108,24 @@ impl FtpError {
     /// local file's failure, or Ctrl-C.
     pub fn is_transient(&self) -> bool {
         match self {
-            FtpError::Io { .. } => true,
+            // A refused connection is a server that is not running: retrying will not start it.
+            FtpError::Io { source, .. } => source.kind() != io::ErrorKind::ConnectionRefused,
+            FtpError::TimedOut { .. } => true,
             FtpError::Refused { reply, .. } => (400..500).contains(&reply.code),
-            FtpError::Local { .. } | FtpError::Interrupted => false,
+            FtpError::Local { .. } | FtpError::Explained(_) | FtpError::Interrupted => false,
         }
     }
 }
 
-fn io_error(context: impl Into<String>) -> impl FnOnce(io::Error) -> FtpError {
+/// A network failure: a bare timeout (the socket's EAGAIN, a reply's deadline) is said as
+/// "no reply within N s", not as "os error 11".
+fn io_error(context: impl Into<String>, timeout: Duration) -> impl FnOnce(io::Error) -> FtpError {
     let context = context.into();
-    move |source| FtpError::Io { context, source }
+    move |source| {
+        let bare_timeout =
+            matches!(source.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) && source.get_ref().is_none();
+        if bare_timeout { FtpError::TimedOut { context, after: timeout } } else { FtpError::Io { context, source } }
+    }
 }
 
 fn local_error(context: impl Into<String>) -> impl FnOnce(io::Error) -> FtpError {
@@ -131,6 +150,8 @@ pub struct FtpSession {
     /// The TLS configuration and the server's name, when the session is under TLS: every
     /// data connection is too, and resumes the control connection's TLS session.
     tls: Option<(Arc<rustls::ClientConfig>, String)>,
+    /// The FEAT reply's features (first words, upper case), asked once when needed.
+    features: Option<Vec<String>>,
 }
 
 impl FtpSession {
@@ -158,15 +179,16 @@ impl FtpSession {
         security: &Security,
     ) -> Result<FtpSession, FtpError> {
         let mut control = ControlConnection::connect(host, port, timeout)
-            .map_err(io_error(format!("cannot connect to {host} port {port}")))?;
+            .map_err(io_error(format!("cannot connect to {host} port {port} (is the server running?)"), timeout))?;
         control.set_reply_timeout(timeout);
-        let server = control.peer_addr().map_err(io_error("the connection broke"))?;
+        let server = control.peer_addr().map_err(io_error("the connection broke", timeout))?;
         let tls = security.config().map(|config| (Arc::clone(config), host.to_string()));
         if let Security::Implicit(config) = security {
-            start_client_tls(&mut control, config, host)?;
+            start_client_tls(&mut control, config, host, timeout)?;
         }
-        let mut session = FtpSession { control, server, mode, passive_refused: false, timeout, tls };
-        let greeting = session.control.read_server_reply().map_err(io_error("no greeting from the server"))?;
+        let mut session = FtpSession { control, server, mode, passive_refused: false, timeout, tls, features: None };
+        let greeting =
+            session.control.read_server_reply().map_err(io_error("waiting for the server's greeting", timeout))?;
         if !greeting.is_complete() {
             return Err(FtpError::Refused { command: "the connection".into(), reply: greeting });
         }
@@ -178,17 +200,20 @@ impl FtpSession {
                     reply,
                 });
             }
-            start_client_tls(&mut session.control, config, host)?;
+            start_client_tls(&mut session.control, config, host, timeout)?;
         }
         if session.tls.is_some() {
             session.expect_complete("PBSZ 0", "PBSZ 0")?;
             session.expect_complete("PROT P", "PROT P")?;
         }
-        let reply = session.command(&format!("USER {user}"))?;
+        // A refusal names the user tried, never the password.
+        let login = format!("the login as {user:?}");
+        let mut reply = session.command(&format!("USER {user}"))?;
         if reply.code == 331 || reply.code == 332 {
-            session.expect_complete(&format!("PASS {password}"), "PASS ****")?;
-        } else if !reply.is_complete() {
-            return Err(FtpError::Refused { command: format!("USER {user}"), reply });
+            reply = session.command(&format!("PASS {password}"))?;
+        }
+        if !reply.is_complete() {
+            return Err(FtpError::Refused { command: login, reply });
         }
         session.expect_complete("TYPE I", "TYPE I")?;
         Ok(session)
@@ -196,7 +221,8 @@ impl FtpSession {
 
     /// Sends a command and reads its reply, whatever it is.
     fn command(&mut self, command: &str) -> Result<ServerReply, FtpError> {
-        self.control.exchange(command).map_err(io_error(format!("no reply to {}", shown(command))))
+        let context = format!("waiting for the reply to {}", shown(command));
+        self.control.exchange(command).map_err(io_error(context, self.timeout))
     }
 
     /// Sends a command that must get a 2xx reply; `shown` is how it is named in errors.
@@ -209,6 +235,15 @@ impl FtpSession {
     pub fn size(&mut self, path: &str) -> Option<u64> {
         let reply = self.command(&format!("SIZE {path}")).ok()?;
         (reply.code == 213).then(|| reply.text().trim().parse().ok()).flatten()
+    }
+
+    /// The modification time of a remote file, when the server tells (MDTM, RFC 3659).
+    pub fn modified(&mut self, path: &str) -> Option<super::listing::Modified> {
+        let reply = self.command(&format!("MDTM {path}")).ok().filter(|reply| reply.code == 213)?;
+        let stamp = reply.text().trim();
+        let whole = stamp.split('.').next().unwrap_or(stamp);
+        let seconds = crate::protocol::timestamp::parse_timestamp(whole.as_bytes())?;
+        Some(super::listing::Modified { seconds, precision: super::listing::Precision::Second })
     }
 
     /// Downloads `path` from byte `offset` on (REST, when not 0) into `out` through a buffer
@@ -258,12 +293,91 @@ impl FtpSession {
 
     /// The `ls -l` listing of `path` (or of the working directory), as the server sends it.
     pub fn list(&mut self, path: Option<&str>) -> Result<Vec<u8>, FtpError> {
-        let command = path.map_or_else(|| "LIST".to_string(), |path| format!("LIST {path}"));
+        self.listing("LIST", path)
+    }
+
+    /// The data of a listing command (`LIST`, `MLSD`) for `path` or the working directory.
+    fn listing(&mut self, verb: &str, path: Option<&str>) -> Result<Vec<u8>, FtpError> {
+        let command = path.map_or_else(|| verb.to_string(), |path| format!("{verb} {path}"));
         let mut listing = Vec::new();
         let data = self.start_transfer(&command, 0)?;
         let received = receive(&data, &mut listing, STREAM_RECEIVE_BUFFER, &mut |_| {});
         self.conclude_transfer(&command, data, received, "reading the listing failed")?;
         Ok(listing)
+    }
+
+    /// Whether FEAT lists `feature` (such as `MLST` or `MFMT`); FEAT is asked once.
+    pub fn supports(&mut self, feature: &str) -> bool {
+        if self.features.is_none() {
+            let reply = self.command("FEAT").ok().filter(|reply| reply.is_complete());
+            let lines = reply.map(|reply| reply.lines).unwrap_or_default();
+            let words = lines.iter().filter_map(|line| line.split_whitespace().next()).map(str::to_ascii_uppercase);
+            self.features = Some(words.collect());
+        }
+        self.features.as_ref().is_some_and(|features| features.iter().any(|f| f == feature))
+    }
+
+    /// The entries of the folder `path` (the working directory when empty), uniform
+    /// whatever the server: MLSD where FEAT offers MLST, LIST otherwise.
+    pub fn entries(&mut self, path: &str) -> Result<Vec<RemoteEntry>, FtpError> {
+        let path = (!path.is_empty()).then_some(path);
+        let mlsd = self.supports("MLST");
+        let bytes = self.listing(if mlsd { "MLSD" } else { "LIST" }, path)?;
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+        Ok(parse_listing(&bytes, mlsd, now))
+    }
+
+    /// Whether `path` is a folder on the server (CWD into it and back).
+    pub fn is_folder(&mut self, path: &str) -> Result<bool, FtpError> {
+        let home = self.working_folder()?;
+        let inside = self.command(&format!("CWD {path}"))?.is_complete();
+        if inside {
+            self.expect_complete(&format!("CWD {home}"), "CWD (back)")?;
+        }
+        Ok(inside)
+    }
+
+    /// The working directory (PWD's quoted path, RFC 959 Appendix II).
+    fn working_folder(&mut self) -> Result<String, FtpError> {
+        let reply = self.expect_complete("PWD", "PWD")?;
+        let text = reply.text();
+        let quoted = text.split_once('"').map(|(_, rest)| rest);
+        // Inside the quotes, "" stands for one quote.
+        let path = quoted.and_then(|rest| {
+            let mut path = String::new();
+            let mut chars = rest.chars().peekable();
+            while let Some(c) = chars.next() {
+                match (c, chars.peek()) {
+                    ('"', Some('"')) => {
+                        path.push('"');
+                        chars.next();
+                    }
+                    ('"', _) => return Some(path),
+                    (c, _) => path.push(c),
+                }
+            }
+            None
+        });
+        path.ok_or_else(|| FtpError::Refused { command: "PWD (no quoted path in the reply)".into(), reply })
+    }
+
+    /// Creates the folder `path` (MKD); one that is already there is fine.
+    pub fn make_folder(&mut self, path: &str) -> Result<(), FtpError> {
+        let reply = self.command(&format!("MKD {path}"))?;
+        if reply.is_complete() || self.is_folder(path)? {
+            return Ok(());
+        }
+        Err(FtpError::Refused { command: format!("MKD {path}"), reply })
+    }
+
+    /// Sets the modification time of `path` (MFMT), when the server offers it; returns
+    /// whether it did.
+    pub fn set_modified(&mut self, path: &str, seconds: i64) -> bool {
+        if !self.supports("MFMT") {
+            return false;
+        }
+        let stamp = crate::protocol::timestamp::timestamp(seconds);
+        self.command(&format!("MFMT {stamp} {path}")).is_ok_and(|reply| reply.is_complete())
     }
 
     /// True when the server still answers (a NOOP gets a reply).
@@ -288,7 +402,7 @@ impl FtpSession {
             let handshake = crate::tls::client_connection(config, host)
                 .and_then(|connection| channel.start_tls(connection, self.timeout));
             if let Err(err) = handshake {
-                let error = io_error("the TLS handshake on the data connection failed")(err);
+                let error = io_error("the TLS handshake on the data connection failed", self.timeout)(err);
                 return Err(self.after_broken_transfer(command, channel, Some(error)));
             }
         }
@@ -314,13 +428,14 @@ impl FtpSession {
                 match accept_from(&listener, self.server.ip(), Some(self.control.raw_fd()), self.timeout) {
                     Ok(Accepted::Connection(stream)) => Ok(stream),
                     Ok(Accepted::Watched) => {
-                        let reply = self.control.read_server_reply().map_err(io_error("the connection broke"))?;
+                        let reply =
+                            self.control.read_server_reply().map_err(io_error("the connection broke", self.timeout))?;
                         Err(FtpError::Refused { command: command.into(), reply })
                     }
                     Ok(Accepted::TimedOut) => {
-                        Err(io_error("waiting for the data connection")(io::ErrorKind::TimedOut.into()))
+                        Err(io_error("waiting for the data connection", self.timeout)(io::ErrorKind::TimedOut.into()))
                     }
-                    Err(err) => Err(io_error("waiting for the data connection")(err)),
+                    Err(err) => Err(io_error("waiting for the data connection", self.timeout)(err)),
                 }
             }
         }
@@ -346,7 +461,7 @@ impl FtpSession {
                 return Ok(bytes);
             }
             Ok(_) => None,
-            Err(DataError::Peer(err)) => Some(io_error("the data connection broke")(err)),
+            Err(DataError::Peer(err)) => Some(io_error("the data connection", self.timeout)(err)),
             Err(DataError::Local(err)) => Some(local_error(local_failure)(err)),
         };
         Err(self.after_broken_transfer(command, data, error))
@@ -364,15 +479,23 @@ impl FtpSession {
             return FtpError::Interrupted;
         }
         match (error, closing) {
+            // The server ended the transfer with a reason (552 disk full, 451) and closed
+            // the connection, which is why sending broke: its reason is the news.
+            (Some(FtpError::Io { .. } | FtpError::TimedOut { .. }), Ok(reply)) if reply.code >= 400 => {
+                FtpError::Refused { command: command.into(), reply }
+            }
             (Some(error), _) => error,
             (None, Ok(reply)) => FtpError::Refused { command: command.into(), reply },
-            (None, Err(err)) => io_error(format!("no final reply to {command}"))(err),
+            (None, Err(err)) => io_error(format!("waiting for the final reply to {command}"), self.timeout)(err),
         }
     }
 
     /// Reads the reply that closes a transfer; it must be 2xx.
     fn finish_transfer(&mut self, command: &str) -> Result<(), FtpError> {
-        let reply = self.control.read_server_reply().map_err(io_error(format!("no final reply to {command}")))?;
+        let reply = self
+            .control
+            .read_server_reply()
+            .map_err(io_error(format!("waiting for the final reply to {command}"), self.timeout))?;
         if reply.is_complete() { Ok(()) } else { Err(FtpError::Refused { command: command.into(), reply }) }
     }
 
@@ -381,11 +504,11 @@ impl FtpSession {
             match self.passive_address()? {
                 Some(address) => {
                     let stream = TcpStream::connect_timeout(&address, self.timeout)
-                        .map_err(io_error(format!("cannot open the data connection to {address}")))?;
+                        .map_err(io_error(format!("cannot open the data connection to {address}"), self.timeout))?;
                     return Ok(PendingData::Connected(stream));
                 }
                 None if self.mode == DataMode::Passive => {
-                    return Err(io_error("passive mode")(io::Error::other(
+                    return Err(io_error("passive mode", self.timeout)(io::Error::other(
                         "the server refuses EPSV and PASV; try --active",
                     )));
                 }
@@ -415,10 +538,10 @@ impl FtpSession {
     /// Listens on the control connection's local address and announces it with PORT (IPv4)
     /// or EPRT (IPv6).
     fn active_listener(&mut self) -> Result<TcpListener, FtpError> {
-        let local = self.control.local_addr().map_err(io_error("the connection broke"))?;
+        let local = self.control.local_addr().map_err(io_error("the connection broke", self.timeout))?;
         let ip = local.ip().to_canonical();
-        let listener = TcpListener::bind((ip, 0)).map_err(io_error("cannot open a local data port"))?;
-        let port = listener.local_addr().map_err(io_error("cannot open a local data port"))?.port();
+        let listener = TcpListener::bind((ip, 0)).map_err(io_error("cannot open a local data port", self.timeout))?;
+        let port = listener.local_addr().map_err(io_error("cannot open a local data port", self.timeout))?.port();
         let command = match ip {
             IpAddr::V4(v4) => format!("PORT {}", format_port_argument(std::net::SocketAddrV4::new(v4, port))),
             IpAddr::V6(_) => format!("EPRT {}", format_eprt_argument(SocketAddr::new(ip, port))),
@@ -434,9 +557,10 @@ fn start_client_tls(
     control: &mut ControlConnection,
     config: &Arc<rustls::ClientConfig>,
     host: &str,
+    timeout: Duration,
 ) -> Result<(), FtpError> {
     let connection = crate::tls::client_connection(config, host).map_err(local_error("cannot start TLS"))?;
-    control.start_tls(connection).map_err(io_error(format!("the TLS handshake with {host} failed")))
+    control.start_tls(connection).map_err(io_error(format!("the TLS handshake with {host} failed"), timeout))
 }
 
 /// Ends a whole TLS data connection: `close_notify` (the server knows the upload is whole),

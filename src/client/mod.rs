@@ -1,10 +1,14 @@
 //! FTP clients: the COMP 431 stdin-driven session, one-shot transfers and the COSC 328 lab
 //! session, built on a shared control connection and FTP session.
 
+pub mod batch;
 pub mod comp431;
 pub mod control;
 pub mod ftp;
 pub mod lab;
+pub mod listing;
+pub mod login;
+pub mod ls;
 pub mod oneshot;
 pub mod progress;
 pub mod request;

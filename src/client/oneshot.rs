@@ -41,7 +41,7 @@ pub struct Connection {
 
 impl Connection {
     /// Connects and logs in.
-    fn open_ftp(&self) -> Result<FtpSession, FtpError> {
+    pub(crate) fn open_ftp(&self) -> Result<FtpSession, FtpError> {
         let login = &self.login;
         FtpSession::open_with(
             &self.host,
@@ -101,6 +101,8 @@ pub struct PutRequest {
     pub local: PathBuf,
     pub remote: String,
     pub recovery: Recovery,
+    /// Make the remote folders above `remote` when they are missing (`--create-dirs`).
+    pub create_dirs: bool,
 }
 
 /// The longest wait between two attempts.
@@ -108,7 +110,7 @@ const MAX_RETRY_DELAY: Duration = Duration::from_secs(60);
 
 /// Runs `attempt` until it succeeds, fails for good, or the retries are used up; each
 /// retry waits longer and is named on standard error.
-fn with_retries<T>(
+pub(crate) fn with_retries<T>(
     recovery: &Recovery,
     what: &str,
     mut attempt: impl FnMut() -> Result<T, FtpError>,
@@ -250,7 +252,7 @@ pub fn get(connection: &Connection, request: &GetRequest) -> Result<u64> {
                     .map_err(local_error("cannot restart"))?;
                 session.retrieve(remote, 0, writing.file(), buffer, &mut |n| progress.update(n))?
             }
-            other => other?,
+            other => other.map_err(|err| name_folder(&mut session, remote, err))?,
         };
         session.quit();
         let total = offset + received;
@@ -369,13 +371,28 @@ pub fn download_to_file(
     Ok(bytes)
 }
 
-fn explain_download_failure(err: FtpError, remote: &str) -> color_eyre::Report {
+pub(crate) fn explain_download_failure(err: FtpError, remote: &str) -> color_eyre::Report {
     let hint = match err.reply_code() {
-        Some(550) => " (check the name: paths are relative to the server's folder)",
-        Some(530) => " (log in with --user/--password or a user@ URL)",
-        _ => "",
+        Some(550) => " (check the name: paths are relative to the login folder)",
+        _ => login_hint(&err),
     };
     eyre!(err).wrap_err(format!("cannot download {remote:?}{hint}"))
+}
+
+/// What to do about a refused login (the error names the user that was tried).
+fn login_hint(err: &FtpError) -> &'static str {
+    match err {
+        FtpError::Refused { command, reply } if reply.code == 530 && command.starts_with("the login") => {
+            " (check the password, or log in as another user with --user NAME)"
+        }
+        _ => "",
+    }
+}
+
+/// A session that could not be opened (no server, a refused login).
+pub(crate) fn explain_session_failure(err: FtpError, connection: &Connection) -> color_eyre::Report {
+    let hint = login_hint(&err);
+    eyre!(err).wrap_err(format!("cannot start a session with {} port {}{hint}", connection.host, connection.port))
 }
 
 /// Uploads `request.local` as `request.remote`, retrying and (with `--continue`) resuming
@@ -404,7 +421,13 @@ pub fn put(connection: &Connection, request: &PutRequest) -> Result<String> {
             Some(there) => there,
             None => 0,
         };
-        let sent = session.store(remote, offset, &file, len, &mut |n| progress.update(offset + n))?;
+        let parent = remote.rsplit_once('/').map(|(parent, _)| parent).filter(|p| !p.is_empty());
+        if let Some(parent) = parent.filter(|_| request.create_dirs) {
+            super::batch::make_folders(&mut session, parent)?;
+        }
+        let sent = session
+            .store(remote, offset, &file, len, &mut |n| progress.update(offset + n))
+            .map_err(|err| name_missing_folder(&mut session, remote, err))?;
         session.quit();
         Ok(Some(sent))
     });
@@ -416,6 +439,28 @@ pub fn put(connection: &Connection, request: &PutRequest) -> Result<String> {
             Err(explain_upload_failure(err, remote))
         }
     }
+}
+
+/// A STOR refused because the folder it names is not on the server, said as such; any
+/// other error as it was.
+pub(crate) fn name_missing_folder(session: &mut FtpSession, remote: &str, err: FtpError) -> FtpError {
+    let refused_name = matches!(&err, FtpError::Refused { reply, .. } if matches!(reply.code, 550 | 553));
+    let parent = remote.rsplit_once('/').map(|(parent, _)| parent).filter(|p| !p.is_empty());
+    match parent {
+        Some(parent) if refused_name && session.is_folder(parent).is_ok_and(|is| !is) => FtpError::Explained(format!(
+            "the folder {parent:?} does not exist on the server (add --create-dirs to make it)"
+        )),
+        _ => err,
+    }
+}
+
+/// A RETR refused because the name is a folder, said as such; any other error as it was.
+fn name_folder(session: &mut FtpSession, remote: &str, err: FtpError) -> FtpError {
+    let refused = matches!(&err, FtpError::Refused { reply, .. } if reply.code == 550);
+    if refused && session.is_folder(remote).unwrap_or(false) {
+        return FtpError::Explained(format!("{remote:?} is a folder: add -r to fetch it, or list it with `minftp ls`"));
+    }
+    err
 }
 
 /// Sends an open file as `remote`, with progress; returns the summary line (the lab client).
@@ -430,12 +475,14 @@ pub fn upload(session: &mut FtpSession, file: &File, len: u64, remote: &str, ver
     }
 }
 
-fn explain_upload_failure(err: FtpError, remote: &str) -> color_eyre::Report {
-    let hint = match err.reply_code() {
-        Some(500 | 502 | 550 | 553) => {
+pub(crate) fn explain_upload_failure(err: FtpError, remote: &str) -> color_eyre::Report {
+    let hint = match &err {
+        FtpError::Refused { command, reply }
+            if matches!(reply.code, 500 | 502 | 550 | 553) && !command.starts_with("the login") =>
+        {
             "; the server does not accept uploads (if it is minftp, start it with `minftp serve --writable`)"
         }
-        _ => "",
+        _ => login_hint(&err),
     };
     eyre!(err).wrap_err(format!("cannot upload {remote:?}{hint}"))
 }

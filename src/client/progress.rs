@@ -31,14 +31,7 @@ pub struct Progress {
 impl Progress {
     /// Starts showing progress for `label`; `total` is the size when known.
     pub fn start(label: &str, total: Option<u64>, verbosity: Verbosity) -> Progress {
-        let forced = std::env::var_os(FORCE_PROGRESS_VARIABLE).is_some();
-        let show = verbosity != Verbosity::Quiet && (forced || io::stderr().is_terminal());
-        let bar = show.then(|| {
-            let target = if forced {
-                ProgressDrawTarget::term_like_with_hz(Box::new(PlainStderr), 20)
-            } else {
-                ProgressDrawTarget::stderr()
-            };
+        let bar = progress_target(verbosity).map(|target| {
             let (bar, template) = match total {
                 Some(total) => (
                     ProgressBar::with_draw_target(Some(total), target),
@@ -79,6 +72,86 @@ impl Progress {
             bar.finish_and_clear();
         }
     }
+}
+
+/// The progress of many transfers (`get -r`, `-j`): one bar for all of them (files done of
+/// the total, bytes, rate, ETA), with a line above it per finished file, on a terminal.
+/// Failures are always printed; the summary line unless quiet.
+pub struct BatchProgress {
+    bar: Option<ProgressBar>,
+    total_files: usize,
+    verbosity: Verbosity,
+}
+
+impl BatchProgress {
+    pub fn start(total_files: usize, total_bytes: u64, verbosity: Verbosity) -> BatchProgress {
+        let bar = progress_target(verbosity).map(|target| {
+            let bar = ProgressBar::with_draw_target(Some(total_bytes), target);
+            let template = "{msg} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta}";
+            bar.set_style(ProgressStyle::with_template(template).expect("the template is valid").progress_chars("=> "));
+            bar.set_message(format!("0/{total_files} files"));
+            bar
+        });
+        BatchProgress { bar, total_files, verbosity }
+    }
+
+    /// The bytes moved so far, all transfers together.
+    pub fn update(&self, bytes: u64) {
+        if let Some(bar) = &self.bar {
+            bar.set_position(bytes);
+        }
+    }
+
+    /// A file is done (`done` of them so far): its line goes above the bar.
+    pub fn finished(&self, done: usize, line: &str) {
+        if let Some(bar) = &self.bar {
+            bar.set_message(format!("{done}/{} files", self.total_files));
+            bar.println(line);
+        }
+    }
+
+    /// A line worth reading even off a terminal (a skipped entry), unless quiet.
+    pub fn note(&self, line: &str) {
+        if self.verbosity != Verbosity::Quiet {
+            self.print(line);
+        }
+    }
+
+    /// A file failed: always said.
+    pub fn failure(&self, line: &str) {
+        self.print(&format!("minftp: {line}"));
+    }
+
+    fn print(&self, line: &str) {
+        match &self.bar {
+            Some(bar) => bar.suspend(|| crate::diagnostics::stderr_line(line)),
+            None => crate::diagnostics::stderr_line(line),
+        }
+    }
+
+    /// Removes the bar and prints `summary` (unless quiet).
+    pub fn finish(self, summary: &str) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+        if self.verbosity != Verbosity::Quiet {
+            crate::diagnostics::stderr_line(summary);
+        }
+    }
+}
+
+/// Where a bar is drawn: standard error on a terminal (or when forced for tests); nowhere
+/// when quiet or off a terminal.
+fn progress_target(verbosity: Verbosity) -> Option<ProgressDrawTarget> {
+    let forced = std::env::var_os(FORCE_PROGRESS_VARIABLE).is_some();
+    let show = verbosity != Verbosity::Quiet && (forced || io::stderr().is_terminal());
+    show.then(|| {
+        if forced {
+            ProgressDrawTarget::term_like_with_hz(Box::new(PlainStderr), 20)
+        } else {
+            ProgressDrawTarget::stderr()
+        }
+    })
 }
 
 /// A size as people read it: `1.00 GiB`.

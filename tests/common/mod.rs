@@ -514,3 +514,19 @@ impl RefusedPort {
         RefusedPort { port: held.local_addr().unwrap().port(), _held: held, _listener: listener }
     }
 }
+
+/// A pseudo-terminal pair: (controller, the terminal the program gets).
+pub fn pseudo_terminal() -> (std::os::fd::OwnedFd, std::os::fd::OwnedFd) {
+    let (mut controller, mut terminal) = (0, 0);
+    // SAFETY: openpty fills two descriptors that this function then owns; no name, no
+    // settings, no window size are asked for.
+    let rc = unsafe {
+        libc::openpty(&mut controller, &mut terminal, std::ptr::null_mut(), std::ptr::null(), std::ptr::null())
+    };
+    assert_eq!(rc, 0, "openpty: {}", std::io::Error::last_os_error());
+    // SAFETY: both descriptors were just opened for us.
+    unsafe {
+        use std::os::fd::FromRawFd;
+        (std::os::fd::OwnedFd::from_raw_fd(controller), std::os::fd::OwnedFd::from_raw_fd(terminal))
+    }
+}

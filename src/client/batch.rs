@@ -1,0 +1,579 @@
+//! Many files at once: `get` and `put` of several names, of remote globs (`'*.csv'`) and of
+//! whole trees (`-r`), over N control connections (`-j`), with one aggregate progress bar,
+//! `--newer` (skip what is already the same) and a summary. One file's failure does not
+//! stop the others; the result says whether all succeeded.
+
+use std::collections::VecDeque;
+use std::fs::{self, File};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use color_eyre::eyre::{Result, WrapErr, eyre};
+
+use super::ftp::{FtpError, FtpSession};
+use super::listing::{Modified, RemoteEntry, RemoteKind, glob_matches, has_glob};
+use super::oneshot::{Connection, Recovery, explain_download_failure, explain_upload_failure, with_retries};
+use super::progress::BatchProgress;
+use crate::protocol::data::FILE_RECEIVE_BUFFER;
+use crate::write_policy::{Start, Writing};
+
+/// How a batch runs.
+#[derive(Debug, Clone)]
+pub struct BatchOptions {
+    /// Control connections at once (`-j`).
+    pub parallel: usize,
+    /// Skip a file whose copy has the same size and is not older (`--newer`).
+    pub newer: bool,
+    pub recovery: Recovery,
+}
+
+/// The deepest tree a mirror descends: deeper is a link loop on the server, not a tree.
+const MAX_DEPTH: usize = 64;
+
+/// One file to move.
+#[derive(Debug, Clone)]
+enum Transfer {
+    Download { remote: String, local: PathBuf, size: Option<u64>, modified: Option<Modified> },
+    Upload { local: PathBuf, remote: String, size: u64, modified: i64 },
+}
+
+impl Transfer {
+    fn size(&self) -> u64 {
+        match self {
+            Transfer::Download { size, .. } => size.unwrap_or(0),
+            Transfer::Upload { size, .. } => *size,
+        }
+    }
+
+    /// How the file is named in lines and messages: its remote path.
+    fn label(&self) -> &str {
+        match self {
+            Transfer::Download { remote, .. } | Transfer::Upload { remote, .. } => remote,
+        }
+    }
+}
+
+/// What a batch will do, worked out before any file moves.
+#[derive(Default)]
+struct Plan {
+    transfers: Vec<Transfer>,
+    /// Files whose copy is already the same (`--newer`).
+    up_to_date: usize,
+    /// Entries not transferred on purpose, with why (symlinks, special files).
+    skipped: Vec<String>,
+    /// Names that failed before any transfer, with the error.
+    failed: Vec<String>,
+}
+
+/// A remote download named on the command line: a file, a folder (with `-r`), or a glob.
+/// With `into_folder` false (one folder named, `-o` given), the folder's contents go into
+/// `local` itself, as `lftp mirror DIR LOCALDIR` does; else each name goes into `local`.
+pub fn get_many(
+    connection: &Connection,
+    remotes: &[String],
+    local: &Path,
+    into_folder: bool,
+    recursive: bool,
+    options: &BatchOptions,
+) -> Result<()> {
+    let started = Instant::now();
+    if into_folder {
+        fs::create_dir_all(local).wrap_err_with(|| format!("cannot create the folder {}", local.display()))?;
+    }
+    let mut session = open(connection)?;
+    let mut plan = Plan::default();
+    for remote in remotes {
+        let planned = plan_download(&mut session, remote, local, into_folder, recursive, options.newer, &mut plan);
+        if let Err(err) = planned {
+            plan.failed.push(format!("{}", explain_download_failure(err, remote)));
+        }
+    }
+    run(connection, session, plan, options, "downloaded", started)
+}
+
+/// Uploads local files and (with `-r`) folders: each into the remote folder `remote` (the
+/// login folder when empty), or, with `into_folder` false (one local path and a remote
+/// name), as `remote` itself, as `lftp mirror -R LOCALDIR REMOTEDIR` does. Folders are made
+/// as needed for trees, and above `remote` with `create_dirs`.
+pub fn put_many(
+    connection: &Connection,
+    locals: &[PathBuf],
+    remote: &str,
+    into_folder: bool,
+    recursive: bool,
+    create_dirs: bool,
+    options: &BatchOptions,
+) -> Result<()> {
+    let started = Instant::now();
+    let mut session = open(connection)?;
+    let mut plan = Plan::default();
+    let folder = if into_folder { remote } else { remote.rsplit_once('/').map_or("", |(parent, _)| parent) };
+    if (create_dirs || recursive) && !folder.is_empty() {
+        make_folders(&mut session, folder).map_err(|err| eyre!(err).wrap_err(format!("cannot create {folder:?}")))?;
+    }
+    for local in locals {
+        let name = local.file_name().and_then(|n| n.to_str());
+        let Some(name) = name else {
+            plan.failed.push(format!("{}: the name is not UTF-8, or names no file", local.display()));
+            continue;
+        };
+        let target = if into_folder { remote_join(remote, name) } else { remote.to_string() };
+        if let Err(err) = plan_upload(&mut session, local, &target, recursive, options.newer, &mut plan) {
+            plan.failed.push(format!("cannot upload {}: {err:#}", local.display()));
+        }
+    }
+    run(connection, session, plan, options, "uploaded", started)
+}
+
+fn open(connection: &Connection) -> Result<FtpSession> {
+    connection.open_ftp().map_err(|err| super::oneshot::explain_session_failure(err, connection))
+}
+
+/// Creates `path` and each folder above it on the server (MKD; existing ones are fine).
+pub fn make_folders(session: &mut FtpSession, path: &str) -> Result<(), FtpError> {
+    let mut so_far = String::new();
+    for part in path.split('/') {
+        if !so_far.is_empty() || path.starts_with('/') {
+            so_far.push('/');
+        }
+        so_far.push_str(part);
+        if !part.is_empty() && part != "." {
+            session.make_folder(&so_far)?;
+        }
+    }
+    Ok(())
+}
+
+/// `folder/name`, or `name` in the login folder.
+fn remote_join(folder: &str, name: &str) -> String {
+    match folder {
+        "" => name.to_string(),
+        f if f.ends_with('/') => format!("{f}{name}"),
+        f => format!("{f}/{name}"),
+    }
+}
+
+fn plan_download(
+    session: &mut FtpSession,
+    remote: &str,
+    local: &Path,
+    into_folder: bool,
+    recursive: bool,
+    newer: bool,
+    plan: &mut Plan,
+) -> Result<(), FtpError> {
+    let (parent, last) = match remote.trim_end_matches('/').rsplit_once('/') {
+        Some((parent, last)) => (if parent.is_empty() { "/" } else { parent }, last),
+        None => ("", remote.trim_end_matches('/')),
+    };
+    if has_glob(last) {
+        let entries = session.entries(parent)?;
+        let matches: Vec<_> = entries.into_iter().filter(|e| glob_matches(last.as_bytes(), &e.name)).collect();
+        if matches.is_empty() {
+            plan.failed.push(format!("no name matches {remote:?}"));
+        }
+        for entry in matches {
+            add_entry(session, parent, &entry, local, recursive, newer, 0, plan);
+        }
+        return Ok(());
+    }
+    let is_folder = remote.ends_with('/') || last.is_empty() || session.is_folder(remote)?;
+    if !is_folder {
+        let size = session.size(remote);
+        let modified = session.modified(remote);
+        let name = if last.is_empty() { remote } else { last };
+        let target = if into_folder || local.is_dir() { local.join(name) } else { local.to_path_buf() };
+        add_file(remote.to_string(), target, size, modified, newer, plan);
+        return Ok(());
+    }
+    if !recursive {
+        plan.failed.push(format!("{remote:?} is a folder: add -r to fetch it, or list it with `minftp ls`"));
+        return Ok(());
+    }
+    let target = if into_folder && !last.is_empty() { local.join(last) } else { local.to_path_buf() };
+    mirror_folder(session, remote.trim_end_matches('/'), &target, newer, 0, plan);
+    Ok(())
+}
+
+/// Plans one listed entry of `folder`: a file, a folder (mirrored with `recursive`), or
+/// something skipped; names that cannot be a local file name fail.
+#[allow(clippy::too_many_arguments)]
+fn add_entry(
+    session: &mut FtpSession,
+    folder: &str,
+    entry: &RemoteEntry,
+    local: &Path,
+    recursive: bool,
+    newer: bool,
+    depth: usize,
+    plan: &mut Plan,
+) {
+    let shown = String::from_utf8_lossy(&entry.name);
+    let Some(name) = entry.utf8_name().filter(|_| entry.is_safe_name()) else {
+        let why = if entry.is_safe_name() { "is not UTF-8" } else { "cannot be a local file name" };
+        plan.failed.push(format!("{:?} in {folder:?} {why}; not fetched", shown));
+        return;
+    };
+    let remote = remote_join(folder, name);
+    let target = local.join(std::ffi::OsStr::from_bytes(&entry.name));
+    match &entry.kind {
+        RemoteKind::File => add_file(remote, target, entry.size, entry.modified, newer, plan),
+        RemoteKind::Directory if recursive => mirror_folder(session, &remote, &target, newer, depth + 1, plan),
+        RemoteKind::Directory => plan.skipped.push(format!("{remote}/ (a folder: add -r)")),
+        RemoteKind::Symlink(_) => plan.skipped.push(format!("{remote} (a symlink on the server: not followed)")),
+        RemoteKind::Other => plan.skipped.push(format!("{remote} (not a regular file)")),
+    }
+}
+
+fn add_file(
+    remote: String,
+    local: PathBuf,
+    size: Option<u64>,
+    modified: Option<Modified>,
+    newer: bool,
+    plan: &mut Plan,
+) {
+    if newer && local_is_current(&local, size, modified) {
+        plan.up_to_date += 1;
+        return;
+    }
+    plan.transfers.push(Transfer::Download { remote, local, size, modified });
+}
+
+/// `--newer` for a download: the local file has the remote size and is not older than the
+/// remote file (within the listing's precision). Without a remote size or time, only what
+/// is known is compared.
+fn local_is_current(local: &Path, size: Option<u64>, modified: Option<Modified>) -> bool {
+    let Ok(metadata) = fs::metadata(local) else { return false };
+    let local_time = seconds_of(metadata.modified().ok());
+    metadata.is_file()
+        && size.is_none_or(|size| size == metadata.len())
+        && modified.is_none_or(|m| m.not_newer_than(local_time))
+}
+
+fn seconds_of(time: Option<SystemTime>) -> i64 {
+    time.and_then(|t| t.duration_since(UNIX_EPOCH).ok()).map_or(0, |d| d.as_secs() as i64)
+}
+
+/// Lists `remote` and plans its tree into `local` (folders first, so an empty one is made).
+fn mirror_folder(session: &mut FtpSession, remote: &str, local: &Path, newer: bool, depth: usize, plan: &mut Plan) {
+    if depth > MAX_DEPTH {
+        plan.failed.push(format!("{remote:?} is more than {MAX_DEPTH} folders deep (a link loop?); not fetched"));
+        return;
+    }
+    if let Err(err) = fs::create_dir_all(local) {
+        plan.failed.push(format!("cannot create the folder {}: {err}", local.display()));
+        return;
+    }
+    match session.entries(remote) {
+        Ok(entries) => {
+            for entry in &entries {
+                add_entry(session, remote, entry, local, true, newer, depth, plan);
+            }
+        }
+        Err(err) => plan.failed.push(format!("cannot list {remote:?}: {err}")),
+    }
+}
+
+fn plan_upload(
+    session: &mut FtpSession,
+    local: &Path,
+    remote: &str,
+    recursive: bool,
+    newer: bool,
+    plan: &mut Plan,
+) -> Result<()> {
+    let metadata = fs::metadata(local)?;
+    if metadata.is_dir() {
+        if !recursive {
+            return Err(eyre!("it is a folder: add -r to upload it"));
+        }
+        upload_folder(session, local, remote, newer, 0, plan);
+        return Ok(());
+    }
+    let (parent, name) = remote.rsplit_once('/').unwrap_or(("", remote));
+    let existing = if newer { remote_entries_by_name(session, parent) } else { Vec::new() };
+    add_upload(
+        local.to_path_buf(),
+        remote.to_string(),
+        &metadata,
+        existing.iter().find(|e| e.name == name.as_bytes()),
+        plan,
+    );
+    Ok(())
+}
+
+/// The entries of a remote folder, or none when it cannot be listed (it does not exist yet).
+fn remote_entries_by_name(session: &mut FtpSession, folder: &str) -> Vec<RemoteEntry> {
+    session.entries(folder).unwrap_or_default()
+}
+
+fn add_upload(local: PathBuf, remote: String, metadata: &fs::Metadata, there: Option<&RemoteEntry>, plan: &mut Plan) {
+    if !metadata.is_file() {
+        plan.skipped.push(format!("{} (not a regular file)", local.display()));
+        return;
+    }
+    let modified = seconds_of(metadata.modified().ok());
+    let current = there.is_some_and(|entry| {
+        entry.kind == RemoteKind::File
+            && entry.size == Some(metadata.len())
+            && entry.modified.is_some_and(|m| m.seconds + m.precision.seconds() > modified)
+    });
+    if current {
+        plan.up_to_date += 1;
+    } else {
+        plan.transfers.push(Transfer::Upload { local, remote, size: metadata.len(), modified });
+    }
+}
+
+/// Makes the remote folder `remote` and plans the upload of the local tree `local` into it.
+/// Symlinks to files are uploaded as files; symlinks to folders are not followed (a loop
+/// would never end).
+fn upload_folder(session: &mut FtpSession, local: &Path, remote: &str, newer: bool, depth: usize, plan: &mut Plan) {
+    if depth > MAX_DEPTH {
+        plan.failed.push(format!("{} is more than {MAX_DEPTH} folders deep; not uploaded", local.display()));
+        return;
+    }
+    if let Err(err) = session.make_folder(remote) {
+        plan.failed.push(format!("cannot create the remote folder {remote:?}: {err}"));
+        return;
+    }
+    let existing = if newer { remote_entries_by_name(session, remote) } else { Vec::new() };
+    let mut children: Vec<_> = match fs::read_dir(local) {
+        Ok(read) => read.filter_map(|e| e.ok()).collect(),
+        Err(err) => {
+            plan.failed.push(format!("cannot read the folder {}: {err}", local.display()));
+            return;
+        }
+    };
+    children.sort_by_key(|e| e.file_name());
+    for child in children {
+        let path = child.path();
+        let Some(name) = child.file_name().to_str().map(str::to_string) else {
+            plan.failed.push(format!("{} has a name that is not UTF-8; not uploaded", path.display()));
+            continue;
+        };
+        let child_remote = remote_join(remote, &name);
+        let is_link = child.file_type().is_ok_and(|t| t.is_symlink());
+        match fs::metadata(&path) {
+            Ok(m) if m.is_dir() && is_link => plan.skipped.push(format!("{} (a symlink to a folder)", path.display())),
+            Ok(m) if m.is_dir() => upload_folder(session, &path, &child_remote, newer, depth + 1, plan),
+            Ok(m) => {
+                let there = existing.iter().find(|e| e.name == name.as_bytes());
+                add_upload(path, child_remote, &m, there, plan);
+            }
+            Err(err) => plan.failed.push(format!("cannot read {}: {err}", path.display())),
+        }
+    }
+}
+
+/// What a worker tells the main thread.
+enum Event {
+    Done { transfer: Transfer, result: Result<u64, String> },
+}
+
+/// Runs the plan on `options.parallel` sessions (the planning one is reused), shows
+/// progress, prints the summary, and fails when any file failed.
+fn run(
+    connection: &Connection,
+    session: FtpSession,
+    plan: Plan,
+    options: &BatchOptions,
+    verb: &str,
+    started: Instant,
+) -> Result<()> {
+    let Plan { transfers, up_to_date, skipped, mut failed } = plan;
+    let total_files = transfers.len();
+    let total_bytes: u64 = transfers.iter().map(Transfer::size).sum();
+    let progress = BatchProgress::start(total_files, total_bytes, connection.verbosity);
+    for line in &failed {
+        progress.failure(line);
+    }
+    for line in &skipped {
+        progress.note(&format!("skipped {line}"));
+    }
+    let queue = Mutex::new(VecDeque::from(transfers));
+    let moved = AtomicU64::new(0);
+    let workers = options.parallel.clamp(1, total_files.max(1));
+    let (events, received) = mpsc::channel();
+    let mut done_files = 0;
+    let mut done_bytes = 0;
+    std::thread::scope(|scope| {
+        let mut first = Some(session);
+        for _ in 0..workers {
+            let (queue, moved, events) = (&queue, &moved, events.clone());
+            let mut session = first.take();
+            scope.spawn(move || work(connection, &mut session, queue, moved, &events, &options.recovery));
+        }
+        drop(events);
+        loop {
+            match received.recv_timeout(Duration::from_millis(100)) {
+                Ok(Event::Done { transfer, result }) => match result {
+                    Ok(bytes) => {
+                        done_files += 1;
+                        done_bytes += bytes;
+                        progress.finished(done_files, &format!("{verb} {}", transfer.label()));
+                    }
+                    Err(message) => {
+                        progress.failure(&message);
+                        failed.push(message);
+                    }
+                },
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            }
+            progress.update(moved.load(Ordering::Relaxed));
+        }
+    });
+    let failures = failed.len();
+    let mut summary = format!(
+        "{verb} {done_files} {} ({}) in {:.2} s",
+        if done_files == 1 { "file" } else { "files" },
+        super::progress::human_size(done_bytes),
+        started.elapsed().as_secs_f64()
+    );
+    if up_to_date > 0 {
+        summary.push_str(&format!("; {up_to_date} up to date"));
+    }
+    if !skipped.is_empty() {
+        summary.push_str(&format!("; {} skipped", skipped.len()));
+    }
+    if failures > 0 {
+        summary.push_str(&format!("; {failures} failed"));
+    }
+    progress.finish(&summary);
+    if failures > 0 {
+        return Err(eyre!("{failures} of {} files failed (named above)", done_files + failures));
+    }
+    Ok(())
+}
+
+/// One worker: takes transfers from the queue until it is empty, on its own session
+/// (opened when first needed, and again after a broken connection).
+fn work(
+    connection: &Connection,
+    session: &mut Option<FtpSession>,
+    queue: &Mutex<VecDeque<Transfer>>,
+    moved: &AtomicU64,
+    events: &mpsc::Sender<Event>,
+    recovery: &Recovery,
+) {
+    loop {
+        let Some(transfer) = queue.lock().expect("no worker panics holding it").pop_front() else { break };
+        let what = match &transfer {
+            Transfer::Download { remote, .. } => format!("download of {remote}"),
+            Transfer::Upload { remote, .. } => format!("upload of {remote}"),
+        };
+        let result = with_retries(recovery, &what, || {
+            let live = match session.take() {
+                Some(live) => live,
+                None => connection.open_ftp()?,
+            };
+            let mut live = live;
+            let mut counted = 0;
+            let outcome = move_one(&mut live, &transfer, recovery.resume, &mut |n| {
+                moved.fetch_add(n - counted, Ordering::Relaxed);
+                counted = n;
+            });
+            if outcome.is_err() {
+                moved.fetch_sub(counted, Ordering::Relaxed);
+            }
+            // A session that failed on the network is not reused; a refusal leaves it fine.
+            if !matches!(outcome, Err(FtpError::Io { .. } | FtpError::TimedOut { .. } | FtpError::Interrupted)) {
+                *session = Some(live);
+            }
+            outcome
+        });
+        let result = result.map_err(|err| {
+            let report = match &transfer {
+                Transfer::Download { remote, .. } => explain_download_failure(err, remote),
+                Transfer::Upload { remote, .. } => explain_upload_failure(err, remote),
+            };
+            format!("{report:#}")
+        });
+        if events.send(Event::Done { transfer, result }).is_err() {
+            break;
+        }
+    }
+    if let Some(live) = session.take() {
+        live.quit();
+    }
+}
+
+/// Moves one file on an open session: a download through the write policy (atomic, or
+/// continued in place with `resume`), its modification time set to the server's; an
+/// upload with the server told the local modification time where it offers MFMT.
+fn move_one(
+    session: &mut FtpSession,
+    transfer: &Transfer,
+    resume: bool,
+    on_progress: &mut dyn FnMut(u64),
+) -> Result<u64, FtpError> {
+    match transfer {
+        Transfer::Download { remote, local, size, modified } => {
+            let local_error = |context: String| move |source| FtpError::Local { context, source };
+            let partial = fs::metadata(local).ok().filter(|m| m.is_file()).map_or(0, |m| m.len());
+            let offset = if resume && size.is_some_and(|size| partial < size) { partial } else { 0 };
+            let start = if offset > 0 { Start::Append } else { Start::Fresh };
+            let mut writing = Writing::to_local_path(local, start)
+                .map_err(local_error(format!("cannot write {}", local.display())))?;
+            let got = session.retrieve(remote, offset, writing.file(), FILE_RECEIVE_BUFFER, on_progress)?;
+            let total = offset + got;
+            if let Some(size) = size.filter(|&size| total < size) {
+                let context = format!("the download is incomplete: {total} of {size} bytes arrived");
+                return Err(FtpError::Io { context, source: std::io::ErrorKind::UnexpectedEof.into() });
+            }
+            if let Some(modified) = modified.filter(|_| writing.is_atomic() || offset > 0) {
+                // The listing's time, so that `--newer` finds the copy current next time.
+                let when = UNIX_EPOCH + Duration::from_secs(modified.seconds.max(0) as u64);
+                let _ = writing.file().set_modified(when);
+            }
+            writing.commit().map_err(local_error(format!("cannot write {}", local.display())))?;
+            Ok(total)
+        }
+        Transfer::Upload { local, remote, size, modified } => {
+            let file = File::open(local)
+                .map_err(|source| FtpError::Local { context: format!("cannot read {}", local.display()), source })?;
+            let sent = session
+                .store(remote, 0, &file, *size, on_progress)
+                .map_err(|err| super::oneshot::name_missing_folder(session, remote, err))?;
+            session.set_modified(remote, *modified);
+            Ok(sent)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::listing::Precision;
+
+    fn minute(seconds: i64) -> Modified {
+        Modified { seconds, precision: Precision::Minute }
+    }
+
+    #[test]
+    fn remote_paths_join_with_one_slash() {
+        assert_eq!(remote_join("", "a"), "a");
+        assert_eq!(remote_join("/", "a"), "/a");
+        assert_eq!(remote_join("d/", "a"), "d/a");
+        assert_eq!(remote_join("d", "a"), "d/a");
+    }
+
+    #[test]
+    fn a_local_file_is_current_with_the_same_size_and_a_time_not_older() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        fs::write(&path, b"abc").unwrap();
+        let now = seconds_of(fs::metadata(&path).unwrap().modified().ok());
+        assert!(local_is_current(&path, Some(3), Some(minute(now))));
+        assert!(local_is_current(&path, Some(3), None));
+        assert!(!local_is_current(&path, Some(4), Some(minute(now))));
+        assert!(!local_is_current(&path, Some(3), Some(minute(now + 120))));
+        assert!(!local_is_current(&dir.path().join("missing"), Some(3), None));
+    }
+}

@@ -1,0 +1,78 @@
+//! `minftp ls`: a remote folder's entries (or a glob's matches), one per line, sorted by
+//! name, in the same form whatever the server sends: names, long lines, or JSON.
+
+use std::io::{self, IsTerminal, Write};
+
+use color_eyre::eyre::{Result, WrapErr, eyre};
+
+use super::ftp::FtpError;
+use super::listing::{RemoteEntry, glob_matches, has_glob, json_form, long_form, parse_listing, shown_name};
+use super::oneshot::{Connection, explain_session_failure};
+
+/// How `ls` prints entries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListForm {
+    /// Names only.
+    Names,
+    /// Type, size (bytes with `bytes`, else human units on a terminal), time, name.
+    Long { bytes: bool },
+    /// One JSON object per line.
+    Json,
+}
+
+/// Lists `path` (the login folder when empty) on the server and prints it to standard output.
+pub fn ls(connection: &Connection, path: &str, form: ListForm) -> Result<()> {
+    let mut session = connection.open_ftp().map_err(|err| explain_session_failure(err, connection))?;
+    let (parent, last) = match path.trim_end_matches('/').rsplit_once('/') {
+        Some((parent, last)) => (if parent.is_empty() { "/" } else { parent }, last),
+        None => ("", path),
+    };
+    let mut entries = if has_glob(last) {
+        let entries = session.entries(parent).map_err(|err| explain(err, parent))?;
+        let matching: Vec<_> = entries.into_iter().filter(|e| glob_matches(last.as_bytes(), &e.name)).collect();
+        if matching.is_empty() {
+            return Err(eyre!("no name matches {path:?}"));
+        }
+        matching
+    } else {
+        match session.entries(path) {
+            Ok(entries) => entries,
+            // MLSD names folders only; LIST of a file lists that file on most servers.
+            Err(FtpError::Refused { .. }) if !path.is_empty() => {
+                let bytes = session.list(Some(path)).map_err(|err| explain(err, path))?;
+                let listed = parse_listing(&bytes, false, now());
+                if listed.is_empty() {
+                    return Err(eyre!("cannot list {path:?}: the server lists nothing by that name"));
+                }
+                listed
+            }
+            Err(err) => return Err(explain(err, path)),
+        }
+    };
+    session.quit();
+    entries.sort_by(|a, b| a.name.cmp(&b.name));
+    print_entries(&entries, form).wrap_err("cannot write to standard output")
+}
+
+fn explain(err: FtpError, path: &str) -> color_eyre::Report {
+    let what = if path.is_empty() { "the login folder".to_string() } else { format!("{path:?}") };
+    eyre!(err).wrap_err(format!("cannot list {what}"))
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
+}
+
+fn print_entries(entries: &[RemoteEntry], form: ListForm) -> io::Result<()> {
+    let terminal = io::stdout().is_terminal();
+    let mut out = io::BufWriter::new(io::stdout().lock());
+    for entry in entries {
+        match form {
+            ListForm::Names => out.write_all(&shown_name(&entry.name, terminal))?,
+            ListForm::Long { bytes } => out.write_all(&long_form(entry, bytes || !terminal, terminal))?,
+            ListForm::Json => out.write_all(json_form(entry).as_bytes())?,
+        }
+        out.write_all(b"\n")?;
+    }
+    out.flush()
+}
