@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """minftp against pyftpdlib, vsftpd and curl, side by side in one run (bench/README.md).
 
-usage: python3 bench/run.py [--quick] [--runs N] [--sessions LIST] [--concurrent-only] [--dir DIR] [--json FILE]
+usage: python3 bench/run.py [--quick] [--runs N] [--sessions LIST] [--concurrent-only] [--tls] [--tree] [--dir DIR] [--json FILE]
 
 Builds minftp and the load client (cargo build --release), checks for pyftpdlib, vsftpd and
 curl (it installs nothing: a missing peer is reported and skipped), makes random test files
@@ -243,6 +243,8 @@ def main():
     parser.add_argument("--tls", action="store_true", help="run only the TLS scenarios: RETR and STOR with curl "
                         "--ssl-reqd against minftp --tls, pyftpdlib's TLS_FTPHandler and vsftpd ssl_enable, "
                         "minftp's clear-text RETR beside them, and minftp get --tls against curl")
+    parser.add_argument("--tree", action="store_true", help="run only the mirror scenario: a tree of small "
+                        "files fetched by minftp get -r -j 4, lftp mirror (with --parallel=4 and without) and wget -r")
     parser.add_argument("--json", help="also write the medians to this file")
     args = parser.parse_args()
     runs = args.runs or (1 if args.quick else 5)
@@ -251,6 +253,7 @@ def main():
     sessions = 20 if args.quick else 300
     idle_sessions = 50 if args.quick else 2000
     small_uploads = 50 if args.quick else 1000
+    tree_files = 100 if args.quick else 1000
     concurrent_sizes = [int(n) for n in (args.sessions or ("20" if args.quick else "100,1000,5000")).split(",")]
     # Each session is a descriptor in the server and one in the load client: raise the soft
     # limit as far as the hard one allows (the servers and ftpload inherit it).
@@ -285,6 +288,15 @@ def main():
         os.chmod(os.path.join(root, "upload"), 0o777)
         big = os.path.join(root, "big.bin")
         medium = os.path.join(root, "medium.bin")
+        results = {}  # (scenario, subject) -> [values]
+
+        def record(scenario, subject, value):
+            results.setdefault((scenario, subject), []).append(value)
+
+        if args.tree:
+            tree_scenario(work, tree_files, runs, record)
+            report(results, runs, big_size, sessions, args, {})
+            return
         print(f"making test files: {big_size >> 20} MiB and {medium_size >> 20} MiB of random bytes")
         make_file(big, big_size)
         medium_sha = make_file(medium, medium_size)
@@ -296,10 +308,6 @@ def main():
             shutil.copyfile(big, os.path.join(root, "upload", f"resume-{name}.bin"))
             os.chmod(os.path.join(root, "upload", f"resume-{name}.bin"), 0o666)
         tail = os.urandom(1 << 20)
-        results = {}  # (scenario, subject) -> [values]
-
-        def record(scenario, subject, value):
-            results.setdefault((scenario, subject), []).append(value)
 
         if args.tls:
             tls_scenarios(root, work, peers, big, big_size, local_big, runs, curl, record)
@@ -376,6 +384,7 @@ def main():
         for server in servers:
             server.stop()
         if not args.concurrent_only:
+            tree_scenario(work, tree_files, runs, record)
             tls_scenarios(root, work, peers, big, big_size, local_big, runs, curl, record)
             open_files = 2000 if args.quick else 8000
             held, then, running = capacity.sessions_held(MINFTP, open_files)
@@ -389,6 +398,68 @@ def main():
         for why in dict.fromkeys(whys):
             print(f"not measured in {whys.count(why)} of {runs} run(s): {scenario} on {name}: {why}")
     report(results, runs, big_size, sessions, args, skipped)
+
+
+def make_small_tree(top, files):
+    """FILES files of 1 to 16 KiB of random bytes under TOP, in 10 folders of 5 subfolders each."""
+    for i in range(files):
+        folder = os.path.join(top, f"part{i % 10}", f"sub{(i // 10) % 5}")
+        os.makedirs(folder, exist_ok=True)
+        with open(os.path.join(folder, f"file{i:05}.dat"), "wb") as f:
+            f.write(os.urandom(1024 + (i * 7919) % (15 * 1024)))
+
+
+def tree_listing(top):
+    """Every file under TOP (relative path -> bytes), folders included as None."""
+    out = {}
+    for folder, dirs, names in os.walk(top):
+        for d in dirs:
+            out[os.path.relpath(os.path.join(folder, d), top) + "/"] = None
+        for n in names:
+            path = os.path.join(folder, n)
+            with open(path, "rb") as f:
+                out[os.path.relpath(path, top)] = f.read()
+    return out
+
+
+def tree_scenario(work, files, runs, record):
+    """A tree of FILES small files, served by minftp, mirrored by minftp get -r -j 4, lftp
+    mirror --parallel=4, lftp mirror (one connection, its default) and wget -r, alternating
+    the order; every copy is checked against the tree."""
+    served = os.path.join(work, "tree-root")
+    make_small_tree(os.path.join(served, "tree"), files)
+    want = tree_listing(os.path.join(served, "tree"))
+    server = Server("minftp", lambda p: [MINFTP, "serve", str(p), "--bind", "127.0.0.1", "--root", served,
+                                         "--extended", "--max-clients", "100"], work)
+    url = f"ftp://127.0.0.1:{server.port}"
+    clients = [("minftp", lambda dest: [MINFTP, "get", "-r", "-j", "4", "-q", url, "tree", "-o", dest], "")]
+    lftp, wget = shutil.which("lftp"), shutil.which("wget")
+    # lftp tries AUTH TLS first by default; this server has none, so it is told not to.
+    lftp_setup = "set ftp:ssl-allow no; set net:max-retries 1; set cmd:fail-exit yes"
+    if lftp:
+        clients.append(("lftp mirror --parallel=4", lambda dest: [
+            lftp, "-e", f"{lftp_setup}; mirror --parallel=4 tree {dest}; quit", url], ""))
+        clients.append(("lftp mirror", lambda dest: [lftp, "-e", f"{lftp_setup}; mirror tree {dest}; quit", url], ""))
+    else:
+        print("note: not installed, skipped: lftp (apt-get install lftp)")
+    if wget:
+        clients.append(("wget -r", lambda dest: [wget, "-r", "-q", "-nH", "--no-parent", "-P", dest, f"{url}/tree/"],
+                        "tree"))
+    else:
+        print("note: not installed, skipped: wget (apt-get install wget)")
+    scenario = f"mirror of a tree of {files} small files (1-16 KiB) from minftp's server; minftp with -j 4"
+    try:
+        for run in range(runs):
+            for name, argv, inside in (clients if run % 2 == 0 else list(reversed(clients))):
+                dest = os.path.join(work, f"mirror-{run}-{name.split()[0]}-{len(name)}")
+                record(scenario, name, timed(argv(dest)))
+                got = tree_listing(os.path.join(dest, inside))
+                if got != want:
+                    missing = sorted(set(want) - set(got))[:3]
+                    raise RuntimeError(f"{name}: the mirror differs from the tree (missing {missing})")
+                shutil.rmtree(dest)
+    finally:
+        server.stop()
 
 
 # pyftpdlib's TLS handler (needs pyOpenSSL), TLS required on both connections, like `minftp serve --tls`.
