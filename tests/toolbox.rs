@@ -508,3 +508,41 @@ fn disk_full_server() -> (u16, thread::JoinHandle<()>) {
     });
     (port, handle)
 }
+
+#[test]
+fn eight_connections_share_a_tree_with_one_bar_and_a_line_per_file() {
+    let (root, work) = (temp_dir(), temp_dir());
+    for i in 0..24 {
+        fs::create_dir_all(root.path().join(format!("t/d{}", i % 3))).unwrap();
+        fs::write(root.path().join(format!("t/d{}/f{i:02}", i % 3)), binary_content(10_000 + i)).unwrap();
+    }
+    let server = Server::start(root.path(), &["--extended"]);
+    let out = minftp(work.path())
+        .env("MINFTP_FORCE_PROGRESS", "1")
+        .args(["get", "-r", "-j", "8", &addr(server.port()), "t"])
+        .output()
+        .unwrap();
+    assert_ok(&out);
+    assert_same_tree(&work.path().join("t"), &root.path().join("t"));
+    let transcript = String::from_utf8_lossy(&server.transcript()).into_owned();
+    assert_eq!(transcript.matches("USER anonymous").count(), 8, "sessions: {transcript}");
+    let stderr = stderr_of(&out);
+    assert!(stderr.contains("/24 files"), "one bar counting files: {stderr}");
+    assert!(stderr.contains("downloaded t/d1/f07"), "a line per file: {stderr}");
+    assert!(stderr.contains("downloaded 24 files ("), "{stderr}");
+}
+
+#[test]
+fn a_tree_download_continues_partial_files_with_continue() {
+    let (root, work) = (temp_dir(), temp_dir());
+    make_tree(root.path());
+    let whole = fs::read(root.path().join("tree/sub/r.bin")).unwrap();
+    fs::create_dir_all(work.path().join("tree/sub")).unwrap();
+    fs::write(work.path().join("tree/sub/r.bin"), &whole[..100_000]).unwrap();
+    let server = Server::start(root.path(), &["--extended"]);
+    let out = minftp_run(work.path(), &["get", "-r", "--continue", &addr(server.port()), "tree"]);
+    assert_ok(&out);
+    assert_same_tree(&work.path().join("tree"), &root.path().join("tree"));
+    let transcript = String::from_utf8_lossy(&server.transcript()).into_owned();
+    assert!(transcript.contains("REST 100000"), "continued where it stopped: {transcript}");
+}
