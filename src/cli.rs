@@ -370,8 +370,8 @@ pub struct GetArgs {
 pub struct PutArgs {
     /// HOST, HOST:PORT, [IPv6]:PORT, or an ftp:// URL (its path: the remote name or folder)
     pub addr: String,
-    /// Local files (folders with -r), then optionally the remote name or folder. The last
-    /// path is taken as the remote one when it does not exist here
+    /// Local files (folders with -r), then the remote name or folder as cp takes them: LOCAL
+    /// REMOTE, or LOCAL... FOLDER (. for the login folder); all local with a URL path
     #[arg(required = true, value_name = "PATH", value_hint = clap::ValueHint::AnyPath)]
     pub paths: Vec<PathBuf>,
     /// Create the remote folders the upload goes into when they are missing
@@ -436,6 +436,8 @@ impl GetArgs {
                 return Err(usage("give the remote files either in the URL or as REMOTE arguments, not both"));
             }
             (Some(path), _) => vec![path],
+            // `get -r ftp://host/`: the login folder's tree.
+            (None, remotes) if remotes.is_empty() && self.options.recursive => vec![String::new()],
             (None, remotes) if remotes.is_empty() => {
                 return Err(usage("name the remote file: minftp get ADDR REMOTE, or an ftp:// URL with a path"));
             }
@@ -486,15 +488,16 @@ impl GetArgs {
 }
 
 impl PutArgs {
-    /// The connection and the upload(s). The remote name or folder is the URL's path, else
-    /// the last path when there are several and it does not exist here (so a local file
-    /// is never taken for a remote name), else the login folder.
+    /// The connection and the upload(s). As cp takes its paths: the URL's path is the remote
+    /// name or folder (every path is then local); else with two paths the second is the
+    /// remote name (a folder when it ends with `/`), with more the last is the remote
+    /// folder; one path goes into the login folder.
     pub fn into_job(self) -> Result<PutJob> {
         let target = parse_target(&self.addr).map_err(usage)?;
         let mut locals = self.paths;
         let remote = match target.path.clone() {
             Some(path) => Some(path),
-            None if locals.len() >= 2 && fs::symlink_metadata(locals.last().expect("two")).is_err() => {
+            None if locals.len() >= 2 => {
                 let last = locals.pop().expect("two");
                 Some(last.to_str().ok_or_else(|| usage(format!("{} is not UTF-8", last.display())))?.to_string())
             }

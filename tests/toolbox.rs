@@ -213,6 +213,12 @@ fn a_mirror_skips_links_that_leave_the_tree_and_refuses_unsafe_names() {
 /// A server that logs anyone in, offers MLST, answers CWD d (a folder), lists `listing`
 /// for MLSD and sends "x" for any RETR, for one session.
 fn listing_server(listing: Vec<u8>) -> (u16, thread::JoinHandle<()>) {
+    listing_server_with(listing, true)
+}
+
+/// [`listing_server`], or (`mlsd` false) one that offers no MLST and sends `listing` for
+/// LIST, as a server with `ls -l` or Windows/IIS listings does.
+fn listing_server_with(listing: Vec<u8>, mlsd: bool) -> (u16, thread::JoinHandle<()>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let handle = thread::spawn(move || {
@@ -227,14 +233,15 @@ fn listing_server(listing: Vec<u8>) -> (u16, thread::JoinHandle<()>) {
             let verb = line.split_whitespace().next().unwrap_or("").to_ascii_uppercase();
             let reply = match verb.as_str() {
                 "USER" => "331 password\r\n".to_string(),
-                "FEAT" => "211-Features:\r\n MLST type*;size*;\r\n211 End\r\n".into(),
+                "FEAT" if mlsd => "211-Features:\r\n MLST type*;size*;\r\n211 End\r\n".into(),
+                "FEAT" => "211-Features:\r\n SIZE\r\n211 End\r\n".into(),
                 "PWD" => "257 \"/\"\r\n".into(),
                 "CWD" => "250 ok\r\n".into(),
                 "EPSV" => format!("229 Entering Extended Passive Mode (|||{data_port}|)\r\n"),
-                "MLSD" | "RETR" => {
+                "MLSD" | "LIST" | "RETR" => {
                     out.write_all(b"150 here\r\n").unwrap();
                     let (mut stream, _) = data.accept().unwrap();
-                    stream.write_all(if verb == "MLSD" { &listing } else { b"x" }).unwrap();
+                    stream.write_all(if verb == "RETR" { b"x" } else { &listing }).unwrap();
                     drop(stream);
                     "226 done\r\n".into()
                 }
@@ -545,4 +552,50 @@ fn a_tree_download_continues_partial_files_with_continue() {
     assert_same_tree(&work.path().join("tree"), &root.path().join("tree"));
     let transcript = String::from_utf8_lossy(&server.transcript()).into_owned();
     assert!(transcript.contains("REST 100000"), "continued where it stopped: {transcript}");
+}
+
+#[test]
+fn a_windows_server_listing_reads_as_any_other() {
+    let work = temp_dir();
+    let listing =
+        b"11-29-26  09:05AM       <DIR>          My Folder\r\n11-29-26  12:30PM                    1 data file.csv\r\n";
+    let (port, fake) = listing_server_with(listing.to_vec(), false);
+    let out = minftp_run(work.path(), &["ls", "-l", &addr(port), "d"]);
+    fake.join().unwrap();
+    assert_ok(&out);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "d            -  2026-11-29 09:05  My Folder\n-            1  2026-11-29 12:30  data file.csv\n"
+    );
+    let (port, fake) = listing_server_with(listing.to_vec(), false);
+    let out = minftp_run(work.path(), &["ls", "--json", &addr(port), "d"]);
+    fake.join().unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .contains(r#"{"name":"data file.csv","type":"file","size":1,"modified":"2026-11-29T12:30:00Z"}"#)
+    );
+}
+
+#[test]
+fn trees_move_over_tls_past_the_tickets_one_session_holds() {
+    let (root, work, data) = (temp_dir(), temp_dir(), temp_dir());
+    for i in 0..30 {
+        fs::create_dir_all(work.path().join("up/inner")).unwrap();
+        fs::write(work.path().join(format!("up/inner/f{i:02}")), format!("file {i}")).unwrap();
+    }
+    let mut command = minftp(root.path());
+    command.args(["serve", "0", "--writable", "--tls", "--bind", "127.0.0.1", "--root"]).arg(root.path());
+    command.env("XDG_DATA_HOME", data.path());
+    let server = Server::spawn(command, root.path());
+    // 30 uploads on 2 sessions: more than the tickets a session gets (minftp's server gives
+    // none on upload connections), so sessions are renewed on 522 and every file arrives.
+    let out = minftp_run(work.path(), &["put", "-r", "--tls", "-k", "-j", "2", &addr(server.port()), "up", "copy"]);
+    assert_ok(&out);
+    assert_same_tree(&root.path().join("copy"), &work.path().join("up"));
+    let out =
+        minftp_run(work.path(), &["get", "-r", "--tls", "-k", "-j", "2", &addr(server.port()), "copy", "-o", "back"]);
+    assert_ok(&out);
+    assert_same_tree(&work.path().join("back"), &work.path().join("up"));
+    let out = minftp_run(work.path(), &["ls", "--tls", "-k", &addr(server.port()), "copy/inner"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 30);
 }

@@ -195,7 +195,12 @@ fn plan_download(
         return Ok(());
     }
     let target = if into_folder && !last.is_empty() { local.join(last) } else { local.to_path_buf() };
-    mirror_folder(session, remote.trim_end_matches('/'), &target, newer, 0, plan);
+    // `/` stays the server's root; `dir/` is `dir`; nothing named is the login folder.
+    let folder = match remote.trim_end_matches('/') {
+        "" if remote.starts_with('/') => "/",
+        trimmed => trimmed,
+    };
+    mirror_folder(session, folder, &target, newer, 0, plan);
     Ok(())
 }
 
@@ -371,9 +376,11 @@ fn upload_folder(session: &mut FtpSession, local: &Path, remote: &str, newer: bo
     }
 }
 
-/// What a worker tells the main thread.
-enum Event {
-    Done { transfer: Transfer, result: Result<u64, String> },
+/// What a worker tells the main thread when a transfer ended: the bytes moved, or the error
+/// in words.
+struct Finished {
+    transfer: Transfer,
+    result: Result<u64, String>,
 }
 
 /// Runs the plan on `options.parallel` sessions (the planning one is reused), shows
@@ -406,13 +413,13 @@ fn run(
         let mut first = Some(session);
         for _ in 0..workers {
             let (queue, moved, events) = (&queue, &moved, events.clone());
-            let mut session = first.take();
+            let mut session = first.take().map(|session| Worker { session, transfers: 0 });
             scope.spawn(move || work(connection, &mut session, queue, moved, &events, &options.recovery));
         }
         drop(events);
         loop {
             match received.recv_timeout(Duration::from_millis(100)) {
-                Ok(Event::Done { transfer, result }) => match result {
+                Ok(Finished { transfer, result }) => match result {
                     Ok(bytes) => {
                         done_files += 1;
                         done_bytes += bytes;
@@ -452,14 +459,20 @@ fn run(
     Ok(())
 }
 
+/// A worker's session, with how many transfers it made.
+struct Worker {
+    session: FtpSession,
+    transfers: usize,
+}
+
 /// One worker: takes transfers from the queue until it is empty, on its own session
 /// (opened when first needed, and again after a broken connection).
 fn work(
     connection: &Connection,
-    session: &mut Option<FtpSession>,
+    worker: &mut Option<Worker>,
     queue: &Mutex<VecDeque<Transfer>>,
     moved: &AtomicU64,
-    events: &mpsc::Sender<Event>,
+    events: &mpsc::Sender<Finished>,
     recovery: &Recovery,
 ) {
     loop {
@@ -469,22 +482,32 @@ fn work(
             Transfer::Upload { remote, .. } => format!("upload of {remote}"),
         };
         let result = with_retries(recovery, &what, || {
-            let live = match session.take() {
+            let mut live = match worker.take() {
                 Some(live) => live,
-                None => connection.open_ftp()?,
+                None => Worker { session: connection.open_ftp()?, transfers: 0 },
             };
-            let mut live = live;
             let mut counted = 0;
-            let outcome = move_one(&mut live, &transfer, recovery.resume, &mut |n| {
-                moved.fetch_add(n - counted, Ordering::Relaxed);
+            let mut count = |n: u64| {
+                moved.fetch_add(n.saturating_sub(counted), Ordering::Relaxed);
                 counted = n;
-            });
+            };
+            let mut outcome = move_one(&mut live.session, &transfer, recovery.resume, &mut count);
+            // Under TLS each data connection resumes the control connection's TLS session
+            // with a ticket the server gave, used once; a server that gives none after
+            // uploads (minftp, for curl's sake) refuses the data connection (522) once a
+            // session has spent its tickets. A new session brings new ones.
+            if matches!(&outcome, Err(FtpError::Refused { reply, .. }) if reply.code == 522) && live.transfers > 0 {
+                live.session.quit();
+                live = Worker { session: connection.open_ftp()?, transfers: 0 };
+                outcome = move_one(&mut live.session, &transfer, recovery.resume, &mut count);
+            }
             if outcome.is_err() {
                 moved.fetch_sub(counted, Ordering::Relaxed);
             }
+            live.transfers += 1;
             // A session that failed on the network is not reused; a refusal leaves it fine.
             if !matches!(outcome, Err(FtpError::Io { .. } | FtpError::TimedOut { .. } | FtpError::Interrupted)) {
-                *session = Some(live);
+                *worker = Some(live);
             }
             outcome
         });
@@ -495,12 +518,12 @@ fn work(
             };
             format!("{report:#}")
         });
-        if events.send(Event::Done { transfer, result }).is_err() {
+        if events.send(Finished { transfer, result }).is_err() {
             break;
         }
     }
-    if let Some(live) = session.take() {
-        live.quit();
+    if let Some(live) = worker.take() {
+        live.session.quit();
     }
 }
 
