@@ -23,20 +23,8 @@ fn at_a_terminal_the_lab_client_greets_prompts_and_recalls_history() {
         .spawn()
         .unwrap();
     let mut input = File::from(controller.try_clone().unwrap());
-    let mut screen = File::from(controller);
     let output = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let reader = {
-        let output = output.clone();
-        thread::spawn(move || {
-            let mut buffer = [0u8; 4096];
-            while let Ok(n) = screen.read(&mut buffer) {
-                if n == 0 {
-                    break;
-                }
-                output.lock().unwrap().extend_from_slice(&buffer[..n]);
-            }
-        })
-    };
+    drain_into(File::from(controller), output.clone());
     let wait_for = |needle: &str, count: usize| {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
@@ -67,7 +55,6 @@ fn at_a_terminal_the_lab_client_greets_prompts_and_recalls_history() {
     };
     let text = wait_for("bye", 1);
     drop(input);
-    let _ = reader;
     assert!(status.success(), "{status}\n{text}");
     assert!(text.contains("minftp lab client: files go to and come from \"client\"; type HELP"), "{text}");
     assert!(!text.contains("^[[A"), "the arrow key was taken as an edit, not printed: {text}");

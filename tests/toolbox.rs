@@ -219,6 +219,23 @@ fn listing_server(listing: Vec<u8>) -> (u16, thread::JoinHandle<()>) {
 /// [`listing_server`], or (`mlsd` false) one that offers no MLST and sends `listing` for
 /// LIST, as a server with `ls -l` or Windows/IIS listings does.
 fn listing_server_with(listing: Vec<u8>, mlsd: bool) -> (u16, thread::JoinHandle<()>) {
+    scripted_server(Script { listing, mlsd, stor_refusal: None })
+}
+
+/// What a [`scripted_server`] does beyond logging anyone in.
+struct Script {
+    /// Sent for MLSD and LIST.
+    listing: Vec<u8>,
+    /// Whether FEAT offers MLST.
+    mlsd: bool,
+    /// The reply to a STOR once 64 KiB of it arrived, after which the data connection is
+    /// closed with bytes unread (as a full disk ends an upload); else STOR is taken whole.
+    stor_refusal: Option<&'static str>,
+}
+
+/// A one-session FTP server on 127.0.0.1 playing `script`: EPSV only, "x" for any RETR,
+/// CWD always succeeds, SIZE and MDTM are refused.
+fn scripted_server(script: Script) -> (u16, thread::JoinHandle<()>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let handle = thread::spawn(move || {
@@ -231,29 +248,42 @@ fn listing_server_with(listing: Vec<u8>, mlsd: bool) -> (u16, thread::JoinHandle
         let mut line = String::new();
         while reader.read_line(&mut line).unwrap_or(0) > 0 {
             let verb = line.split_whitespace().next().unwrap_or("").to_ascii_uppercase();
+            line.clear();
             let reply = match verb.as_str() {
                 "USER" => "331 password\r\n".to_string(),
-                "FEAT" if mlsd => "211-Features:\r\n MLST type*;size*;\r\n211 End\r\n".into(),
+                "FEAT" if script.mlsd => "211-Features:\r\n MLST type*;size*;\r\n211 End\r\n".into(),
                 "FEAT" => "211-Features:\r\n SIZE\r\n211 End\r\n".into(),
                 "PWD" => "257 \"/\"\r\n".into(),
                 "CWD" => "250 ok\r\n".into(),
                 "EPSV" => format!("229 Entering Extended Passive Mode (|||{data_port}|)\r\n"),
-                "MLSD" | "LIST" | "RETR" => {
-                    out.write_all(b"150 here\r\n").unwrap();
+                "MLSD" | "LIST" | "RETR" | "STOR" => {
+                    let _ = out.write_all(b"150 here\r\n");
                     let (mut stream, _) = data.accept().unwrap();
-                    stream.write_all(if verb == "RETR" { b"x" } else { &listing }).unwrap();
-                    drop(stream);
-                    "226 done\r\n".into()
+                    match (verb.as_str(), script.stor_refusal) {
+                        ("STOR", Some(refusal)) => {
+                            let _ = stream.read(&mut vec![0u8; 64 * 1024]);
+                            refusal.to_string()
+                        }
+                        ("STOR", None) => {
+                            let _ = std::io::copy(&mut stream, &mut std::io::sink());
+                            "226 done\r\n".into()
+                        }
+                        _ => {
+                            stream.write_all(if verb == "RETR" { b"x" } else { &script.listing }).unwrap();
+                            "226 done\r\n".into()
+                        }
+                    }
                 }
                 "SIZE" | "MDTM" => "550 no\r\n".into(),
                 "QUIT" => {
-                    out.write_all(b"221 bye\r\n").unwrap();
+                    let _ = out.write_all(b"221 bye\r\n");
                     return;
                 }
                 _ => "200 ok\r\n".into(),
             };
-            out.write_all(reply.as_bytes()).unwrap();
-            line.clear();
+            if out.write_all(reply.as_bytes()).is_err() {
+                return;
+            }
         }
     });
     (port, handle)
@@ -341,14 +371,19 @@ fn one_unreadable_file_fails_alone_and_the_exit_status_says_so() {
     assert!(tree_of(&work.path().join("copy")).keys().all(|k| !k.contains(".minftp-part")));
 }
 
+/// `minftp serve --extended --user alice` serving `root`, with `password`.
+fn server_for_alice(root: &Path, password: &str) -> Server {
+    let mut command = minftp(root);
+    command.args(["serve", "0", "--extended", "--user", "alice", "--bind", "127.0.0.1", "--root"]).arg(root);
+    command.env("MINFTP_PASSWORD", password);
+    Server::spawn(command, root)
+}
+
 #[test]
 fn logins_come_from_netrc_and_a_refused_one_names_the_user() {
     let (root, work) = (temp_dir(), temp_dir());
     fs::write(root.path().join("f.txt"), b"secret stuff").unwrap();
-    let mut command = minftp(root.path());
-    command.args(["serve", "0", "--extended", "--user", "alice", "--bind", "127.0.0.1", "--root"]).arg(root.path());
-    command.env("MINFTP_PASSWORD", "s3cret");
-    let server = Server::spawn(command, root.path());
+    let server = server_for_alice(root.path(), "s3cret");
     let netrc = work.path().join("logins");
     fs::write(&netrc, "machine other login bob password x\nmachine 127.0.0.1\n login alice\n password s3cret\n")
         .unwrap();
@@ -382,10 +417,7 @@ fn assert_no_repeated_lines(stderr: &str) {
 fn a_user_without_a_password_is_asked_for_it_without_echo() {
     let (root, work) = (temp_dir(), temp_dir());
     fs::write(root.path().join("f.txt"), b"for alice").unwrap();
-    let mut command = minftp(root.path());
-    command.args(["serve", "0", "--extended", "--user", "alice", "--bind", "127.0.0.1", "--root"]).arg(root.path());
-    command.env("MINFTP_PASSWORD", "typed-secret");
-    let server = Server::spawn(command, root.path());
+    let server = server_for_alice(root.path(), "typed-secret");
     let (controller, terminal) = pseudo_terminal();
     let url = format!("ftp://alice@127.0.0.1:{}/f.txt", server.port());
     let mut child = minftp(work.path())
@@ -396,20 +428,8 @@ fn a_user_without_a_password_is_asked_for_it_without_echo() {
         .spawn()
         .unwrap();
     let mut input = fs::File::from(controller.try_clone().unwrap());
-    let mut screen = fs::File::from(controller);
     let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    {
-        let seen = seen.clone();
-        thread::spawn(move || {
-            let mut buffer = [0u8; 1024];
-            while let Ok(n) = screen.read(&mut buffer) {
-                if n == 0 {
-                    break;
-                }
-                seen.lock().unwrap().extend_from_slice(&buffer[..n]);
-            }
-        });
-    }
+    drain_into(fs::File::from(controller), seen.clone());
     let deadline = Instant::now() + Duration::from_secs(10);
     let prompt = "Password for alice@127.0.0.1: ";
     while !String::from_utf8_lossy(&seen.lock().unwrap()).contains(prompt) {
@@ -452,7 +472,8 @@ fn errors_say_what_happened() {
 
     // 552 during STOR is shown as the server said it.
     fs::write(work.path().join("big.bin"), binary_content(4_000_000)).unwrap();
-    let (port, fake) = disk_full_server();
+    let (port, fake) =
+        scripted_server(Script { listing: Vec::new(), mlsd: false, stor_refusal: Some("552 Disk full\r\n") });
     let out = minftp_run(work.path(), &["put", "--retry", "0", &addr(port), "big.bin"]);
     fake.join().unwrap();
     let stderr = stderr_of(&out);
@@ -470,50 +491,6 @@ fn errors_say_what_happened() {
     let out = minftp_run(work.path(), &["put", "--create-dirs", &addr(server.port()), "n.txt", "no/such/n.txt"]);
     assert_ok(&out);
     assert_eq!(fs::read(root.path().join("no/such/n.txt")).unwrap(), b"n");
-}
-
-/// A server that takes a STOR, reads a little of it, then says 552 and closes.
-fn disk_full_server() -> (u16, thread::JoinHandle<()>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let handle = thread::spawn(move || {
-        let (control, _) = listener.accept().unwrap();
-        let mut reader = BufReader::new(control.try_clone().unwrap());
-        let mut out = control;
-        let data = TcpListener::bind("127.0.0.1:0").unwrap();
-        let data_port = data.local_addr().unwrap().port();
-        out.write_all(b"220 fake\r\n").unwrap();
-        let mut line = String::new();
-        while reader.read_line(&mut line).unwrap_or(0) > 0 {
-            let verb = line.split_whitespace().next().unwrap_or("").to_ascii_uppercase();
-            let reply = match verb.as_str() {
-                "USER" => "331 password\r\n".to_string(),
-                "EPSV" => format!("229 Entering Extended Passive Mode (|||{data_port}|)\r\n"),
-                "STOR" => {
-                    out.write_all(b"150 go on\r\n").unwrap();
-                    let (mut stream, _) = data.accept().unwrap();
-                    let mut some = vec![0u8; 64 * 1024];
-                    let _ = stream.read(&mut some);
-                    out.write_all(b"552 Disk full\r\n").unwrap();
-                    // Closed with unread bytes: the client's sending breaks (a reset).
-                    drop(stream);
-                    line.clear();
-                    continue;
-                }
-                "QUIT" => {
-                    let _ = out.write_all(b"221 bye\r\n");
-                    return;
-                }
-                "" => return,
-                _ => "200 ok\r\n".into(),
-            };
-            if out.write_all(reply.as_bytes()).is_err() {
-                return;
-            }
-            line.clear();
-        }
-    });
-    (port, handle)
 }
 
 #[test]

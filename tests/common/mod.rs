@@ -211,7 +211,8 @@ impl Drop for Server {
     }
 }
 
-fn drain_into(mut source: impl Read + Send + 'static, sink: Arc<Mutex<Vec<u8>>>) {
+/// Copies everything `source` gives into `sink`, on a thread, until it ends.
+pub fn drain_into(mut source: impl Read + Send + 'static, sink: Arc<Mutex<Vec<u8>>>) {
     thread::spawn(move || {
         let mut buf = [0u8; 65536];
         while let Ok(n) = source.read(&mut buf) {
