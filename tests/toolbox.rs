@@ -327,6 +327,13 @@ fn several_files_and_globs_in_one_call() {
     let out = minftp_run(work.path(), &["put", &addr(server.port()), "p.txt", "q.txt", "new/box/", "--create-dirs"]);
     assert_ok(&out);
     assert_eq!(entries(&root.path().join("new/box")), ["p.txt", "q.txt"]);
+    // A name that only looks like a pattern is taken as it is.
+    fs::write(root.path().join("report[1].txt"), b"r1").unwrap();
+    let out = minftp_run(work.path(), &["get", &addr(server.port()), "report[1].txt", "a.txt", "-o", "odd"]);
+    assert_ok(&out);
+    assert_eq!(fs::read(work.path().join("odd/report[1].txt")).unwrap(), b"r1");
+    let out = minftp_run(work.path(), &["ls", &addr(server.port()), "report[1].txt"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "report[1].txt\n", "{}", stderr_of(&out));
     // A folder without -r says how to fetch it.
     let out = minftp_run(work.path(), &["get", &addr(server.port()), "new"]);
     assert!(stderr_of(&out).contains("\"new\" is a folder: add -r"), "{}", stderr_of(&out));

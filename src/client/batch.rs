@@ -173,6 +173,11 @@ fn plan_download(
     if has_glob(last) {
         let entries = session.entries(parent)?;
         let matches: Vec<_> = entries.into_iter().filter(|e| glob_matches(last.as_bytes(), &e.name)).collect();
+        // A name that only looks like a pattern (`report[1].txt`) is fetched as it is.
+        if let Some(size) = session.size(remote).filter(|_| matches.is_empty()) {
+            add_named_file(session, remote, last, Some(size), local, into_folder, newer, plan);
+            return Ok(());
+        }
         if matches.is_empty() {
             plan.failed.push(format!("no name matches {remote:?}"));
         }
@@ -184,10 +189,7 @@ fn plan_download(
     let is_folder = remote.ends_with('/') || last.is_empty() || session.is_folder(remote)?;
     if !is_folder {
         let size = session.size(remote);
-        let modified = session.modified(remote);
-        let name = if last.is_empty() { remote } else { last };
-        let target = if into_folder || local.is_dir() { local.join(name) } else { local.to_path_buf() };
-        add_file(remote.to_string(), target, size, modified, newer, plan);
+        add_named_file(session, remote, last, size, local, into_folder, newer, plan);
         return Ok(());
     }
     if !recursive {
@@ -202,6 +204,24 @@ fn plan_download(
     };
     mirror_folder(session, folder, &target, newer, 0, plan);
     Ok(())
+}
+
+/// Plans a file named on the command line (`size` from SIZE; its time is asked with MDTM):
+/// saved as `name` in `local`, or as `local` itself when one file was named with `-o`.
+#[allow(clippy::too_many_arguments)]
+fn add_named_file(
+    session: &mut FtpSession,
+    remote: &str,
+    name: &str,
+    size: Option<u64>,
+    local: &Path,
+    into_folder: bool,
+    newer: bool,
+    plan: &mut Plan,
+) {
+    let target = if into_folder || local.is_dir() { local.join(name) } else { local.to_path_buf() };
+    let modified = session.modified(remote);
+    add_file(remote.to_string(), target, size, modified, newer, plan);
 }
 
 /// Plans one listed entry of `folder`: a file, a folder (mirrored with `recursive`), or

@@ -31,9 +31,16 @@ pub fn ls(connection: &Connection, path: &str, form: ListForm) -> Result<()> {
         let entries = session.entries(parent).map_err(|err| explain(err, parent))?;
         let matching: Vec<_> = entries.into_iter().filter(|e| glob_matches(last.as_bytes(), &e.name)).collect();
         if matching.is_empty() {
-            return Err(eyre!("no name matches {path:?}"));
+            // A name that only looks like a pattern (`report[1].txt`) is listed as it is.
+            let bytes = session.list(Some(path)).map_err(|_| eyre!("no name matches {path:?}"))?;
+            let listed = parse_listing(&bytes, false, now());
+            if listed.is_empty() {
+                return Err(eyre!("no name matches {path:?}"));
+            }
+            listed
+        } else {
+            matching
         }
-        matching
     } else {
         match session.entries(path) {
             Ok(entries) => entries,
