@@ -583,3 +583,28 @@ fn trees_move_over_tls_past_the_tickets_one_session_holds() {
     let out = minftp_run(work.path(), &["ls", "--tls", "-k", &addr(server.port()), "copy/inner"]);
     assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 30);
 }
+
+#[test]
+fn on_a_terminal_ls_escapes_control_bytes_in_names() {
+    let (root, work) = (temp_dir(), temp_dir());
+    fs::write(root.path().join("evil\x1b[2Jname"), b"").unwrap();
+    let server = Server::start(root.path(), &["--extended"]);
+    let (controller, terminal) = pseudo_terminal();
+    let screen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    drain_into(fs::File::from(controller), screen.clone());
+    let status = minftp(work.path())
+        .args(["ls", &addr(server.port())])
+        .stdout(Stdio::from(terminal))
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !String::from_utf8_lossy(&screen.lock().unwrap()).contains("name") {
+        assert!(Instant::now() < deadline, "nothing on the screen");
+        thread::sleep(Duration::from_millis(20));
+    }
+    let shown = screen.lock().unwrap().clone();
+    assert!(!shown.contains(&0x1b), "a raw escape reached the terminal: {shown:?}");
+    assert!(String::from_utf8_lossy(&shown).contains("evil\\x1b[2Jname"), "{}", String::from_utf8_lossy(&shown));
+}
