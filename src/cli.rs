@@ -447,7 +447,9 @@ impl GetArgs {
             check_sendable(remote).map_err(usage)?;
         }
         let options = &self.options;
+        // --newer compares with the listing's size and time, which the batch path keeps.
         let many = options.recursive
+            || options.newer
             || remotes.len() > 1
             || remotes.iter().any(|r| r.ends_with('/') || has_glob(r.rsplit('/').next().unwrap_or(r)));
         if many {
@@ -507,7 +509,7 @@ impl PutArgs {
             check_sendable(remote).map_err(usage)?;
         }
         let options = &self.options;
-        let one_file = locals.len() == 1 && !options.recursive && !locals[0].is_dir();
+        let one_file = locals.len() == 1 && !options.recursive && !options.newer && !locals[0].is_dir();
         if one_file {
             let local = locals.pop().expect("one");
             let local_name = local

@@ -327,6 +327,11 @@ fn several_files_and_globs_in_one_call() {
     let out = minftp_run(work.path(), &["put", &addr(server.port()), "p.txt", "q.txt", "new/box/", "--create-dirs"]);
     assert_ok(&out);
     assert_eq!(entries(&root.path().join("new/box")), ["p.txt", "q.txt"]);
+    // --newer works for one named file too, both ways.
+    let out = minftp_run(work.path(), &["get", "--newer", &addr(server.port()), "a.txt", "-o", "inbox"]);
+    assert!(summary(&out).contains("1 up to date"), "{}", stderr_of(&out));
+    let out = minftp_run(work.path(), &["put", "--newer", &addr(server.port()), "p.txt", "new/box/"]);
+    assert!(summary(&out).contains("1 up to date"), "{}", stderr_of(&out));
     // A name that only looks like a pattern is taken as it is.
     fs::write(root.path().join("report[1].txt"), b"r1").unwrap();
     let out = minftp_run(work.path(), &["get", &addr(server.port()), "report[1].txt", "a.txt", "-o", "odd"]);
