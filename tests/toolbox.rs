@@ -526,6 +526,18 @@ fn eight_connections_share_a_tree_with_one_bar_and_a_line_per_file() {
     assert!(stderr.contains("/24 files"), "one bar counting files: {stderr}");
     assert!(stderr.contains("downloaded t/d1/f07"), "a line per file: {stderr}");
     assert!(stderr.contains("downloaded 24 files ("), "{stderr}");
+
+    // A server that lets one client hold only 2 sessions: the refused workers leave their
+    // folders and files to the others, and everything still arrives.
+    let capped = Server::start(root.path(), &["--extended", "--max-per-ip", "2"]);
+    let out = minftp_run(work.path(), &["get", "-r", "-j", "8", &addr(capped.port()), "t", "-o", "capped"]);
+    assert_ok(&out);
+    assert_same_tree(&work.path().join("capped"), &root.path().join("t"));
+    assert!(
+        summary(&out).starts_with("downloaded 24 files") && !summary(&out).contains("failed"),
+        "{}",
+        stderr_of(&out)
+    );
 }
 
 #[test]

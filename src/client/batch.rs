@@ -7,9 +7,9 @@ use std::collections::VecDeque;
 use std::fs::{self, File};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
+use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use color_eyre::eyre::{Result, WrapErr, eyre};
@@ -67,6 +67,27 @@ struct Plan {
     skipped: Vec<String>,
     /// Names that failed before any transfer, with the error.
     failed: Vec<String>,
+    /// Remote folders of a mirror still to be listed.
+    folders: Vec<Folder>,
+}
+
+/// A remote folder of a mirror to list, where its copy goes, and how deep it is.
+#[derive(Debug, Clone)]
+struct Folder {
+    remote: String,
+    local: PathBuf,
+    depth: usize,
+}
+
+impl Plan {
+    /// Takes in what another part of the planning found.
+    fn absorb(&mut self, other: Plan) {
+        self.transfers.extend(other.transfers);
+        self.up_to_date += other.up_to_date;
+        self.skipped.extend(other.skipped);
+        self.failed.extend(other.failed);
+        self.folders.extend(other.folders);
+    }
 }
 
 /// A remote download named on the command line: a file, a folder (with `-r`), or a glob.
@@ -92,7 +113,8 @@ pub fn get_many(
             plan.failed.push(format!("{}", explain_download_failure(err, remote)));
         }
     }
-    run(connection, session, plan, options, "downloaded", started)
+    let sessions = list_folders(connection, session, &mut plan, options);
+    run(connection, sessions, plan, options, "downloaded", started)
 }
 
 /// Uploads local files and (with `-r`) folders: each into the remote folder `remote` (the
@@ -126,7 +148,7 @@ pub fn put_many(
             plan.failed.push(format!("cannot upload {}: {err:#}", local.display()));
         }
     }
-    run(connection, session, plan, options, "uploaded", started)
+    run(connection, vec![session], plan, options, "uploaded", started)
 }
 
 fn open(connection: &Connection) -> Result<FtpSession> {
@@ -182,7 +204,7 @@ fn plan_download(
             plan.failed.push(format!("no name matches {remote:?}"));
         }
         for entry in matches {
-            add_entry(session, parent, &entry, local, recursive, newer, 0, plan);
+            add_entry(parent, &entry, local, recursive, newer, 0, plan);
         }
         return Ok(());
     }
@@ -202,7 +224,7 @@ fn plan_download(
         "" if remote.starts_with('/') => "/",
         trimmed => trimmed,
     };
-    mirror_folder(session, folder, &target, newer, 0, plan);
+    plan.folders.push(Folder { remote: folder.to_string(), local: target, depth: 0 });
     Ok(())
 }
 
@@ -226,9 +248,7 @@ fn add_named_file(
 
 /// Plans one listed entry of `folder`: a file, a folder (mirrored with `recursive`), or
 /// something skipped; names that cannot be a local file name fail.
-#[allow(clippy::too_many_arguments)]
 fn add_entry(
-    session: &mut FtpSession,
     folder: &str,
     entry: &RemoteEntry,
     local: &Path,
@@ -247,7 +267,7 @@ fn add_entry(
     let target = local.join(std::ffi::OsStr::from_bytes(&entry.name));
     match &entry.kind {
         RemoteKind::File => add_file(remote, target, entry.size, entry.modified, newer, plan),
-        RemoteKind::Directory if recursive => mirror_folder(session, &remote, &target, newer, depth + 1, plan),
+        RemoteKind::Directory if recursive => plan.folders.push(Folder { remote, local: target, depth: depth + 1 }),
         RemoteKind::Directory => plan.skipped.push(format!("{remote}/ (a folder: add -r)")),
         RemoteKind::Symlink(_) => plan.skipped.push(format!("{remote} (a symlink on the server: not followed)")),
         RemoteKind::Other => plan.skipped.push(format!("{remote} (not a regular file)")),
@@ -284,23 +304,132 @@ fn seconds_of(time: Option<SystemTime>) -> i64 {
     time.and_then(|t| t.duration_since(UNIX_EPOCH).ok()).map_or(0, |d| d.as_secs() as i64)
 }
 
-/// Lists `remote` and plans its tree into `local` (folders first, so an empty one is made).
-fn mirror_folder(session: &mut FtpSession, remote: &str, local: &Path, newer: bool, depth: usize, plan: &mut Plan) {
-    if depth > MAX_DEPTH {
-        plan.failed.push(format!("{remote:?} is more than {MAX_DEPTH} folders deep (a link loop?); not fetched"));
-        return;
+/// Lists every folder of the mirrors in `plan` (and the folders found in them) on up to
+/// `options.parallel` sessions at once, `first` among them, making each local folder
+/// (empty ones too) and planning what it holds; returns the sessions, for the transfers.
+/// Over a network each listing costs round trips, so a tree of many folders lists as many
+/// times faster as there are sessions. A session the server refuses (a cap on sessions
+/// per client) leaves the work to the others.
+fn list_folders(
+    connection: &Connection,
+    first: FtpSession,
+    plan: &mut Plan,
+    options: &BatchOptions,
+) -> Vec<FtpSession> {
+    if plan.folders.is_empty() {
+        return vec![first];
+    }
+    let listers = options.parallel.max(1);
+    let pending = plan.folders.drain(..).collect();
+    let state = Mutex::new(Listing { pending, busy: 0, alive: listers, found: Plan::default() });
+    let changed = Condvar::new();
+    let mut sessions = Vec::new();
+    std::thread::scope(|scope| {
+        let mut first = Some(first);
+        let listers: Vec<_> = (0..listers)
+            .map(|_| {
+                let mut session = first.take();
+                let (state, changed) = (&state, &changed);
+                scope.spawn(move || {
+                    list_worker(connection, &mut session, state, changed, options.newer);
+                    session
+                })
+            })
+            .collect();
+        sessions = listers.into_iter().filter_map(|lister| lister.join().ok().flatten()).collect();
+    });
+    let Listing { found, .. } = state.into_inner().expect("no lister panics holding it");
+    plan.absorb(found);
+    sessions
+}
+
+/// The shared state of [`list_folders`]: folders waiting, listers at work and alive, what
+/// was found.
+struct Listing {
+    pending: VecDeque<Folder>,
+    busy: usize,
+    alive: usize,
+    found: Plan,
+}
+
+/// One lister: lists folders until none is waiting and no other lister may add more.
+fn list_worker(
+    connection: &Connection,
+    session: &mut Option<FtpSession>,
+    state: &Mutex<Listing>,
+    changed: &Condvar,
+    newer: bool,
+) {
+    let lock = || state.lock().expect("no lister panics holding it");
+    loop {
+        let folder = {
+            let mut listing = lock();
+            loop {
+                if let Some(folder) = listing.pending.pop_front() {
+                    listing.busy += 1;
+                    break folder;
+                }
+                if listing.busy == 0 {
+                    listing.alive -= 1;
+                    changed.notify_all();
+                    return;
+                }
+                listing = changed.wait(listing).expect("no lister panics holding it");
+            }
+        };
+        let mut found = Plan::default();
+        match session.take().map_or_else(|| connection.open_ftp(), Ok) {
+            Ok(mut open) => {
+                if list_one(&mut open, &folder, newer, &mut found) {
+                    *session = Some(open);
+                }
+            }
+            Err(err) => {
+                // Refused (a cap on sessions per client) while another lister lives: it
+                // lists this folder. Decided under the lock, so that a lister is always left.
+                let mut listing = lock();
+                if listing.alive > 1 {
+                    listing.pending.push_front(folder);
+                    listing.busy -= 1;
+                    listing.alive -= 1;
+                    changed.notify_all();
+                    return;
+                }
+                drop(listing);
+                found.failed.push(format!("cannot list {:?}: {err}", folder.remote));
+            }
+        }
+        let mut listing = lock();
+        listing.pending.extend(found.folders.drain(..));
+        listing.found.absorb(found);
+        listing.busy -= 1;
+        changed.notify_all();
+    }
+}
+
+/// Lists one folder of a mirror into `found`: its local copy made, its entries planned.
+/// Returns whether the session is still fit to use (not broken on the network).
+fn list_one(session: &mut FtpSession, folder: &Folder, newer: bool, found: &mut Plan) -> bool {
+    let Folder { remote, local, depth } = folder;
+    if *depth > MAX_DEPTH {
+        found.failed.push(format!("{remote:?} is more than {MAX_DEPTH} folders deep (a link loop?); not fetched"));
+        return true;
     }
     if let Err(err) = fs::create_dir_all(local) {
-        plan.failed.push(format!("cannot create the folder {}: {err}", local.display()));
-        return;
+        found.failed.push(format!("cannot create the folder {}: {err}", local.display()));
+        return true;
     }
     match session.entries(remote) {
         Ok(entries) => {
             for entry in &entries {
-                add_entry(session, remote, entry, local, true, newer, depth, plan);
+                add_entry(remote, entry, local, true, newer, *depth, found);
             }
+            true
         }
-        Err(err) => plan.failed.push(format!("cannot list {remote:?}: {err}")),
+        Err(err) => {
+            found.failed.push(format!("cannot list {remote:?}: {err}"));
+            !matches!(err, FtpError::Io { .. } | FtpError::TimedOut { .. })
+        }
     }
 }
 
@@ -407,13 +536,13 @@ struct Finished {
 /// progress, prints the summary, and fails when any file failed.
 fn run(
     connection: &Connection,
-    session: FtpSession,
+    sessions: Vec<FtpSession>,
     plan: Plan,
     options: &BatchOptions,
     verb: &str,
     started: Instant,
 ) -> Result<()> {
-    let Plan { transfers, up_to_date, skipped, mut failed } = plan;
+    let Plan { transfers, up_to_date, skipped, mut failed, .. } = plan;
     let total_files = transfers.len();
     let total_bytes: u64 = transfers.iter().map(Transfer::size).sum();
     let progress = BatchProgress::start(total_files, total_bytes, connection.verbosity);
@@ -423,19 +552,21 @@ fn run(
     for line in &skipped {
         progress.note(&format!("skipped {line}"));
     }
-    let queue = Mutex::new(VecDeque::from(transfers));
-    let moved = AtomicU64::new(0);
     let workers = options.parallel.clamp(1, total_files.max(1));
+    let queue = Mutex::new(Queue { transfers: VecDeque::from(transfers), alive: workers });
+    let moved = AtomicU64::new(0);
     let (events, received) = mpsc::channel();
     let mut done_files = 0;
     let mut done_bytes = 0;
     std::thread::scope(|scope| {
-        let mut first = Some(session);
+        let mut sessions = sessions.into_iter();
         for _ in 0..workers {
             let (queue, moved, events) = (&queue, &moved, events.clone());
-            let mut session = first.take().map(|session| Worker { session, transfers: 0 });
+            let mut session = sessions.next().map(|session| Worker { session, transfers: 0 });
             scope.spawn(move || work(connection, &mut session, queue, moved, &events, &options.recovery));
         }
+        // More sessions than workers (a tree listed wider than it has files): done with.
+        sessions.for_each(FtpSession::quit);
         drop(events);
         loop {
             match received.recv_timeout(Duration::from_millis(100)) {
@@ -487,16 +618,48 @@ struct Worker {
 
 /// One worker: takes transfers from the queue until it is empty, on its own session
 /// (opened when first needed, and again after a broken connection).
+/// The transfers waiting, and how many workers are still running (one may leave only
+/// while another is left to take its file: both decided under this lock).
+struct Queue {
+    transfers: VecDeque<Transfer>,
+    alive: usize,
+}
+
 fn work(
     connection: &Connection,
     worker: &mut Option<Worker>,
-    queue: &Mutex<VecDeque<Transfer>>,
+    queue: &Mutex<Queue>,
     moved: &AtomicU64,
     events: &mpsc::Sender<Finished>,
     recovery: &Recovery,
 ) {
+    let lock = || queue.lock().expect("no worker panics holding it");
     loop {
-        let Some(transfer) = queue.lock().expect("no worker panics holding it").pop_front() else { break };
+        let transfer = {
+            let mut waiting = lock();
+            match waiting.transfers.pop_front() {
+                Some(transfer) => transfer,
+                None => {
+                    waiting.alive -= 1;
+                    break;
+                }
+            }
+        };
+        if worker.is_none() {
+            match connection.open_ftp() {
+                Ok(session) => *worker = Some(Worker { session, transfers: 0 }),
+                // Refused (a cap on sessions per client) while another worker runs: that one
+                // takes this file. The last worker goes on and reports what fails.
+                Err(_) => {
+                    let mut waiting = lock();
+                    if waiting.alive > 1 {
+                        waiting.transfers.push_front(transfer);
+                        waiting.alive -= 1;
+                        return;
+                    }
+                }
+            }
+        }
         let what = match &transfer {
             Transfer::Download { remote, .. } => format!("download of {remote}"),
             Transfer::Upload { remote, .. } => format!("upload of {remote}"),
