@@ -373,6 +373,10 @@ fn minftp_client_over_tls_against_pyftpdlib_and_vsftpd() {
     let work = temp_dir();
     let upload = binary_content(1_500_007);
     fs::write(work.path().join("up.bin"), &upload).unwrap();
+    for i in 0..20 {
+        fs::create_dir_all(root.path().join(format!("tree/d{}", i % 4))).unwrap();
+        fs::write(root.path().join(format!("tree/d{}/f{i}", i % 4)), binary_content(5_000 + i)).unwrap();
+    }
     let config_dir = temp_dir();
     let peers = [
         ("pyftpdlib", peers::pyftpdlib_tls(root.path(), Path::new(&cert), Path::new(&key))),
@@ -391,6 +395,17 @@ fn minftp_client_over_tls_against_pyftpdlib_and_vsftpd() {
             assert!(fs::read(root.path().join(&remote)).unwrap() == upload, "{name}: the upload differs");
         }
         fs::remove_file(work.path().join("got.bin")).unwrap();
+        // A tree over TLS on 3 sessions: 20 data connections, each resuming its session.
+        let mirror = format!("mirror-{name}");
+        let out = minftp_run(
+            work.path(),
+            &["get", "-r", "-j", "3", "--tls", "--cacert", &ca, &address, "tree", "-o", &mirror],
+        );
+        assert_ok(&out);
+        for i in 0..20 {
+            let got = fs::read(work.path().join(format!("{mirror}/d{}/f{i}", i % 4))).unwrap();
+            assert!(got == binary_content(5_000 + i), "{name}: tree file {i} differs");
+        }
     }
 }
 

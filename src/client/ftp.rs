@@ -182,8 +182,8 @@ impl FtpSession {
             .map_err(io_error(format!("cannot connect to {host} port {port} (is the server running?)"), timeout))?;
         control.set_reply_timeout(timeout);
         let server = control.peer_addr().map_err(io_error("the connection broke", timeout))?;
-        let tls = security.config().map(|config| (Arc::clone(config), host.to_string()));
-        if let Security::Implicit(config) = security {
+        let tls = security.config().map(|config| (own_session_cache(config), host.to_string()));
+        if let (Security::Implicit(_), Some((config, _))) = (security, &tls) {
             start_client_tls(&mut control, config, host, timeout)?;
         }
         let mut session = FtpSession { control, server, mode, passive_refused: false, timeout, tls, features: None };
@@ -192,7 +192,7 @@ impl FtpSession {
         if !greeting.is_complete() {
             return Err(FtpError::Refused { command: "the connection".into(), reply: greeting });
         }
-        if let Security::Explicit(config) = security {
+        if let (Security::Explicit(_), Some((config, _))) = (security, session.tls.clone()) {
             let reply = session.command("AUTH TLS")?;
             if reply.code != 234 {
                 return Err(FtpError::Refused {
@@ -200,7 +200,7 @@ impl FtpSession {
                     reply,
                 });
             }
-            start_client_tls(&mut session.control, config, host, timeout)?;
+            start_client_tls(&mut session.control, &config, host, timeout)?;
         }
         if session.tls.is_some() {
             session.expect_complete("PBSZ 0", "PBSZ 0")?;
@@ -550,6 +550,16 @@ impl FtpSession {
         self.expect_complete(&command, &shown)?;
         Ok(listener)
     }
+}
+
+/// `config` with a session cache of its own, for one FTP session: its data connections
+/// must resume the TLS session of its own control connection (vsftpd's
+/// `require_ssl_reuse` refuses any other, even one of the same client's parallel
+/// sessions), so tickets are not shared between sessions to the same server.
+fn own_session_cache(config: &Arc<rustls::ClientConfig>) -> Arc<rustls::ClientConfig> {
+    let mut own = (**config).clone();
+    own.resumption = rustls::client::Resumption::in_memory_sessions(32);
+    Arc::new(own)
 }
 
 /// Puts the control connection under TLS for `host`.
