@@ -298,7 +298,9 @@ fn put_r_uploads_a_tree_and_a_newer_run_moves_nothing() {
     if let Some(peer) = peers::pyftpdlib(root.path()) {
         targets.push(("pyftpdlib", peer.port, Some(peer)));
     }
-    let _ = config;
+    if let Some(peer) = peers::vsftpd(root.path(), config.path()) {
+        targets.push(("vsftpd", peer.port, Some(peer)));
+    }
     for (name, port, _peer) in &targets {
         let remote = format!("up/{name}/copy");
         let out = minftp_run(work.path(), &["put", "-r", "-j", "8", &addr(*port), "tree", &remote]);

@@ -149,7 +149,7 @@ fn vsftpd_with(root: &Path, config_dir: &Path, extra: &str) -> Option<Peer> {
             format!(
                 "listen=YES\nlisten_ipv6=NO\nlisten_address=127.0.0.1\nlisten_port={port}\nbackground=NO\n\
                  anonymous_enable=YES\nlocal_enable=NO\nno_anon_password=YES\nanon_root={}\nwrite_enable=YES\n\
-                 anon_upload_enable=YES\nanon_other_write_enable=YES\nanon_umask=022\nrun_as_launching_user=YES\nseccomp_sandbox=NO\n\
+                 anon_upload_enable=YES\nanon_mkdir_write_enable=YES\nanon_other_write_enable=YES\nanon_umask=022\nrun_as_launching_user=YES\nseccomp_sandbox=NO\n\
                  pasv_enable=YES\npasv_address=127.0.0.1\nxferlog_enable=NO\n{extra}",
                 root.display()
             ),
