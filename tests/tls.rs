@@ -510,3 +510,47 @@ except (OSError, ssl.SSLError) as err:
     assert!(!said.contains("331"), "the injected USER was carried out: {said}");
     assert!(!String::from_utf8_lossy(&tls.server.transcript()).contains("injected"), "{said}");
 }
+
+/// FileZilla's sequence (as its log shows it, FileZilla 3 with "Use explicit FTP over TLS
+/// if available"), by ftplib resuming the control connection's TLS session on the data
+/// connection as FileZilla (GnuTLS) does: AUTH TLS, USER, PASS, SYST, FEAT, OPTS UTF8 ON,
+/// PBSZ 0, PROT P, OPTS MLST, PWD, TYPE I, PASV, MLSD. FileZilla itself needs a display.
+#[test]
+fn filezillas_command_sequence_lists_with_mlsd_over_tls_with_the_reuse_check_on() {
+    let (root, _) = served();
+    let server = tls_server(root.path(), &[]);
+    let work = temp_dir();
+    let script = r#"
+import ftplib, ssl, sys
+class Resuming(ftplib.FTP_TLS):
+    def ntransfercmd(self, cmd, rest=None):
+        conn, size = ftplib.FTP.ntransfercmd(self, cmd, rest)
+        return self.context.wrap_socket(conn, server_hostname=self.host, session=self.sock.session), size
+context = ssl.create_default_context()
+context.check_hostname = False
+context.verify_mode = ssl.CERT_NONE
+ftp = Resuming(context=context)
+try:
+    ftp.connect("127.0.0.1", int(sys.argv[1]), timeout=20)
+    ftp.auth()
+    ftp.login("anonymous", "anon@localhost")
+    said = [ftp.sendcmd(c)[:3] for c in ("SYST", "FEAT", "OPTS UTF8 ON", "PBSZ 0", "PROT P")]
+    try:
+        said.append(ftp.sendcmd("OPTS MLST type;unique;size;modify;perm;")[:3])
+    except ftplib.error_perm as e:
+        said.append(str(e)[:3])
+    said += [ftp.sendcmd(c)[:3] for c in ("PWD", "TYPE I")]
+    ftp.set_pasv(True)
+    names = sorted(name for name, facts in ftp.mlsd() if facts.get("type") == "file")
+    print("ok", " ".join(said), " ".join(names))
+except ftplib.all_errors as e:
+    print("error", e)
+"#;
+    let Some(out) = run_tool(work.path(), "python3", &["-c", script, &server.server.port().to_string()]) else {
+        return;
+    };
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    // OPTS MLST is answered too (200); the listing comes over a data connection that
+    // resumed the control connection's session, as the reuse check requires.
+    assert_eq!(said.trim_end(), "ok 215 211 200 200 200 200 257 200 big.bin notes.txt", "{}", stderr_of(&out));
+}
