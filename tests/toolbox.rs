@@ -628,3 +628,25 @@ fn on_a_terminal_ls_escapes_control_bytes_in_names() {
     assert!(!shown.contains(&0x1b), "a raw escape reached the terminal: {shown:?}");
     assert!(String::from_utf8_lossy(&shown).contains("evil\\x1b[2Jname"), "{}", String::from_utf8_lossy(&shown));
 }
+
+#[test]
+fn a_batch_download_broken_three_times_continues_where_each_attempt_stopped() {
+    use common::peers::{Fake, fake_server};
+    let work = temp_dir();
+    let content = binary_content(1_000_000);
+    // Each of the first 3 sessions sends 300,000 bytes from where REST says, then the
+    // server dies; the 4th is served whole.
+    let fake = Fake { die_after: Some(300_000), healthy_from: 3, ..Fake::serving(content.clone(), 4) };
+    let offsets = fake.retr_offsets.clone();
+    let (port, server) = fake_server(fake);
+    let out = minftp_run(
+        work.path(),
+        &["get", "--newer", "--retry", "5", "--retry-delay", "0", &addr(port), "f.bin", "-o", "got"],
+    );
+    server.join().unwrap();
+    assert_ok(&out);
+    assert!(fs::read(work.path().join("got")).unwrap() == content, "{}", stderr_of(&out));
+    assert!(stderr_of(&out).contains("attempt 4 of 6"), "{}", stderr_of(&out));
+    // Each attempt asked for the rest only (REST), never the whole file again.
+    assert_eq!(*offsets.lock().unwrap(), [0, 300_000, 600_000, 900_000]);
+}

@@ -5,6 +5,7 @@
 
 use std::collections::VecDeque;
 use std::fs::{self, File};
+use std::io::Seek;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -664,6 +665,8 @@ fn work(
             Transfer::Download { remote, .. } => format!("download of {remote}"),
             Transfer::Upload { remote, .. } => format!("upload of {remote}"),
         };
+        // A download's file, kept across attempts.
+        let mut sink = None;
         let result = with_retries(recovery, &what, || {
             let mut live = match worker.take() {
                 Some(live) => live,
@@ -674,7 +677,7 @@ fn work(
                 moved.fetch_add(n.saturating_sub(counted), Ordering::Relaxed);
                 counted = n;
             };
-            let mut outcome = move_one(&mut live.session, &transfer, recovery.resume, &mut count);
+            let mut outcome = move_one(&mut live.session, &transfer, recovery.resume, &mut sink, &mut count);
             // Under TLS each data connection resumes the control connection's TLS session
             // with a ticket the server gave, used once; a server that gives none after
             // uploads (minftp, for curl's sake) refuses the data connection (522) once a
@@ -682,9 +685,10 @@ fn work(
             if matches!(&outcome, Err(FtpError::Refused { reply, .. }) if reply.code == 522) && live.transfers > 0 {
                 live.session.quit();
                 live = Worker { session: connection.open_ftp()?, transfers: 0 };
-                outcome = move_one(&mut live.session, &transfer, recovery.resume, &mut count);
+                outcome = move_one(&mut live.session, &transfer, recovery.resume, &mut sink, &mut count);
             }
-            if outcome.is_err() {
+            // A download keeps what arrived (the retry continues it); an upload starts over.
+            if outcome.is_err() && matches!(transfer, Transfer::Upload { .. }) {
                 moved.fetch_sub(counted, Ordering::Relaxed);
             }
             live.transfers += 1;
@@ -711,34 +715,55 @@ fn work(
 }
 
 /// Moves one file on an open session: a download through the write policy (atomic, or
-/// continued in place with `resume`), its modification time set to the server's; an
-/// upload with the server told the local modification time where it offers MFMT.
+/// continued in place with `resume`) into `sink`, which keeps what arrived between
+/// attempts so that a retry continues with REST, its modification time set to the
+/// server's; an upload with the server told the local modification time where it offers
+/// MFMT.
 fn move_one(
     session: &mut FtpSession,
     transfer: &Transfer,
     resume: bool,
+    sink: &mut Option<Writing>,
     on_progress: &mut dyn FnMut(u64),
 ) -> Result<u64, FtpError> {
     match transfer {
         Transfer::Download { remote, local, size, modified } => {
             let local_error = |context: String| move |source| FtpError::Local { context, source };
-            let partial = fs::metadata(local).ok().filter(|m| m.is_file()).map_or(0, |m| m.len());
-            let offset = if resume && size.is_some_and(|size| partial < size) { partial } else { 0 };
-            let start = if offset > 0 { Start::Append } else { Start::Fresh };
-            let mut writing = Writing::to_local_path(local, start)
-                .map_err(local_error(format!("cannot write {}", local.display())))?;
-            let got = session.retrieve(remote, offset, writing.file(), FILE_RECEIVE_BUFFER, on_progress)?;
+            let cannot_write = || format!("cannot write {}", local.display());
+            if sink.is_none() {
+                let partial = fs::metadata(local).ok().filter(|m| m.is_file()).map_or(0, |m| m.len());
+                let continued = resume && partial > 0 && size.is_some_and(|size| partial < size);
+                let start = if continued { Start::Append } else { Start::Fresh };
+                *sink = Some(Writing::to_local_path(local, start).map_err(local_error(cannot_write()))?);
+            }
+            let writing = sink.as_mut().expect("set above");
+            // What an earlier attempt (or a partial file being continued) already holds.
+            let offset = writing.file().metadata().map_err(local_error(cannot_write()))?.len();
+            let (offset, got) = match session.retrieve(remote, offset, writing.file(), FILE_RECEIVE_BUFFER, on_progress)
+            {
+                // A server that cannot restart: our own temporary starts again from byte 0.
+                Err(FtpError::Refused { command, .. }) if command.starts_with("REST") && writing.is_atomic() => {
+                    writing
+                        .file()
+                        .set_len(0)
+                        .and_then(|()| writing.file().rewind())
+                        .map_err(local_error(cannot_write()))?;
+                    (0, session.retrieve(remote, 0, writing.file(), FILE_RECEIVE_BUFFER, on_progress)?)
+                }
+                other => (offset, other?),
+            };
             let total = offset + got;
             if let Some(size) = size.filter(|&size| total < size) {
                 let context = format!("the download is incomplete: {total} of {size} bytes arrived");
                 return Err(FtpError::Io { context, source: std::io::ErrorKind::UnexpectedEof.into() });
             }
+            let mut writing = sink.take().expect("set above");
             if let Some(modified) = modified.filter(|_| writing.is_atomic() || offset > 0) {
                 // The listing's time, so that `--newer` finds the copy current next time.
                 let when = UNIX_EPOCH + Duration::from_secs(modified.seconds.max(0) as u64);
                 let _ = writing.file().set_modified(when);
             }
-            writing.commit().map_err(local_error(format!("cannot write {}", local.display())))?;
+            writing.commit().map_err(local_error(cannot_write()))?;
             Ok(total)
         }
         Transfer::Upload { local, remote, size, modified } => {

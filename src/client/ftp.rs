@@ -327,9 +327,14 @@ impl FtpSession {
         Ok(parse_listing(&bytes, mlsd, now))
     }
 
-    /// Whether `path` is a folder on the server (CWD into it and back).
+    /// Whether `path` is a folder on the server (CWD into it and back). A server that
+    /// will not say where it is (no PWD) cannot be taken back, so nothing is tried: no.
     pub fn is_folder(&mut self, path: &str) -> Result<bool, FtpError> {
-        let home = self.working_folder()?;
+        let home = match self.working_folder() {
+            Ok(home) => home,
+            Err(FtpError::Refused { .. }) => return Ok(false),
+            Err(err) => return Err(err),
+        };
         let inside = self.command(&format!("CWD {path}"))?.is_complete();
         if inside {
             self.expect_complete(&format!("CWD {home}"), "CWD (back)")?;

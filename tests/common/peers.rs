@@ -225,6 +225,11 @@ pub struct Fake {
     pub sessions: usize,
     /// RETR sends only this many bytes, then the server dies (every connection closes).
     pub die_after: Option<usize>,
+    /// Sessions from this one on (counted from 0) are served whole despite `die_after`
+    /// (a server that came back).
+    pub healthy_from: usize,
+    /// The offset each RETR started from (0, or what REST said), in order.
+    pub retr_offsets: std::sync::Arc<std::sync::Mutex<Vec<usize>>>,
     /// What SIZE says, when it is not the content's length (a file that grows).
     pub announced_size: Option<usize>,
 }
@@ -232,7 +237,16 @@ pub struct Fake {
 impl Fake {
     /// A fast, reliable fake serving `content` for `sessions` sessions.
     pub fn serving(content: Vec<u8>, sessions: usize) -> Fake {
-        Fake { content, drop_first: 0, pace: Duration::ZERO, sessions, die_after: None, announced_size: None }
+        Fake {
+            content,
+            drop_first: 0,
+            pace: Duration::ZERO,
+            sessions,
+            die_after: None,
+            healthy_from: usize::MAX,
+            retr_offsets: Default::default(),
+            announced_size: None,
+        }
     }
 }
 
@@ -245,9 +259,12 @@ pub fn fake_server(fake: Fake) -> (u16, thread::JoinHandle<Vec<UploadEnd>>) {
             drop(listener.accept().unwrap());
         }
         let mut uploads = Vec::new();
-        for _ in 0..fake.sessions {
+        for index in 0..fake.sessions {
             let (control, _) = listener.accept().unwrap();
-            fake_session(&fake, control, &mut uploads);
+            let die_after = fake.die_after.filter(|_| index < fake.healthy_from);
+            let session =
+                Fake { die_after, content: fake.content.clone(), retr_offsets: fake.retr_offsets.clone(), ..fake };
+            fake_session(&session, control, &mut uploads);
         }
         uploads
     });
@@ -302,6 +319,7 @@ fn fake_session(fake: &Fake, control: TcpStream, uploads: &mut Vec<UploadEnd>) {
                 };
                 let Ok(mut data) = data else { return };
                 let ok = if verb == "RETR" {
+                    fake.retr_offsets.lock().unwrap().push(offset);
                     let from = offset.min(fake.content.len());
                     let to = fake.die_after.map_or(fake.content.len(), |n| (from + n).min(fake.content.len()));
                     let sent = fake.content[from..to].chunks(64 * 1024).all(|chunk| {
