@@ -252,15 +252,6 @@ pub struct TransferOptions {
 }
 
 impl ConnectOptions {
-    /// Refuses a user or password that cannot be sent in a command line (see
-    /// [`check_sendable`]), before anything is sent.
-    fn check_login(&self) -> Result<()> {
-        for value in [&self.user, &self.password].into_iter().flatten() {
-            check_sendable(value).map_err(usage)?;
-        }
-        Ok(())
-    }
-
     /// How to trust the server, when the session uses TLS (`--tls` or `ftps://`).
     fn security(&self, target: &Target) -> Result<Security> {
         let trust = match (&self.cacert, self.pin_sha256, self.insecure) {
@@ -304,21 +295,23 @@ impl ConnectOptions {
             }
         }
         let Some(user) = user else { return Ok(Login::anonymous()) };
+        // CR, LF or NUL would end the command line early and smuggle in another command
+        // (see check_sendable); refused before anything is sent or asked for.
+        check_sendable(&user).map_err(usage)?;
         let password = match password {
             Some(password) => password,
             None if can_prompt() => prompt_password(&format!("Password for {user}@{}: ", target.host))
                 .wrap_err("cannot read the password from the terminal")?,
             None => String::new(),
         };
+        // Said without the password itself.
         check_sendable(&password)
-            .map_err(|_| usage("the password contains a line break or NUL, which FTP cannot send"))?;
-        check_sendable(&user).map_err(usage)?;
+            .map_err(|_| usage("the password contains CR, LF or NUL, which cannot be sent in an FTP command"))?;
         Ok(Login { user, password })
     }
 
     /// The connection to `target`.
     fn connection(&self, target: &Target) -> Result<Connection> {
-        self.check_login()?;
         Ok(Connection {
             host: target.host.clone(),
             port: target.port,

@@ -210,6 +210,13 @@ impl Writing {
         &mut self.file
     }
 
+    /// Drops what was written so far and starts again at byte 0 (a download whose server
+    /// cannot continue it).
+    pub fn restart(&mut self) -> io::Result<()> {
+        self.file.set_len(0)?;
+        self.file.rewind().map(|_| ())
+    }
+
     /// True when the bytes go to a temporary that replaces the target only at the commit.
     pub fn is_atomic(&self) -> bool {
         matches!(self.finish, Finish::Rename { .. })

@@ -5,21 +5,21 @@
 
 use std::collections::VecDeque;
 use std::fs::{self, File};
-use std::io::Seek;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::{Condvar, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use color_eyre::eyre::{Result, WrapErr, eyre};
 
 use super::ftp::{FtpError, FtpSession};
-use super::listing::{Modified, RemoteEntry, RemoteKind, glob_matches, has_glob};
+use super::listing::{Modified, RemoteEntry, RemoteKind, has_glob, split_remote};
 use super::oneshot::{Connection, Recovery, explain_download_failure, explain_upload_failure, with_retries};
 use super::progress::BatchProgress;
 use crate::protocol::data::FILE_RECEIVE_BUFFER;
+use crate::protocol::timestamp::unix_seconds;
 use crate::write_policy::{Start, Writing};
 
 /// How a batch runs.
@@ -189,13 +189,9 @@ fn plan_download(
     newer: bool,
     plan: &mut Plan,
 ) -> Result<(), FtpError> {
-    let (parent, last) = match remote.trim_end_matches('/').rsplit_once('/') {
-        Some((parent, last)) => (if parent.is_empty() { "/" } else { parent }, last),
-        None => ("", remote.trim_end_matches('/')),
-    };
+    let (parent, last) = split_remote(remote);
     if has_glob(last) {
-        let entries = session.entries(parent)?;
-        let matches: Vec<_> = entries.into_iter().filter(|e| glob_matches(last.as_bytes(), &e.name)).collect();
+        let matches = session.entries_matching(parent, last)?;
         // A name that only looks like a pattern (`report[1].txt`) is fetched as it is.
         if let Some(size) = session.size(remote).filter(|_| matches.is_empty()) {
             add_named_file(session, remote, last, Some(size), local, into_folder, newer, plan);
@@ -295,14 +291,10 @@ fn add_file(
 /// is known is compared.
 fn local_is_current(local: &Path, size: Option<u64>, modified: Option<Modified>) -> bool {
     let Ok(metadata) = fs::metadata(local) else { return false };
-    let local_time = seconds_of(metadata.modified().ok());
+    let local_time = metadata.modified().map_or(0, unix_seconds);
     metadata.is_file()
         && size.is_none_or(|size| size == metadata.len())
         && modified.is_none_or(|m| m.not_newer_than(local_time))
-}
-
-fn seconds_of(time: Option<SystemTime>) -> i64 {
-    time.and_then(|t| t.duration_since(UNIX_EPOCH).ok()).map_or(0, |d| d.as_secs() as i64)
 }
 
 /// Lists every folder of the mirrors in `plan` (and the folders found in them) on up to
@@ -451,7 +443,7 @@ fn plan_upload(
         return Ok(());
     }
     let (parent, name) = remote.rsplit_once('/').unwrap_or(("", remote));
-    let existing = if newer { remote_entries_by_name(session, parent) } else { Vec::new() };
+    let existing = if newer { entries_or_none(session, parent) } else { Vec::new() };
     add_upload(
         local.to_path_buf(),
         remote.to_string(),
@@ -463,7 +455,7 @@ fn plan_upload(
 }
 
 /// The entries of a remote folder, or none when it cannot be listed (it does not exist yet).
-fn remote_entries_by_name(session: &mut FtpSession, folder: &str) -> Vec<RemoteEntry> {
+fn entries_or_none(session: &mut FtpSession, folder: &str) -> Vec<RemoteEntry> {
     session.entries(folder).unwrap_or_default()
 }
 
@@ -472,7 +464,7 @@ fn add_upload(local: PathBuf, remote: String, metadata: &fs::Metadata, there: Op
         plan.skipped.push(format!("{} (not a regular file)", local.display()));
         return;
     }
-    let modified = seconds_of(metadata.modified().ok());
+    let modified = metadata.modified().map_or(0, unix_seconds);
     let current = there.is_some_and(|entry| {
         entry.kind == RemoteKind::File
             && entry.size == Some(metadata.len())
@@ -497,7 +489,7 @@ fn upload_folder(session: &mut FtpSession, local: &Path, remote: &str, newer: bo
         plan.failed.push(format!("cannot create the remote folder {remote:?}: {err}"));
         return;
     }
-    let existing = if newer { remote_entries_by_name(session, remote) } else { Vec::new() };
+    let existing = if newer { entries_or_none(session, remote) } else { Vec::new() };
     let mut children: Vec<_> = match fs::read_dir(local) {
         Ok(read) => read.filter_map(|e| e.ok()).collect(),
         Err(err) => {
@@ -743,18 +735,13 @@ fn move_one(
             {
                 // A server that cannot restart: our own temporary starts again from byte 0.
                 Err(FtpError::Refused { command, .. }) if command.starts_with("REST") && writing.is_atomic() => {
-                    writing
-                        .file()
-                        .set_len(0)
-                        .and_then(|()| writing.file().rewind())
-                        .map_err(local_error(cannot_write()))?;
+                    writing.restart().map_err(local_error(cannot_write()))?;
                     (0, session.retrieve(remote, 0, writing.file(), FILE_RECEIVE_BUFFER, on_progress)?)
                 }
                 other => (offset, other?),
             };
             let total = offset + got;
-            if let Some(size) = size.filter(|&size| total < size) {
-                let context = format!("the download is incomplete: {total} of {size} bytes arrived");
+            if let Some(context) = super::oneshot::shortfall(remote, total, *size) {
                 return Err(FtpError::Io { context, source: std::io::ErrorKind::UnexpectedEof.into() });
             }
             let mut writing = sink.take().expect("set above");
@@ -800,7 +787,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("f");
         fs::write(&path, b"abc").unwrap();
-        let now = seconds_of(fs::metadata(&path).unwrap().modified().ok());
+        let now = unix_seconds(fs::metadata(&path).unwrap().modified().unwrap());
         assert!(local_is_current(&path, Some(3), Some(minute(now))));
         assert!(local_is_current(&path, Some(3), None));
         assert!(!local_is_current(&path, Some(4), Some(minute(now))));

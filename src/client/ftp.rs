@@ -9,12 +9,13 @@ use std::io::{self, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use super::control::{ControlConnection, ServerReply};
-use super::listing::{RemoteEntry, parse_listing};
+use super::listing::{RemoteEntry, glob_matches, parse_listing};
 use crate::protocol::address::{format_eprt_argument, format_port_argument, parse_epsv_reply, parse_pasv_reply};
 use crate::protocol::data::{Accepted, DataError, STREAM_RECEIVE_BUFFER, SendMethod, accept_from, receive, send_file};
+use crate::protocol::timestamp::unix_seconds;
 use crate::protocol::transport::Channel;
 use crate::signals::{self, TransferGuard};
 
@@ -152,6 +153,8 @@ pub struct FtpSession {
     tls: Option<(Arc<rustls::ClientConfig>, String)>,
     /// The FEAT reply's features (first words, upper case), asked once when needed.
     features: Option<Vec<String>>,
+    /// The login folder (PWD), asked once when needed.
+    home: Option<String>,
 }
 
 impl FtpSession {
@@ -186,7 +189,8 @@ impl FtpSession {
         if let (Security::Implicit(_), Some((config, _))) = (security, &tls) {
             start_client_tls(&mut control, config, host, timeout)?;
         }
-        let mut session = FtpSession { control, server, mode, passive_refused: false, timeout, tls, features: None };
+        let mut session =
+            FtpSession { control, server, mode, passive_refused: false, timeout, tls, features: None, home: None };
         let greeting =
             session.control.read_server_reply().map_err(io_error("waiting for the server's greeting", timeout))?;
         if !greeting.is_complete() {
@@ -240,10 +244,7 @@ impl FtpSession {
     /// The modification time of a remote file, when the server tells (MDTM, RFC 3659).
     pub fn modified(&mut self, path: &str) -> Option<super::listing::Modified> {
         let reply = self.command(&format!("MDTM {path}")).ok().filter(|reply| reply.code == 213)?;
-        let stamp = reply.text().trim();
-        let whole = stamp.split('.').next().unwrap_or(stamp);
-        let seconds = crate::protocol::timestamp::parse_timestamp(whole.as_bytes())?;
-        Some(super::listing::Modified { seconds, precision: super::listing::Precision::Second })
+        super::listing::parse_modify(reply.text().trim().as_bytes())
     }
 
     /// Downloads `path` from byte `offset` on (REST, when not 0) into `out` through a buffer
@@ -323,17 +324,32 @@ impl FtpSession {
         let path = (!path.is_empty()).then_some(path);
         let mlsd = self.supports("MLST");
         let bytes = self.listing(if mlsd { "MLSD" } else { "LIST" }, path)?;
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
-        Ok(parse_listing(&bytes, mlsd, now))
+        Ok(parse_listing(&bytes, mlsd, unix_seconds(SystemTime::now())))
+    }
+
+    /// The entries of `folder` whose names match the shell pattern `pattern`.
+    pub fn entries_matching(&mut self, folder: &str, pattern: &str) -> Result<Vec<RemoteEntry>, FtpError> {
+        let entries = self.entries(folder)?;
+        Ok(entries.into_iter().filter(|entry| glob_matches(pattern.as_bytes(), &entry.name)).collect())
+    }
+
+    /// What `LIST path` lists, parsed: on most servers, a file's own line.
+    pub fn listed(&mut self, path: &str) -> Result<Vec<RemoteEntry>, FtpError> {
+        let bytes = self.list(Some(path))?;
+        Ok(parse_listing(&bytes, false, unix_seconds(SystemTime::now())))
     }
 
     /// Whether `path` is a folder on the server (CWD into it and back). A server that
     /// will not say where it is (no PWD) cannot be taken back, so nothing is tried: no.
     pub fn is_folder(&mut self, path: &str) -> Result<bool, FtpError> {
-        let home = match self.working_folder() {
-            Ok(home) => home,
-            Err(FtpError::Refused { .. }) => return Ok(false),
-            Err(err) => return Err(err),
+        let home = match &self.home {
+            Some(home) => home.clone(),
+            None => match self.working_folder() {
+                // It stays the same: every CWD here goes back to it.
+                Ok(home) => self.home.insert(home).clone(),
+                Err(FtpError::Refused { .. }) => return Ok(false),
+                Err(err) => return Err(err),
+            },
         };
         let inside = self.command(&format!("CWD {path}"))?.is_complete();
         if inside {

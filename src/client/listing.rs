@@ -67,6 +67,23 @@ impl Modified {
     }
 }
 
+/// `YYYYMMDDHHMMSS[.sss]` (UTC), as MLSD's modify fact and MDTM's reply give it; the
+/// fraction is dropped.
+pub fn parse_modify(text: &[u8]) -> Option<Modified> {
+    let whole = text.split(|&b| b == b'.').next().unwrap_or(text);
+    parse_timestamp(whole).map(|seconds| Modified { seconds, precision: Precision::Second })
+}
+
+/// A remote path's folder and last name: `("d/e", "f")` for `d/e/f`, `("/", "f")` for
+/// `/f`, `("", "f")` for `f` (the login folder); a trailing `/` is ignored.
+pub fn split_remote(path: &str) -> (&str, &str) {
+    match path.trim_end_matches('/').rsplit_once('/') {
+        Some(("", last)) => ("/", last),
+        Some((parent, last)) => (parent, last),
+        None => ("", path.trim_end_matches('/')),
+    }
+}
+
 /// One entry of a remote folder.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RemoteEntry {
@@ -120,11 +137,7 @@ pub fn parse_mlsd_line(line: &[u8]) -> Option<RemoteEntry> {
         match key.as_slice() {
             b"type" => kind = Some(value.to_ascii_lowercase()),
             b"size" | b"sizd" => entry.size = std::str::from_utf8(value).ok().and_then(|v| v.parse().ok()),
-            b"modify" => {
-                let whole = value.split(|&b| b == b'.').next().unwrap_or(value);
-                entry.modified =
-                    parse_timestamp(whole).map(|seconds| Modified { seconds, precision: Precision::Second });
-            }
+            b"modify" => entry.modified = parse_modify(value),
             _ => {}
         }
     }

@@ -6,7 +6,7 @@ use std::io::{self, IsTerminal, Write};
 use color_eyre::eyre::{Result, WrapErr, eyre};
 
 use super::ftp::FtpError;
-use super::listing::{RemoteEntry, glob_matches, has_glob, json_form, long_form, parse_listing, shown_name};
+use super::listing::{RemoteEntry, has_glob, json_form, long_form, shown_name, split_remote};
 use super::oneshot::{Connection, explain_session_failure};
 
 /// How `ls` prints entries.
@@ -23,17 +23,12 @@ pub enum ListForm {
 /// Lists `path` (the login folder when empty) on the server and prints it to standard output.
 pub fn ls(connection: &Connection, path: &str, form: ListForm) -> Result<()> {
     let mut session = connection.open_ftp().map_err(|err| explain_session_failure(err, connection))?;
-    let (parent, last) = match path.trim_end_matches('/').rsplit_once('/') {
-        Some((parent, last)) => (if parent.is_empty() { "/" } else { parent }, last),
-        None => ("", path),
-    };
+    let (parent, last) = split_remote(path);
     let mut entries = if has_glob(last) {
-        let entries = session.entries(parent).map_err(|err| explain(err, parent))?;
-        let matching: Vec<_> = entries.into_iter().filter(|e| glob_matches(last.as_bytes(), &e.name)).collect();
+        let matching = session.entries_matching(parent, last).map_err(|err| explain(err, parent))?;
         if matching.is_empty() {
             // A name that only looks like a pattern (`report[1].txt`) is listed as it is.
-            let bytes = session.list(Some(path)).map_err(|_| eyre!("no name matches {path:?}"))?;
-            let listed = parse_listing(&bytes, false, now());
+            let listed = session.listed(path).map_err(|_| eyre!("no name matches {path:?}"))?;
             if listed.is_empty() {
                 return Err(eyre!("no name matches {path:?}"));
             }
@@ -46,8 +41,7 @@ pub fn ls(connection: &Connection, path: &str, form: ListForm) -> Result<()> {
             Ok(entries) => entries,
             // MLSD names folders only; LIST of a file lists that file on most servers.
             Err(FtpError::Refused { .. }) if !path.is_empty() => {
-                let bytes = session.list(Some(path)).map_err(|err| explain(err, path))?;
-                let listed = parse_listing(&bytes, false, now());
+                let listed = session.listed(path).map_err(|err| explain(err, path))?;
                 if listed.is_empty() {
                     return Err(eyre!("cannot list {path:?}: the server lists nothing by that name"));
                 }
@@ -64,10 +58,6 @@ pub fn ls(connection: &Connection, path: &str, form: ListForm) -> Result<()> {
 fn explain(err: FtpError, path: &str) -> color_eyre::Report {
     let what = if path.is_empty() { "the login folder".to_string() } else { format!("{path:?}") };
     eyre!(err).wrap_err(format!("cannot list {what}"))
-}
-
-fn now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
 }
 
 fn print_entries(entries: &[RemoteEntry], form: ListForm) -> io::Result<()> {

@@ -2,7 +2,7 @@
 //! errors that quote the server and say what to do.
 
 use std::fs::{self, File};
-use std::io::{self, IsTerminal, Seek, Write};
+use std::io::{self, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -245,19 +245,14 @@ pub fn get(connection: &Connection, request: &GetRequest) -> Result<u64> {
                     let why = format!("the server cannot continue {remote} where it broke off");
                     return Err(FtpError::Local { context: why, source: io::ErrorKind::Unsupported.into() });
                 };
-                writing
-                    .file()
-                    .set_len(0)
-                    .and_then(|()| writing.file().rewind())
-                    .map_err(local_error("cannot restart"))?;
+                writing.restart().map_err(local_error("cannot restart"))?;
                 session.retrieve(remote, 0, writing.file(), buffer, &mut |n| progress.update(n))?
             }
             other => other.map_err(|err| name_folder(&mut session, remote, err))?,
         };
         session.quit();
         let total = offset + received;
-        if let Some(size) = announced.filter(|&size| total < size) {
-            let context = format!("the download of {remote} is incomplete: {total} of {size} bytes arrived");
+        if let Some(context) = shortfall(remote, total, announced) {
             return Err(FtpError::Io { context, source: io::ErrorKind::UnexpectedEof.into() });
         }
         Ok(Fetched::Bytes { total, announced })
@@ -364,11 +359,17 @@ pub fn download_to_file(
     let bytes = session
         .retrieve(remote, 0, file.file(), FILE_RECEIVE_BUFFER, &mut |n| progress.update(n))
         .map_err(|err| explain_download_failure(err, remote))?;
-    if let Some(size) = size.filter(|&size| bytes < size) {
-        return Err(eyre!("the download of {remote} is incomplete: {bytes} of {size} bytes arrived"));
+    if let Some(shortfall) = shortfall(remote, bytes, size) {
+        return Err(eyre!(shortfall));
     }
     file.commit().wrap_err_with(|| format!("cannot write {}", path.display()))?;
     Ok(bytes)
+}
+
+/// What to say of a download that ended before the size SIZE announced, if it did.
+pub(crate) fn shortfall(remote: &str, total: u64, announced: Option<u64>) -> Option<String> {
+    let size = announced.filter(|&size| total < size)?;
+    Some(format!("the download of {remote} is incomplete: {total} of {size} bytes arrived"))
 }
 
 pub(crate) fn explain_download_failure(err: FtpError, remote: &str) -> color_eyre::Report {

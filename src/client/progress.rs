@@ -10,6 +10,9 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle, TermLike};
 /// Set to draw progress bars even when standard error is not a terminal (tests use it).
 pub const FORCE_PROGRESS_VARIABLE: &str = "MINFTP_FORCE_PROGRESS";
 
+/// A bar whose total is known: label, bar, bytes of total, rate, time left.
+const SIZED_TEMPLATE: &str = "{msg} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta}";
+
 /// How much a client prints about a transfer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verbosity {
@@ -33,10 +36,7 @@ impl Progress {
     pub fn start(label: &str, total: Option<u64>, verbosity: Verbosity) -> Progress {
         let bar = progress_target(verbosity).map(|target| {
             let (bar, template) = match total {
-                Some(total) => (
-                    ProgressBar::with_draw_target(Some(total), target),
-                    "{msg} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta}",
-                ),
+                Some(total) => (ProgressBar::with_draw_target(Some(total), target), SIZED_TEMPLATE),
                 None => (ProgressBar::with_draw_target(None, target), "{msg} {bytes} {binary_bytes_per_sec}"),
             };
             bar.set_style(ProgressStyle::with_template(template).expect("the template is valid").progress_chars("=> "));
@@ -87,7 +87,7 @@ impl BatchProgress {
     pub fn start(total_files: usize, total_bytes: u64, verbosity: Verbosity) -> BatchProgress {
         let bar = progress_target(verbosity).map(|target| {
             let bar = ProgressBar::with_draw_target(Some(total_bytes), target);
-            let template = "{msg} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta}";
+            let template = SIZED_TEMPLATE;
             bar.set_style(ProgressStyle::with_template(template).expect("the template is valid").progress_chars("=> "));
             bar.set_message(format!("0/{total_files} files"));
             bar

@@ -51,3 +51,11 @@ pub fn seconds_from_civil(year: i64, month: i64, day: i64, hour: i64, minute: i6
     let days = era * 146_097 + day_of_era - 719_468;
     days * 86_400 + hour * 3600 + minute * 60 + second
 }
+
+/// A system time as seconds since the epoch (negative before it).
+pub fn unix_seconds(time: std::time::SystemTime) -> i64 {
+    match time.duration_since(std::time::UNIX_EPOCH) {
+        Ok(after) => after.as_secs() as i64,
+        Err(before) => -(before.duration().as_secs() as i64),
+    }
+}

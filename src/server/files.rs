@@ -5,7 +5,9 @@
 use std::ffi::CStr;
 use std::io;
 use std::os::fd::AsFd;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
+
+use crate::protocol::timestamp::unix_seconds;
 
 use super::listing::{EntryFacts, facts_line, long_line, timestamp};
 use super::sandbox::{Folder, Root};
@@ -109,13 +111,6 @@ pub fn modification_time(root: &Root, path: &VirtualPath) -> Option<String> {
 /// The size of a regular file (SIZE).
 pub fn file_size(root: &Root, path: &VirtualPath) -> Option<u64> {
     root.status(path).filter(Status::is_file).map(|status| status.len())
-}
-
-fn unix_seconds(time: SystemTime) -> i64 {
-    match time.duration_since(UNIX_EPOCH) {
-        Ok(after) => after.as_secs() as i64,
-        Err(before) => -(before.duration().as_secs() as i64),
-    }
 }
 
 #[cfg(test)]
