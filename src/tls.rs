@@ -103,12 +103,20 @@ pub fn server_connection(config: &Arc<rustls::ServerConfig>, client: IpAddr) -> 
 }
 
 /// Whether `connection` resumed a session this server made for `client` (see
-/// [`server_connection`]).
+/// [`server_connection`]); under TLS 1.2, any session this server made.
 pub fn resumed_for(connection: &rustls::Connection, client: IpAddr) -> bool {
     match connection {
         rustls::Connection::Server(server) => {
-            server.handshake_kind() == Some(rustls::HandshakeKind::Resumed)
-                && server.received_resumption_data() == Some(client_tag(client).as_slice())
+            let resumed = server.handshake_kind() == Some(rustls::HandshakeKind::Resumed);
+            match server.protocol_version() {
+                Some(rustls::ProtocolVersion::TLSv1_3) => {
+                    resumed && server.received_resumption_data() == Some(client_tag(client).as_slice())
+                }
+                // rustls gives no resumption data back under TLS 1.2: resuming proves the
+                // peer holds a session this server made (vsftpd's require_ssl_reuse asks
+                // no more), and only the client's own address may connect to a data port.
+                _ => resumed,
+            }
         }
         rustls::Connection::Client(_) => false,
     }

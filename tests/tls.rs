@@ -189,12 +189,12 @@ fn closed_within(client: &mut RawClient, limit: Duration) -> bool {
 
 /// Runs a Python ftplib FTP_TLS session against `port`: logs in, PROT P, downloads big.bin
 /// and uploads 100 KiB, passive and active; `resume` hands the control connection's TLS
-/// session to each data connection (ftplib does not by default). Prints "ok SHA256" or
-/// the error.
-fn ftplib_tls(dir: &Path, port: u16, resume: bool) -> Option<std::process::Output> {
+/// session to each data connection (ftplib does not by default); `tls_1_2` caps the
+/// version at TLS 1.2. Prints "ok SHA256" or the error.
+fn ftplib_tls(dir: &Path, port: u16, resume: bool, tls_1_2: bool) -> Option<std::process::Output> {
     let script = r#"
 import ftplib, hashlib, io, ssl, sys
-port, resume = int(sys.argv[1]), sys.argv[2] == "1"
+port, resume, tls_1_2 = int(sys.argv[1]), sys.argv[2] == "1", sys.argv[3] == "1"
 class Resuming(ftplib.FTP_TLS):
     def ntransfercmd(self, cmd, rest=None):
         conn, size = ftplib.FTP.ntransfercmd(self, cmd, rest)
@@ -204,6 +204,8 @@ class Resuming(ftplib.FTP_TLS):
 context = ssl.create_default_context()
 context.check_hostname = False
 context.verify_mode = ssl.CERT_NONE
+if tls_1_2:
+    context.maximum_version = ssl.TLSVersion.TLSv1_2
 ftp = (Resuming if resume else ftplib.FTP_TLS)(context=context)
 try:
     ftp.connect("127.0.0.1", port, timeout=20)
@@ -221,29 +223,34 @@ try:
 except ftplib.all_errors as e:
     print("error", e)
 "#;
-    run_tool(dir, "python3", &["-c", script, &port.to_string(), if resume { "1" } else { "0" }])
+    let flag = |on: bool| if on { "1" } else { "0" };
+    run_tool(dir, "python3", &["-c", script, &port.to_string(), flag(resume), flag(tls_1_2)])
 }
 
 #[test]
 fn data_connections_must_resume_the_control_sessions_tls_unless_relaxed() {
     let (root, big) = served();
     let digest = sha256_hex(&big);
-    let strict = tls_server(root.path(), &[]);
     let work = temp_dir();
-    let Some(out) = ftplib_tls(work.path(), strict.server.port(), true) else { return };
-    let said = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert_eq!(said.trim(), format!("ok {digest} {digest}"), "a resuming client: {}", stderr_of(&out));
-    assert!(fs::read(root.path().join("from-ftplib-False.bin")).unwrap().len() == 102_400);
-    // ftplib's default: a fresh TLS session on each data connection is refused.
-    let out = ftplib_tls(work.path(), strict.server.port(), false).unwrap();
-    let said = String::from_utf8_lossy(&out.stdout).into_owned();
-    // ftplib reports it its own way (a 522, or the TLS shutdown of the refused connection);
-    // the server's transcript tells what it answered.
-    assert!(said.starts_with("error "), "{said}");
-    let transcript = String::from_utf8_lossy(&strict.server.transcript()).into_owned();
-    assert!(transcript.contains("522 The data connection must resume a TLS session of this client."), "{transcript}");
+    // TLS 1.3 sessions are bound to the client's address; TLS 1.2 ones must be resumed.
+    for tls_1_2 in [false, true] {
+        let strict = tls_server(root.path(), &[]);
+        let Some(out) = ftplib_tls(work.path(), strict.server.port(), true, tls_1_2) else { return };
+        let said = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert_eq!(said.trim(), format!("ok {digest} {digest}"), "TLS 1.2 {tls_1_2}: {}", stderr_of(&out));
+        assert!(fs::read(root.path().join("from-ftplib-False.bin")).unwrap().len() == 102_400);
+        // ftplib's default: a fresh TLS session on each data connection is refused.
+        let out = ftplib_tls(work.path(), strict.server.port(), false, tls_1_2).unwrap();
+        let said = String::from_utf8_lossy(&out.stdout).into_owned();
+        // ftplib reports it its own way (a 522, or the TLS shutdown of the refused
+        // connection); the server's transcript tells what it answered.
+        assert!(said.starts_with("error "), "TLS 1.2 {tls_1_2}: {said}");
+        let transcript = String::from_utf8_lossy(&strict.server.transcript()).into_owned();
+        let refusal = "522 The data connection must resume a TLS session of this client.";
+        assert!(transcript.contains(refusal), "TLS 1.2 {tls_1_2}: {transcript}");
+    }
     let relaxed = tls_server(root.path(), &["--tls-no-reuse-check"]);
-    let out = ftplib_tls(work.path(), relaxed.server.port(), false).unwrap();
+    let out = ftplib_tls(work.path(), relaxed.server.port(), false, false).unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), format!("ok {digest} {digest}"));
 }
 
