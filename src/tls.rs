@@ -72,7 +72,10 @@ impl ServerTls {
         // A TLS 1.3 client such as rustls' spends a ticket on each data connection: as
         // many as it keeps (8) on the control connection, and more with each download.
         control.send_tls13_tickets = 8;
-        let download = control.clone();
+        // Downloads seal their records themselves once the handshake is over
+        // (crate::protocol::records), which needs the traffic keys out of rustls.
+        let mut download = control.clone();
+        download.enable_secret_extraction = true;
         // None with an upload: a client that only writes never reads them, and closing a
         // socket with unread bytes sends a reset, which can discard the end of the upload
         // before the server has read it (seen with curl, 1 upload in 5).

@@ -292,6 +292,39 @@ fn curl_downloads_uploads_and_lists_with_ssl_reqd_and_ftps() {
     assert!(fs::read(work.path().join("implicit.bin")).unwrap() == big);
 }
 
+/// Downloads under TLS 1.3 seal their records in the server (src/protocol/records.rs);
+/// TLS 1.2 ones stay with rustls. Both, a resumed one (REST) and an empty file must arrive
+/// whole, each ended by close_notify (curl reports a missing one as an error).
+#[test]
+fn tls_downloads_are_byte_exact_under_tls_1_3_and_1_2_resumed_and_empty() {
+    let (root, big) = served();
+    write_file(root.path(), "empty.bin", b"");
+    let tls = tls_server(root.path(), &[]);
+    let work = temp_dir();
+    let base = format!("ftp://127.0.0.1:{}", tls.server.port());
+    let curl = |args: &[&str]| {
+        run_tool(work.path(), "curl", &[&["-sS", "--ssl-reqd", "-k", "-w", "%{ssl_verify_result}"], args].concat())
+    };
+    let Some(out) = curl(&["--tlsv1.3", &format!("{base}/big.bin"), "-o", "v13.bin"]) else {
+        return;
+    };
+    assert_success(&out, "curl TLS 1.3 download");
+    assert!(fs::read(work.path().join("v13.bin")).unwrap() == big, "the TLS 1.3 download differs");
+    let out = curl(&["--tls-max", "1.2", &format!("{base}/big.bin"), "-o", "v12.bin"]).unwrap();
+    assert_success(&out, "curl TLS 1.2 download");
+    assert!(fs::read(work.path().join("v12.bin")).unwrap() == big, "the TLS 1.2 download differs");
+    fs::write(work.path().join("part.bin"), &big[..1_000_000]).unwrap();
+    let out = curl(&["-C", "-", &format!("{base}/big.bin"), "-o", "part.bin"]).unwrap();
+    assert_success(&out, "curl TLS resumed download");
+    assert!(fs::read(work.path().join("part.bin")).unwrap() == big, "the resumed download differs");
+    let out = curl(&[&format!("{base}/empty.bin"), "-o", "empty.bin"]).unwrap();
+    assert_success(&out, "curl TLS download of an empty file");
+    assert_eq!(fs::read(work.path().join("empty.bin")).unwrap(), b"");
+    let transcript = String::from_utf8_lossy(&tls.server.transcript()).into_owned();
+    assert!(transcript.contains("REST 1000000\r\n350 "), "{transcript}");
+    assert_eq!(transcript.matches("\r\n226 ").count(), 4, "{transcript}");
+}
+
 #[test]
 fn lftp_with_ssl_force_gets_puts_and_lists() {
     let (root, big) = served();

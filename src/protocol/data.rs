@@ -8,6 +8,7 @@ use std::net::{IpAddr, TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, RawFd};
 use std::time::{Duration, Instant};
 
+use super::records;
 use super::transport::{Channel, no_data_for, stopped_reading, wait_writable};
 
 /// The receive buffer for data written to a file: large writes into the page cache were
@@ -162,17 +163,27 @@ pub fn send_file(
     stall_timeout: Duration,
     on_progress: &mut dyn FnMut(u64),
 ) -> Result<u64, DataError> {
-    // No sendfile through TLS: the bytes must be encrypted in user space.
     match method {
         SendMethod::Sendfile if !data.is_tls() => {
             sendfile_loop(file, offset, len, data.socket(), stall_timeout, on_progress)
         }
-        _ => copy_loop(file, offset, len, data, stall_timeout, on_progress),
+        // No sendfile through TLS: the bytes must be encrypted in user space. A server's
+        // TLS 1.3 download seals its records itself (super::records), or rustls does.
+        SendMethod::Sendfile => {
+            data.seal_from_now(len.saturating_sub(offset)).map_err(DataError::Local)?;
+            copy_loop(file, offset, len, data, stall_timeout, on_progress)
+        }
+        SendMethod::Copy => copy_loop(file, offset, len, data, stall_timeout, on_progress),
     }
 }
 
-/// [`SendMethod::Copy`]: blocking writes, with the stall limit as the socket's write
-/// timeout (a write that moves nothing for that long fails).
+/// Full records per read and write when the channel seals them (128 KiB of plaintext, as
+/// [`COPY_SEND_BUFFER`]).
+const SEALED_RECORDS_PER_WRITE: usize = COPY_SEND_BUFFER / records::MAX_PLAINTEXT;
+
+/// [`SendMethod::Copy`], and TLS downloads: blocking writes, with the stall limit as the
+/// socket's write timeout (a write that moves nothing for that long fails). On a channel
+/// that seals its records, the file is read straight into the records' payload slots.
 fn copy_loop(
     file: &File,
     offset: u64,
@@ -185,7 +196,13 @@ fn copy_loop(
     let socket = data.socket();
     let previous_timeout = socket.write_timeout().map_err(DataError::Peer)?;
     socket.set_write_timeout(Some(stall_timeout.max(Duration::from_millis(1)))).map_err(DataError::Peer)?;
-    let mut owned = PageAlignedBuffer::take(COPY_SEND_BUFFER);
+    let sealing = data.is_sealing();
+    let (buffer_len, chunk) = if sealing {
+        (SEALED_RECORDS_PER_WRITE * records::MAX_RECORD, SEALED_RECORDS_PER_WRITE * records::MAX_PLAINTEXT)
+    } else {
+        (COPY_SEND_BUFFER, COPY_SEND_BUFFER)
+    };
+    let mut owned = PageAlignedBuffer::take(buffer_len);
     let buffer = owned.as_mut_slice();
     let mut position = offset;
     let mut out = data;
@@ -193,8 +210,13 @@ fn copy_loop(
         if position >= len {
             break Ok(len.saturating_sub(offset));
         }
-        let want = usize::try_from(len - position).unwrap_or(usize::MAX).min(buffer.len());
-        let n = match file.read_at(&mut buffer[..want], position) {
+        let want = usize::try_from(len - position).unwrap_or(usize::MAX).min(chunk);
+        let read = if sealing {
+            read_into_slots(file, records::payload_slots(buffer, want), position)
+        } else {
+            file.read_at(&mut buffer[..want], position)
+        };
+        let n = match read {
             Ok(0) => {
                 break Err(DataError::Local(file_shrank(position, len)));
             }
@@ -202,7 +224,8 @@ fn copy_loop(
             Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
             Err(err) => break Err(DataError::Local(err)),
         };
-        if let Err(err) = out.write_all(&buffer[..n]) {
+        let written = if sealing { data.send_records(buffer, n) } else { out.write_all(&buffer[..n]) };
+        if let Err(err) = written {
             break Err(DataError::Peer(match err.kind() {
                 io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => stopped_reading(),
                 _ => err,
@@ -214,6 +237,18 @@ fn copy_loop(
     owned.give_back();
     let _ = socket.set_write_timeout(previous_timeout);
     sent
+}
+
+/// One `preadv(2)` from `position` into `slots`, in order: a short read fills a prefix.
+fn read_into_slots(file: &File, slots: Vec<&mut [u8]>, position: u64) -> io::Result<usize> {
+    let vectors: Vec<libc::iovec> =
+        slots.into_iter().map(|slot| libc::iovec { iov_base: slot.as_mut_ptr().cast(), iov_len: slot.len() }).collect();
+    let count = libc::c_int::try_from(vectors.len()).map_err(io::Error::other)?;
+    let position = libc::off_t::try_from(position).map_err(io::Error::other)?;
+    // SAFETY: every iovec points into a distinct, live, writable slice of the caller's
+    // buffer for the whole call, and the kernel writes at most iov_len bytes into each.
+    let n = unsafe { libc::preadv(file.as_raw_fd(), vectors.as_ptr(), count, position) };
+    usize::try_from(n).map_err(|_| io::Error::last_os_error())
 }
 
 /// [`SendMethod::Sendfile`]: the socket is made non-blocking and waited on with poll.

@@ -5,6 +5,7 @@ pub mod address;
 pub mod command;
 pub mod data;
 pub mod line;
+pub mod records;
 pub mod reply;
 pub mod timestamp;
 pub mod transport;

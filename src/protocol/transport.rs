@@ -8,16 +8,29 @@ use std::os::fd::{AsRawFd, RawFd};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use super::records::{self, RecordSealer};
+
 /// A connection: its socket and, once a handshake made one, its TLS state. The control
 /// connection is shared (`Arc<Channel>`) between its line reader and its reply writer,
 /// both on the session's thread; the mutex makes it safe to share, and is never contended.
 pub struct Channel {
     socket: TcpStream,
-    /// Boxed: a rustls connection is over 1 KiB, which a plain connection should not carry.
-    tls: Mutex<Option<Box<rustls::Connection>>>,
+    tls: Mutex<Option<Tls>>,
     /// Encrypted bytes read from the socket and not yet given to rustls (bulk reads only,
     /// see [`BULK_READ`]), and where the unread ones start.
     inbound: Mutex<(Vec<u8>, usize)>,
+}
+
+/// A connection's TLS state. Boxed: either is over 1 KiB, which a plain connection should
+/// not carry.
+enum Tls {
+    /// rustls runs the connection.
+    Session(Box<rustls::Connection>),
+    /// A server's TLS 1.3 connection whose sending rustls handed over for the rest of a
+    /// download ([`Channel::seal_from_now`]); it only sends from then on.
+    Sealing(Box<RecordSealer>),
+    /// Neither: handing over failed half-way. Nothing can be sent or read.
+    Failed,
 }
 
 /// Reads of at least this many bytes (a transfer's, not a command line's) go through
@@ -47,7 +60,7 @@ impl Channel {
     /// Whether this (server) connection resumed a TLS session made for `client`
     /// ([`crate::tls::resumed_for`]). False for plain connections.
     pub fn resumed_for(&self, client: std::net::IpAddr) -> bool {
-        self.state().as_ref().is_some_and(|tls| crate::tls::resumed_for(tls, client))
+        matches!(self.state().as_ref(), Some(Tls::Session(tls)) if crate::tls::resumed_for(tls, client))
     }
 
     /// Runs a TLS handshake with `tls` (a new server or client connection) over this
@@ -62,22 +75,76 @@ impl Channel {
         self.socket.set_read_timeout(previous.0)?;
         self.socket.set_write_timeout(previous.1)?;
         shaken?;
-        *self.state() = Some(Box::new(tls));
+        *self.state() = Some(Tls::Session(Box::new(tls)));
         Ok(())
+    }
+
+    /// Takes the sending of a server's TLS 1.3 connection over from rustls for `bytes` of
+    /// a download, which then go through [`Channel::send_records`]: true when it did. False,
+    /// and nothing changes, for plain connections, clients, TLS 1.2, or more records than
+    /// the sealer may send under one key. The server's download configuration must allow
+    /// extracting secrets ([`crate::tls::ConnectionConfigs`]). From then on the connection
+    /// only sends: nothing it receives can be read.
+    pub fn seal_from_now(&self, bytes: u64) -> io::Result<bool> {
+        let mut state = self.state();
+        let Some(Tls::Session(tls)) = state.as_mut() else { return Ok(false) };
+        let tls_13 = tls.protocol_version() == Some(rustls::ProtocolVersion::TLSv1_3);
+        if !matches!(**tls, rustls::Connection::Server(_)) || !tls_13 || !RecordSealer::may_send(bytes) {
+            return Ok(false);
+        }
+        // Extraction refuses while records wait to be sent (the session tickets).
+        flush_records(tls, &self.socket)?;
+        let Some(Tls::Session(tls)) = state.replace(Tls::Failed) else {
+            return Err(handed_over()); // matched above, under the same lock
+        };
+        // Until the sealer is in place the connection is Failed, never plain: no byte may
+        // leave unencrypted after a failure here.
+        let secrets = tls.dangerous_extract_secrets().map_err(|err| io::Error::other(format!("TLS: {err}")))?;
+        let sealer = RecordSealer::new(secrets.tx.0, &secrets.tx.1)
+            .ok_or_else(|| io::Error::other("TLS: a cipher suite the record sealer does not know"))?;
+        if !sealer.has_room_for(RecordSealer::records_for(bytes)) {
+            return Err(io::Error::other("TLS: too many records for one key"));
+        }
+        *state = Some(Tls::Sealing(Box::new(sealer)));
+        Ok(true)
+    }
+
+    /// Whether sending goes through [`Channel::send_records`] ([`Channel::seal_from_now`]).
+    pub fn is_sealing(&self) -> bool {
+        matches!(self.state().as_ref(), Some(Tls::Sealing(_)))
+    }
+
+    /// Seals the `filled` bytes of plaintext in `batch` (laid out as
+    /// [`records::payload_slots`] says) and sends the records; the socket's write timeout
+    /// applies. Only on a connection that [`Channel::seal_from_now`] took over.
+    pub fn send_records(&self, batch: &mut [u8], filled: usize) -> io::Result<()> {
+        let sealed = match self.state().as_mut() {
+            Some(Tls::Sealing(sealer)) => sealer.seal_batch(batch, filled)?,
+            _ => return Err(io::Error::other("records sent on a connection that does not seal them")),
+        };
+        (&self.socket).write_all(&batch[..sealed])
     }
 
     /// Ends the TLS stream cleanly (`close_notify`), so the peer knows the data is whole
     /// (OpenSSL 3 clients report an end without it as an error). Nothing for plain ones.
     pub fn finish(&self) -> io::Result<()> {
         let mut state = self.state();
-        if let Some(tls) = state.as_mut() {
-            tls.send_close_notify();
-            flush_records(tls, &self.socket)?;
+        match state.as_mut() {
+            Some(Tls::Session(tls)) => {
+                tls.send_close_notify();
+                flush_records(tls, &self.socket)
+            }
+            Some(Tls::Sealing(sealer)) => {
+                let alert = sealer.close_notify()?;
+                drop(state);
+                (&self.socket).write_all(&alert)
+            }
+            Some(Tls::Failed) => Err(handed_over()),
+            None => Ok(()),
         }
-        Ok(())
     }
 
-    fn state(&self) -> MutexGuard<'_, Option<Box<rustls::Connection>>> {
+    fn state(&self) -> MutexGuard<'_, Option<Tls>> {
         self.tls.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
@@ -209,6 +276,12 @@ pub(crate) fn stopped_reading() -> io::Error {
     io::Error::new(io::ErrorKind::TimedOut, "the peer stopped reading")
 }
 
+/// A read from a connection whose TLS only sends now, or any use of one whose hand-over
+/// failed ([`Channel::seal_from_now`]).
+fn handed_over() -> io::Error {
+    io::Error::other("this TLS connection's keys were handed over for a download: it only sends")
+}
+
 /// A peer that sent nothing for `limit`.
 pub(crate) fn no_data_for(limit: Duration) -> io::Error {
     io::Error::new(io::ErrorKind::TimedOut, format!("no data for {} s", limit.as_secs()))
@@ -223,7 +296,8 @@ impl Read for &Channel {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let mut state = self.state();
         match state.as_mut() {
-            Some(tls) => self.read_plaintext(tls, buf),
+            Some(Tls::Session(tls)) => self.read_plaintext(tls, buf),
+            Some(Tls::Sealing(_) | Tls::Failed) => Err(handed_over()),
             None => {
                 drop(state);
                 (&self.socket).read(buf)
@@ -260,7 +334,16 @@ impl Write for &Channel {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let mut state = self.state();
         match state.as_mut() {
-            Some(tls) => write_plaintext(tls, &self.socket, buf),
+            Some(Tls::Session(tls)) => write_plaintext(tls, &self.socket, buf),
+            Some(Tls::Sealing(_)) => {
+                drop(state);
+                let len = buf.len().min(records::MAX_PLAINTEXT);
+                let mut record = vec![0; records::MAX_RECORD];
+                records::payload_slots(&mut record, len)[0].copy_from_slice(&buf[..len]);
+                self.send_records(&mut record, len)?;
+                Ok(len)
+            }
+            Some(Tls::Failed) => Err(handed_over()),
             None => {
                 drop(state);
                 (&self.socket).write(buf)
@@ -270,8 +353,8 @@ impl Write for &Channel {
 
     fn flush(&mut self) -> io::Result<()> {
         match self.state().as_mut() {
-            Some(tls) => flush_records(tls, &self.socket),
-            None => Ok(()),
+            Some(Tls::Session(tls)) => flush_records(tls, &self.socket),
+            _ => Ok(()),
         }
     }
 }

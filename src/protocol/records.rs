@@ -1,0 +1,240 @@
+//! TLS 1.3 application-data records sealed in place (RFC 8446 §5.2), for the server's
+//! downloads: the file is read straight into the payload slots of records laid end to end
+//! and encrypted there, then sent with one write. Through rustls' buffered writer each
+//! plaintext is first copied into a record of its own (an allocation and a copy per 16 KiB);
+//! kernel TLS would do this in the kernel, and this kernel has none.
+
+use std::io;
+
+use ring::aead::{self, Aad, LessSafeKey, Nonce, UnboundKey};
+use rustls::ConnectionTrafficSecrets;
+
+/// The most plaintext one record carries (RFC 8446 §5.1).
+pub const MAX_PLAINTEXT: usize = 16 * 1024;
+/// A record's header: type, legacy version, length.
+const HEADER: usize = 5;
+/// What follows the plaintext: the inner content type and the AEAD tag.
+const TRAILER: usize = 1 + 16;
+/// The room one full record takes in a batch.
+pub const MAX_RECORD: usize = HEADER + MAX_PLAINTEXT + TRAILER;
+
+/// Records one key seals here at most. AES-GCM allows 2^24.5 full records per key (RFC 8446
+/// §5.5), after which rustls would send a KeyUpdate; this sealer does not, so a transfer
+/// that would pass the limit stays with rustls (256 GiB at 16 KiB a record).
+const RECORD_LIMIT: u64 = 1 << 24;
+
+/// What a record carries, as its inner content type says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Content {
+    ApplicationData = 0x17,
+    Alert = 0x15,
+}
+
+/// The sending half of a TLS 1.3 connection taken over from rustls after the handshake
+/// (its key, IV and next sequence number).
+pub struct RecordSealer {
+    key: LessSafeKey,
+    iv: [u8; aead::NONCE_LEN],
+    next_sequence: u64,
+}
+
+impl RecordSealer {
+    /// The sealer for the sending secrets rustls extracted, whose next record is number
+    /// `sequence`. None for a cipher suite this does not know.
+    pub fn new(sequence: u64, secrets: &ConnectionTrafficSecrets) -> Option<RecordSealer> {
+        let (algorithm, key, iv) = match secrets {
+            ConnectionTrafficSecrets::Aes128Gcm { key, iv } => (&aead::AES_128_GCM, key, iv),
+            ConnectionTrafficSecrets::Aes256Gcm { key, iv } => (&aead::AES_256_GCM, key, iv),
+            ConnectionTrafficSecrets::Chacha20Poly1305 { key, iv } => (&aead::CHACHA20_POLY1305, key, iv),
+            _ => return None,
+        };
+        let key = LessSafeKey::new(UnboundKey::new(algorithm, key.as_ref()).ok()?);
+        let iv = iv.as_ref().try_into().ok()?;
+        Some(RecordSealer { key, iv, next_sequence: sequence })
+    }
+
+    /// Whether a download of `bytes` may be sealed here: it needs at most half the records
+    /// one key may seal, which leaves room for any the handshake sent under it.
+    pub fn may_send(bytes: u64) -> bool {
+        RecordSealer::records_for(bytes) <= RECORD_LIMIT / 2
+    }
+
+    /// Whether `records` more records fit under this key's limit.
+    pub fn has_room_for(&self, records: u64) -> bool {
+        self.next_sequence.checked_add(records).is_some_and(|end| end <= RECORD_LIMIT)
+    }
+
+    /// The records needed for `bytes` of data and the `close_notify` after them.
+    pub fn records_for(bytes: u64) -> u64 {
+        bytes.div_ceil(MAX_PLAINTEXT as u64) + 1
+    }
+
+    /// Seals `filled` bytes of plaintext laid out in `batch` as [`payload_slots`] says, and
+    /// returns how many bytes at the start of `batch` are now sealed records, ready to send.
+    pub fn seal_batch(&mut self, batch: &mut [u8], filled: usize) -> io::Result<usize> {
+        let mut end = 0;
+        let mut left = filled;
+        while left > 0 {
+            let len = left.min(MAX_PLAINTEXT);
+            end += self.seal(&mut batch[end..], len, Content::ApplicationData)?;
+            left -= len;
+        }
+        Ok(end)
+    }
+
+    /// Seals one record at the start of `record`, whose plaintext is already at
+    /// `record[5..5 + len]`; returns the record's length. `record` must have room for the
+    /// header and trailer around the plaintext.
+    pub fn seal(&mut self, record: &mut [u8], len: usize, content: Content) -> io::Result<usize> {
+        if len > MAX_PLAINTEXT || record.len() < HEADER + len + TRAILER {
+            return Err(io::Error::other("a TLS record does not fit its buffer"));
+        }
+        if self.next_sequence >= RECORD_LIMIT {
+            return Err(io::Error::other("the TLS key has sealed as many records as it may"));
+        }
+        let sealed_len = (len + TRAILER) as u16;
+        // The outer type of every TLS 1.3 record is application data; the real one is inside.
+        let [high, low] = sealed_len.to_be_bytes();
+        record[..HEADER].copy_from_slice(&[Content::ApplicationData as u8, 0x03, 0x03, high, low]);
+        record[HEADER + len] = content as u8;
+        // The nonce: the IV with the sequence number XORed into its last 8 bytes (§5.3).
+        let mut nonce = self.iv;
+        for (byte, sequence_byte) in nonce[4..].iter_mut().zip(self.next_sequence.to_be_bytes()) {
+            *byte ^= sequence_byte;
+        }
+        self.next_sequence += 1;
+        let (header, body) = record.split_at_mut(HEADER);
+        let tag = self
+            .key
+            .seal_in_place_separate_tag(Nonce::assume_unique_for_key(nonce), Aad::from(&header[..]), &mut body[..=len])
+            .map_err(|_| io::Error::other("TLS record encryption failed"))?;
+        body[len + 1..len + TRAILER].copy_from_slice(tag.as_ref());
+        Ok(HEADER + len + TRAILER)
+    }
+
+    /// A sealed `close_notify` alert, the end of the stream.
+    pub fn close_notify(&mut self) -> io::Result<Vec<u8>> {
+        let mut record = vec![0; HEADER + 2 + TRAILER];
+        record[HEADER..HEADER + 2].copy_from_slice(&[1, 0]); // warning, close_notify
+        self.seal(&mut record, 2, Content::Alert)?;
+        Ok(record)
+    }
+}
+
+/// Where `filled` bytes of plaintext go in a batch of full records laid end to end: each
+/// record's payload slot, in order, the last one possibly short. For one `preadv`.
+pub fn payload_slots(batch: &mut [u8], filled: usize) -> Vec<&mut [u8]> {
+    batch
+        .chunks_mut(MAX_RECORD)
+        .scan(filled, |left, record| {
+            let len = (*left).min(MAX_PLAINTEXT);
+            *left -= len;
+            (len > 0 && record.len() >= HEADER + len).then(|| &mut record[HEADER..HEADER + len])
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+    use std::sync::Arc;
+
+    /// A server and a client that finished a TLS 1.3 handshake in memory; the server's
+    /// configuration allows extracting its secrets.
+    fn connected_pair() -> (rustls::ServerConnection, rustls::ClientConnection) {
+        let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+        let cert = certified.cert.der().clone();
+        let key = rustls::pki_types::PrivateKeyDer::Pkcs8(certified.signing_key.serialize_der().into());
+        let mut server_config =
+            rustls::ServerConfig::builder().with_no_client_auth().with_single_cert(vec![cert.clone()], key).unwrap();
+        server_config.enable_secret_extraction = true;
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(cert).unwrap();
+        let client_config = rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth();
+        let mut server = rustls::ServerConnection::new(Arc::new(server_config)).unwrap();
+        let mut client =
+            rustls::ClientConnection::new(Arc::new(client_config), "localhost".try_into().unwrap()).unwrap();
+        while server.is_handshaking() || client.is_handshaking() || server.wants_write() || client.wants_write() {
+            let mut wire = Vec::new();
+            client.write_tls(&mut wire).unwrap();
+            server.read_tls(&mut &wire[..]).unwrap();
+            server.process_new_packets().unwrap();
+            let mut wire = Vec::new();
+            server.write_tls(&mut wire).unwrap();
+            client.read_tls(&mut &wire[..]).unwrap();
+            client.process_new_packets().unwrap();
+        }
+        (server, client)
+    }
+
+    #[test]
+    fn records_sealed_here_are_read_by_a_tls_client_then_close_notify_ends_the_stream() {
+        let (mut server, mut client) = connected_pair();
+        // rustls sends a record first, so the sealer must continue its sequence numbers.
+        server.writer().write_all(b"before ").unwrap();
+        let mut wire = Vec::new();
+        server.write_tls(&mut wire).unwrap();
+        let secrets = rustls::Connection::Server(server).dangerous_extract_secrets().unwrap();
+        let mut sealer = RecordSealer::new(secrets.tx.0, &secrets.tx.1).unwrap();
+        assert!(sealer.has_room_for(RecordSealer::records_for(1 << 30)));
+
+        // Two and a half records' worth, written into the slots, sealed, then the alert.
+        let plaintext: Vec<u8> = (0..(2 * MAX_PLAINTEXT + 100)).map(|i| (i * 7 % 251) as u8).collect();
+        let mut batch = vec![0u8; 4 * MAX_RECORD];
+        let mut at = 0;
+        let slots = payload_slots(&mut batch, plaintext.len());
+        assert_eq!(slots.iter().map(|slot| slot.len()).collect::<Vec<_>>(), [MAX_PLAINTEXT, MAX_PLAINTEXT, 100]);
+        for slot in slots {
+            slot.copy_from_slice(&plaintext[at..at + slot.len()]);
+            at += slot.len();
+        }
+        let sealed = sealer.seal_batch(&mut batch, plaintext.len()).unwrap();
+        assert_eq!(sealed, plaintext.len() + 3 * (HEADER + TRAILER));
+        wire.extend_from_slice(&batch[..sealed]);
+        wire.extend_from_slice(&sealer.close_notify().unwrap());
+
+        let mut reader = &wire[..];
+        let mut received = Vec::new();
+        let mut closed = false;
+        while !closed {
+            client.read_tls(&mut reader).unwrap();
+            client.process_new_packets().unwrap();
+            // Taken as it comes: the client holds only so much plaintext. Ok(0) is the
+            // close_notify; WouldBlock, more to come.
+            let mut chunk = [0u8; 4096];
+            loop {
+                match client.reader().read(&mut chunk) {
+                    Ok(0) => {
+                        closed = true;
+                        break;
+                    }
+                    Ok(n) => received.extend_from_slice(&chunk[..n]),
+                    Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => break,
+                    Err(err) => panic!("{err}"),
+                }
+            }
+            assert!(closed || !reader.is_empty(), "the stream ended without close_notify");
+        }
+        assert_eq!(&received[..7], b"before ");
+        assert!(received[7..] == plaintext[..], "the sealed records decrypt to what was put in them");
+    }
+
+    #[test]
+    fn a_changed_byte_is_rejected_and_the_limit_is_kept() {
+        let (server, mut client) = connected_pair();
+        let secrets = rustls::Connection::Server(server).dangerous_extract_secrets().unwrap();
+        let mut sealer = RecordSealer::new(secrets.tx.0, &secrets.tx.1).unwrap();
+        let mut record = vec![0u8; MAX_RECORD];
+        record[HEADER..HEADER + 3].copy_from_slice(b"abc");
+        let len = sealer.seal(&mut record, 3, Content::ApplicationData).unwrap();
+        record[HEADER + 1] ^= 1;
+        client.read_tls(&mut &record[..len]).unwrap();
+        assert!(client.process_new_packets().is_err(), "a tampered record must not decrypt");
+
+        assert!(!sealer.has_room_for(RECORD_LIMIT));
+        sealer.next_sequence = RECORD_LIMIT;
+        assert!(sealer.seal(&mut record, 3, Content::ApplicationData).is_err());
+        assert!(sealer.seal(&mut record, MAX_PLAINTEXT + 1, Content::ApplicationData).is_err());
+    }
+}
