@@ -226,6 +226,16 @@ def make_file(path, size):
     return digest.hexdigest()
 
 
+def timed_download(argv, into, expected, **kwargs):
+    """Seconds for ARGV to download into the file INTO (as a user's download does: into a
+    file, never a device), which is then checked against EXPECTED byte for byte and removed."""
+    seconds = timed(argv, **kwargs)
+    if not same_file(into, expected):
+        raise RuntimeError(f"{' '.join(argv)}: the downloaded file differs")
+    os.remove(into)
+    return seconds
+
+
 def same_file(a, b):
     return os.path.getsize(a) == os.path.getsize(b) and hashlib.sha256(open(a, "rb").read()).digest() == \
         hashlib.sha256(open(b, "rb").read()).digest()
@@ -317,6 +327,7 @@ def main():
 
         skipped = {}  # (scenario, server) -> why, once per run it was not measured
         upload_target = os.path.join(root, "upload", "stored.bin")
+        received = os.path.join(work, "received.bin")
         for run in range(runs):
             order = servers if run % 2 == 0 else list(reversed(servers))
             for server in order:
@@ -326,7 +337,8 @@ def main():
                 if args.concurrent_only:
                     continue
                 if curl:
-                    record("server RETR (curl)", server.name, big_size / timed([curl, "-s", "-o", "/dev/null", f"{url}/big.bin"]))
+                    record("server RETR (curl)", server.name,
+                           big_size / timed_download([curl, "-s", "-o", received, f"{url}/big.bin"], received, big))
                     record("server STOR (curl -T)", server.name,
                            big_size / timed([curl, "-s", "-T", local_big, f"{url}/upload/stored.bin"]))
                     if not same_file(upload_target, local_big):
@@ -366,13 +378,13 @@ def main():
             # The clients, minftp against curl, against each server in turn.
             for target in servers:
                 url = f"ftp://127.0.0.1:{target.port}"
-                clients = [("minftp", [MINFTP, "get", f"127.0.0.1:{target.port}", "big.bin", "-o", "-", "-q"],
+                clients = [("minftp", [MINFTP, "get", f"127.0.0.1:{target.port}", "big.bin", "-o", received, "-q"],
                             [MINFTP, "put", f"127.0.0.1:{target.port}", local_big, "upload/stored.bin", "-q"])]
                 if curl:
-                    clients.append(("curl", [curl, "-s", "-o", "/dev/null", f"{url}/big.bin"],
+                    clients.append(("curl", [curl, "-s", "-o", received, f"{url}/big.bin"],
                                     [curl, "-s", "-T", local_big, f"{url}/upload/stored.bin"]))
                 for name, get_argv, put_argv in (clients if run % 2 == 0 else list(reversed(clients))):
-                    record(f"client get from {target.name}", name, big_size / timed(get_argv))
+                    record(f"client get from {target.name}", name, big_size / timed_download(get_argv, received, big))
                     record(f"client put to {target.name}", name, big_size / timed(put_argv))
                     if not same_file(upload_target, local_big):
                         raise RuntimeError(f"{name} put: the uploaded file differs")
@@ -507,23 +519,27 @@ def tls_scenarios(root, work, peers, big, big_size, local_big, runs, curl, recor
                f"rsa_cert_file={cert}\nrsa_private_key_file={key}\n")
         servers.append(Server("vsftpd", lambda p: vsftpd_argv(work, p, root, tls), work))
     upload_target = os.path.join(root, "upload", "stored.bin")
+    received = os.path.join(work, "received.bin")
     try:
         for run in range(runs):
             for server in (servers if run % 2 == 0 else list(reversed(servers))):
                 url = f"ftp://127.0.0.1:{server.port}"
                 tls = [] if server.name == "minftp without TLS" else ["--ssl-reqd", "-k"]
                 record("TLS server RETR (curl --ssl-reqd)", server.name,
-                       big_size / timed([curl, "-s", *tls, "-o", "/dev/null", f"{url}/big.bin"]))
+                       big_size / timed_download([curl, "-s", *tls, "-o", received, f"{url}/big.bin"], received, big))
                 record("TLS server STOR (curl --ssl-reqd -T)", server.name,
                        big_size / timed([curl, "-s", *tls, "-T", local_big, f"{url}/upload/stored.bin"]))
                 if not same_file(upload_target, local_big):
                     raise RuntimeError(f"{server.name}: the TLS upload differs")
                 os.remove(upload_target)
-            port = servers[0].port
-            clients = [("minftp", [MINFTP, "get", "--tls", "-k", f"127.0.0.1:{port}", "big.bin", "-o", "-", "-q"]),
-                       ("curl", [curl, "-s", "--ssl-reqd", "-k", "-o", "/dev/null", f"ftp://127.0.0.1:{port}/big.bin"])]
+            port, clear_port = servers[0].port, servers[1].port
+            clients = [("minftp", [MINFTP, "get", "--tls", "-k", f"127.0.0.1:{port}", "big.bin", "-o", received, "-q"]),
+                       ("curl", [curl, "-s", "--ssl-reqd", "-k", "-o", received, f"ftp://127.0.0.1:{port}/big.bin"]),
+                       ("minftp without TLS",
+                        [MINFTP, "get", f"127.0.0.1:{clear_port}", "big.bin", "-o", received, "-q"])]
             for name, argv in (clients if run % 2 == 0 else list(reversed(clients))):
-                record("TLS client get from minftp", name, big_size / timed(argv, env=dict(os.environ)))
+                record("TLS client get from minftp", name,
+                       big_size / timed_download(argv, received, big, env=dict(os.environ)))
     finally:
         for server in servers:
             server.stop()
