@@ -79,7 +79,9 @@ impl ServerTls {
         // None with an upload: a client that only writes never reads them, and closing a
         // socket with unread bytes sends a reset, which can discard the end of the upload
         // before the server has read it (seen with curl, 1 upload in 5).
-        let mut upload = control.clone();
+        // Also for data connections whose handshake came before the transfer command
+        // (crate::server::tcp::EarlyData), which may be downloads: they may seal too.
+        let mut upload = download.clone();
         upload.send_tls13_tickets = 0;
         let configs =
             ConnectionConfigs { control: Arc::new(control), download: Arc::new(download), upload: Arc::new(upload) };

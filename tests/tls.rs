@@ -325,6 +325,79 @@ fn tls_downloads_are_byte_exact_under_tls_1_3_and_1_2_resumed_and_empty() {
     assert_eq!(transcript.matches("\r\n226 ").count(), 4, "{transcript}");
 }
 
+/// A client that starts the data connection's TLS handshake before it sends the transfer
+/// command, as curl does, and waits for the server's answer first: the server must answer
+/// while it waits for the command (otherwise curl waits 0.2 s on its own timer each time).
+/// Each handshake here has 10 s and the RETR, STOR or LIST is only sent once it is done.
+/// `resume` false: a handshake that resumes no session gets the 522 at the transfer.
+fn handshake_before_the_command(dir: &Path, port: u16, resume: bool) -> Option<std::process::Output> {
+    let script = r#"
+import socket, ssl, sys
+port, resume = int(sys.argv[1]), sys.argv[2] == "1"
+context = ssl.create_default_context()
+context.check_hostname = False
+context.verify_mode = ssl.CERT_NONE
+control = socket.create_connection(("127.0.0.1", port), timeout=10)
+replies = control.makefile("rb")
+def reply():
+    line = replies.readline().decode()
+    while line[3:4] == "-":
+        line = replies.readline().decode()
+    return line.strip()
+def command(text):
+    control.sendall((text + "\r\n").encode())
+    return reply()
+reply()
+assert command("AUTH TLS").startswith("234")
+control = context.wrap_socket(control)
+replies = control.makefile("rb")
+for text in ("USER anonymous", "PASS guest@", "PBSZ 0", "PROT P", "TYPE I"):
+    assert command(text)[0] in "23", text
+said = []
+for transfer, payload in (("RETR notes.txt", None), ("STOR early.bin", b"early" * 1000), ("LIST", None)):
+    port = int(command("EPSV").split("|")[3])
+    data = socket.create_connection(("127.0.0.1", port), timeout=10)
+    data = context.wrap_socket(data, session=control.session if resume else None)
+    started = command(transfer)
+    if not started.startswith("150"):
+        said.append(started[:3])
+        continue
+    got = b""
+    try:
+        if payload:
+            data.sendall(payload)
+            data.unwrap()
+        else:
+            while chunk := data.recv(65536):
+                got += chunk
+    except OSError:
+        pass  # a refused connection: the final reply tells
+    data.close()
+    said.append(reply()[:3] + ":" + str(len(got)))
+print(" ".join(said))
+"#;
+    run_tool(dir, "python3", &["-c", script, &port.to_string(), if resume { "1" } else { "0" }])
+}
+
+#[test]
+fn a_data_handshake_started_before_the_transfer_command_is_answered_at_once() {
+    let (root, _) = served();
+    let tls = tls_server(root.path(), &[]);
+    let work = temp_dir();
+    let Some(out) = handshake_before_the_command(work.path(), tls.server.port(), true) else { return };
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    let parts: Vec<&str> = said.split_whitespace().collect();
+    assert_eq!(parts.len(), 3, "{said}{}", stderr_of(&out));
+    assert_eq!(parts[0], "226:9", "RETR of notes.txt (9 bytes): {said}");
+    assert_eq!(parts[1], "226:0", "STOR: {said}");
+    assert!(parts[2].starts_with("226:") && parts[2] != "226:0", "LIST: {said}");
+    assert!(fs::read(root.path().join("early.bin")).unwrap() == b"early".repeat(1000));
+    // The reuse check still holds for a handshake made early.
+    let out = handshake_before_the_command(work.path(), tls.server.port(), false).unwrap();
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(said.trim(), "522:0 522:0 522:0", "{}", stderr_of(&out));
+}
+
 #[test]
 fn lftp_with_ssl_force_gets_puts_and_lists() {
     let (root, big) = served();

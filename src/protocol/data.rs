@@ -66,7 +66,8 @@ pub fn accept_from(
 }
 
 /// Which of two descriptors has input first.
-enum Readable {
+#[derive(Debug)]
+pub enum Readable {
     /// The main one (it wins when both are ready).
     Main,
     Watched,
@@ -75,7 +76,7 @@ enum Readable {
 }
 
 /// Waits up to `timeout` until `main` or `watch` is readable (or closed).
-fn first_readable(main: RawFd, watch: Option<RawFd>, timeout: Duration) -> io::Result<Readable> {
+pub fn first_readable(main: RawFd, watch: Option<RawFd>, timeout: Duration) -> io::Result<Readable> {
     // No deadline when the timeout is too long to add (Duration::MAX: wait for ever).
     let deadline = Instant::now().checked_add(timeout);
     loop {

@@ -34,6 +34,11 @@ impl DeadlineReader {
         self.deadline.set(Instant::now().checked_add(self.limit.get()).unwrap_or_else(far_future));
     }
 
+    /// What is left of the time for the line under way.
+    pub fn time_left(&self) -> Duration {
+        self.deadline.get().saturating_duration_since(Instant::now())
+    }
+
     /// The limit for one read's worth (a line or a reply).
     pub fn limit(&self) -> Duration {
         self.limit.get()

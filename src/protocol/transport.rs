@@ -144,6 +144,19 @@ impl Channel {
         }
     }
 
+    /// Whether a read would return bytes without waiting on the socket: TLS plaintext
+    /// already decrypted, or encrypted bytes already read. Plain connections keep none.
+    pub fn has_buffered_input(&self) -> bool {
+        match self.state().as_mut() {
+            // An error is input too: the next read reports it.
+            Some(Tls::Session(tls)) => {
+                tls.process_new_packets().map_or(true, |io| io.plaintext_bytes_to_read() > 0)
+                    || self.has_inbound_bytes()
+            }
+            _ => false,
+        }
+    }
+
     fn state(&self) -> MutexGuard<'_, Option<Tls>> {
         self.tls.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }

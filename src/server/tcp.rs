@@ -20,7 +20,9 @@ use super::listing::{facts_line, timestamp};
 use super::session::{DataClose, DataTarget, FileAction, ListFormat, Login, RequestedPath, Session, Step, Transfer};
 use super::throttle::{LoginThrottle, Turn};
 use crate::protocol::command::{Dialect, Verb, verb_of};
-use crate::protocol::data::{Accepted, DataError, SendMethod, accept_from, receive_to_file, send_file};
+use crate::protocol::data::{
+    Accepted, DataError, Readable, SendMethod, accept_from, first_readable, receive_to_file, send_file,
+};
 use crate::protocol::line::{DeadlineReader, Line, LineReader};
 use crate::protocol::reply::Reply;
 use crate::protocol::transport::Channel;
@@ -218,6 +220,31 @@ impl Drop for SessionSlot {
     }
 }
 
+/// A data connection's channel: small writes (listings) go out at once (see
+/// SENDFILE_CHUNK for bulk sends), and a peer that stops reading or sending cannot hold
+/// the session for longer than `timeout`.
+fn data_channel(stream: TcpStream, timeout: Duration) -> Channel {
+    let _ = stream.set_nodelay(true);
+    let _ = stream.set_write_timeout(Some(timeout));
+    let _ = stream.set_read_timeout(Some(timeout));
+    Channel::plain(stream)
+}
+
+/// A passive data connection that arrived before its transfer command, under `PROT P`.
+/// curl connects right after EPSV and starts the data connection's TLS handshake at once,
+/// then waits for the server's answer before it sends RETR: a server that waits for RETR
+/// first makes every curl transfer wait 0.2 s for curl's own timer (pyftpdlib answers at
+/// once and is not slowed). So while the session waits for a command, the connection is
+/// accepted, and its handshake is run as soon as the client's first bytes arrive.
+enum EarlyData {
+    /// Accepted; the client has sent nothing on it yet (it may wait for the 150).
+    Connected(TcpStream),
+    /// Its TLS handshake is done and passed the session-reuse check.
+    Protected(Channel),
+    /// Its handshake failed: the transfer gets this reply.
+    Refused(Reply),
+}
+
 /// What ends the session after a step.
 enum Flow {
     Continue,
@@ -235,6 +262,8 @@ struct ControlConnection<'a> {
     session: Session,
     /// The listener a PASV or EPSV opened, until a transfer uses it.
     passive: Option<TcpListener>,
+    /// Its data connection, when it came before the transfer command (under TLS only).
+    early_data: Option<EarlyData>,
     /// The transfer under way, registered for super::shutdown.
     transfer_in_progress: Option<TransferGuard>,
     /// Failed logins per client address, shared by all sessions.
@@ -278,6 +307,7 @@ impl<'a> ControlConnection<'a> {
             transcript,
             session,
             passive: None,
+            early_data: None,
             transfer_in_progress: None,
             throttle,
             number,
@@ -373,6 +403,7 @@ impl<'a> ControlConnection<'a> {
             Dialect::Extended => self.config.limits.max_line,
         };
         loop {
+            self.serve_early_data();
             let transcript = &self.transcript;
             let mut echoed = 0usize;
             let tag = self.config.operation.transcript_sessions.then(|| format!("[{}] ", self.number));
@@ -521,6 +552,7 @@ impl<'a> ControlConnection<'a> {
             Ok(listener) => {
                 let port = listener.local_addr().map_or(0, |a| a.port());
                 self.passive = Some(listener);
+                self.early_data = None;
                 self.session.passive_opened();
                 // Behind NAT the client must be told the public address; EPSV names none.
                 let announced = match (&self.config.operation.public_address, extended) {
@@ -556,36 +588,77 @@ impl<'a> ControlConnection<'a> {
                     Reply::CannotOpenData
                 })?
             }
-            DataTarget::Passive => {
-                let listener = self.passive.take().ok_or(Reply::CannotOpenData)?;
-                match accept_from(&listener, self.peer.ip(), None, timeout) {
-                    Ok(Accepted::Connection(stream)) => stream,
-                    other => {
-                        crate::diag!("no passive data connection from {}: {other:?}", self.peer);
-                        return Err(Reply::CannotOpenData);
+            DataTarget::Passive => match self.early_data.take() {
+                Some(EarlyData::Protected(channel)) if self.session.data_private() => return Ok(channel),
+                Some(EarlyData::Protected(_)) => return Err(Reply::CannotOpenData),
+                Some(EarlyData::Refused(reply)) => return Err(reply),
+                Some(EarlyData::Connected(stream)) => stream,
+                None => {
+                    let listener = self.passive.take().ok_or(Reply::CannotOpenData)?;
+                    match accept_from(&listener, self.peer.ip(), None, timeout) {
+                        Ok(Accepted::Connection(stream)) => stream,
+                        other => {
+                            crate::diag!("no passive data connection from {}: {other:?}", self.peer);
+                            return Err(Reply::CannotOpenData);
+                        }
                     }
                 }
-            }
+            },
         };
-        // Small writes (listings) go out at once; see SENDFILE_CHUNK for bulk sends.
-        let _ = stream.set_nodelay(true);
-        // A peer that stops reading or sending must not hold the session forever.
-        let _ = stream.set_write_timeout(Some(timeout));
-        let _ = stream.set_read_timeout(Some(timeout));
-        let channel = Channel::plain(stream);
+        let channel = data_channel(stream, timeout);
         if self.session.data_private() {
-            self.protect_data_connection(&channel, upload)?;
+            let no_tickets = upload;
+            self.protect_data_connection(&channel, no_tickets)?;
         }
         Ok(channel)
     }
 
+    /// Before the next command is read, under `PROT P` with a passive port open: accepts
+    /// its connection and runs the TLS handshake the client starts on it ([`EarlyData`]),
+    /// until a command arrives. Without TLS, or with a command already waiting, nothing.
+    /// The wait counts against the command's idle limit.
+    fn serve_early_data(&mut self) {
+        if !self.session.data_private() || !self.reader.buffered().is_empty() || self.stream.has_buffered_input() {
+            return;
+        }
+        let control = Some(self.stream.as_raw_fd());
+        loop {
+            let left = self.reader.get_ref().time_left();
+            match &self.early_data {
+                None => {
+                    let Some(listener) = &self.passive else { return };
+                    let Ok(Accepted::Connection(stream)) = accept_from(listener, self.peer.ip(), control, left) else {
+                        return;
+                    };
+                    self.passive = None;
+                    self.early_data = Some(EarlyData::Connected(stream));
+                }
+                Some(EarlyData::Connected(stream)) => {
+                    if !matches!(first_readable(stream.as_raw_fd(), control, left), Ok(Readable::Main)) {
+                        return;
+                    }
+                    let Some(EarlyData::Connected(stream)) = self.early_data.take() else { return };
+                    let channel = data_channel(stream, self.config.limits.data_timeout);
+                    // Which way the data will go is not known yet: no session tickets, as
+                    // for an upload (a client that only writes never reads them).
+                    self.early_data = Some(match self.protect_data_connection(&channel, true) {
+                        Ok(()) => EarlyData::Protected(channel),
+                        Err(reply) => EarlyData::Refused(reply),
+                    });
+                }
+                Some(EarlyData::Protected(_) | EarlyData::Refused(_)) => return,
+            }
+        }
+    }
+
     /// PROT P: the data connection's TLS handshake (the client is the TLS client in both
     /// directions, RFC 4217 §7), which must resume a TLS session made for this client's
-    /// address unless `--tls-no-reuse-check` (crate::tls::server_connection).
-    fn protect_data_connection(&self, channel: &Channel, upload: bool) -> Result<(), Reply> {
+    /// address unless `--tls-no-reuse-check` (crate::tls::server_connection). `no_tickets`
+    /// for uploads, and when the direction is not known yet.
+    fn protect_data_connection(&self, channel: &Channel, no_tickets: bool) -> Result<(), Reply> {
         // PROT P is taken only on a control connection under TLS, so the server has TLS.
         let tls = self.config.operation.tls.as_ref().map(|tls| tls.configs()).ok_or(Reply::CannotOpenData)?;
-        let config = if upload { &tls.upload } else { &tls.download };
+        let config = if no_tickets { &tls.upload } else { &tls.download };
         let connection = crate::tls::server_connection(config, self.peer.ip()).map_err(|err| {
             crate::diag!("cannot start TLS on the data connection: {err}");
             Reply::CannotOpenData
