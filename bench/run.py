@@ -226,6 +226,16 @@ def make_file(path, size):
     return digest.hexdigest()
 
 
+def server_cpu(server, scenario, record, measure):
+    """MEASURE()'s result; the server's CPU seconds meanwhile are recorded under SCENARIO's
+    "server CPU seconds" row. A download into a file is bound by the client's writing on
+    this machine; what each server spends on it shows here."""
+    before = tree_cpu_seconds(server.proc.pid)
+    result = measure()
+    record(f"{scenario}: server CPU seconds", server.name, tree_cpu_seconds(server.proc.pid) - before)
+    return result
+
+
 def timed_download(argv, into, expected, **kwargs):
     """Seconds for ARGV to download into the file INTO (as a user's download does: into a
     file, never a device), which is then checked against EXPECTED byte for byte and removed."""
@@ -337,10 +347,12 @@ def main():
                 if args.concurrent_only:
                     continue
                 if curl:
-                    record("server RETR (curl)", server.name,
-                           big_size / timed_download([curl, "-s", "-o", received, f"{url}/big.bin"], received, big))
+                    retr = [curl, "-s", "-o", received, f"{url}/big.bin"]
+                    record("server RETR (curl)", server.name, big_size / server_cpu(
+                        server, "server RETR (curl)", record, lambda: timed_download(retr, received, big)))
+                    stor = [curl, "-s", "-T", local_big, f"{url}/upload/stored.bin"]
                     record("server STOR (curl -T)", server.name,
-                           big_size / timed([curl, "-s", "-T", local_big, f"{url}/upload/stored.bin"]))
+                           big_size / server_cpu(server, "server STOR (curl -T)", record, lambda: timed(stor)))
                     if not same_file(upload_target, local_big):
                         raise RuntimeError(f"{server.name}: the uploaded file differs")
                     os.remove(upload_target)
@@ -525,10 +537,12 @@ def tls_scenarios(root, work, peers, big, big_size, local_big, runs, curl, recor
             for server in (servers if run % 2 == 0 else list(reversed(servers))):
                 url = f"ftp://127.0.0.1:{server.port}"
                 tls = [] if server.name == "minftp without TLS" else ["--ssl-reqd", "-k"]
-                record("TLS server RETR (curl --ssl-reqd)", server.name,
-                       big_size / timed_download([curl, "-s", *tls, "-o", received, f"{url}/big.bin"], received, big))
+                retr = [curl, "-s", *tls, "-o", received, f"{url}/big.bin"]
+                record("TLS server RETR (curl --ssl-reqd)", server.name, big_size / server_cpu(
+                    server, "TLS server RETR", record, lambda: timed_download(retr, received, big)))
+                stor = [curl, "-s", *tls, "-T", local_big, f"{url}/upload/stored.bin"]
                 record("TLS server STOR (curl --ssl-reqd -T)", server.name,
-                       big_size / timed([curl, "-s", *tls, "-T", local_big, f"{url}/upload/stored.bin"]))
+                       big_size / server_cpu(server, "TLS server STOR", record, lambda: timed(stor)))
                 if not same_file(upload_target, local_big):
                     raise RuntimeError(f"{server.name}: the TLS upload differs")
                 os.remove(upload_target)
@@ -669,6 +683,8 @@ def report(results, runs, big_size, sessions, args, skipped):
             show = lambda v: f"{v:.1f} MiB"  # noqa: E731
         elif "sessions logged in" in scenario or "sessions held" in scenario:
             show = lambda v: f"{v:.0f}"  # noqa: E731
+        elif "CPU seconds" in scenario:
+            show = lambda v: f"{v:.2f} s"  # noqa: E731
         elif "in one session" not in scenario and any(w in scenario for w in ("RETR", "STOR", "get", "put", "ceiling")):
             show = lambda v: f"{v / 1e9:.2f} GB/s"  # noqa: E731
         else:
