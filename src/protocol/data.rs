@@ -171,7 +171,7 @@ pub fn send_file(
         // No sendfile through TLS: the bytes must be encrypted in user space. A server's
         // TLS 1.3 download seals its records itself (super::records), or rustls does.
         SendMethod::Sendfile => {
-            data.seal_from_now(len.saturating_sub(offset)).map_err(DataError::Local)?;
+            data.take_over_records(len.saturating_sub(offset)).map_err(DataError::Local)?;
             copy_loop(file, offset, len, data, stall_timeout, on_progress)
         }
         SendMethod::Copy => copy_loop(file, offset, len, data, stall_timeout, on_progress),
@@ -197,7 +197,7 @@ fn copy_loop(
     let socket = data.socket();
     let previous_timeout = socket.write_timeout().map_err(DataError::Peer)?;
     socket.set_write_timeout(Some(stall_timeout.max(Duration::from_millis(1)))).map_err(DataError::Peer)?;
-    let sealing = data.is_sealing();
+    let sealing = data.has_record_layer();
     let (buffer_len, chunk) = if sealing {
         (SEALED_RECORDS_PER_WRITE * records::MAX_RECORD, SEALED_RECORDS_PER_WRITE * records::MAX_PLAINTEXT)
     } else {
@@ -327,6 +327,10 @@ pub fn receive(
 pub fn receive_to_file(data: &Channel, file: &mut File, on_progress: &mut dyn FnMut(u64)) -> Result<u64, DataError> {
     let socket = data.socket();
     let read_timeout = socket.read_timeout().map_err(DataError::Peer)?.unwrap_or(Duration::MAX);
+    // Under TLS 1.3 the server opens the upload's records itself (super::records).
+    if data.is_tls() {
+        data.take_over_records(0).map_err(DataError::Local)?;
+    }
     let pipe = if data.is_tls() { None } else { SplicePipe::new().ok() };
     let spliced = match pipe {
         Some(pipe) => {
@@ -573,8 +577,25 @@ fn receive_loop(
     let socket = data.socket();
     let read_timeout = socket.read_timeout().map_err(DataError::Peer)?.unwrap_or(Duration::MAX);
     socket.set_nonblocking(true).map_err(DataError::Peer)?;
+    // A TLS connection whose records are opened in place hands its data straight from
+    // where it was read (see Channel::receive_records); any other is read into `buffer`.
+    let records = data.has_record_layer();
     let received = loop {
-        let n = match { data }.read(buffer) {
+        let mut write_error = None;
+        let got = if records {
+            data.receive_records(&mut |slices| {
+                write_all_slices(out, slices).map_err(|err| {
+                    write_error = Some(err);
+                    io::Error::other("the write failed")
+                })
+            })
+        } else {
+            { data }.read(buffer)
+        };
+        if let Some(err) = write_error {
+            break Err(DataError::Local(err));
+        }
+        let n = match got {
             Ok(0) => break Ok(total),
             Ok(n) => n,
             Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
@@ -598,7 +619,7 @@ fn receive_loop(
             }
             Err(err) => break Err(DataError::Peer(err)),
         };
-        if let Err(err) = out.write_all(&buffer[..n]) {
+        if !records && let Err(err) = out.write_all(&buffer[..n]) {
             break Err(DataError::Local(err));
         }
         total += n as u64;
@@ -607,6 +628,22 @@ fn receive_loop(
     let _ = socket.set_nonblocking(false);
     owned.give_back();
     received
+}
+
+/// Writes all of `slices` to `out`, in as few calls as it takes (`write_all_vectored` is
+/// not stable yet).
+fn write_all_slices(out: &mut dyn Write, slices: &[io::IoSlice<'_>]) -> io::Result<()> {
+    let mut owned = slices.to_vec();
+    let mut left = &mut owned[..];
+    while !left.is_empty() {
+        match out.write_vectored(left) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => io::IoSlice::advance_slices(&mut left, n),
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

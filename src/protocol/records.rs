@@ -42,14 +42,7 @@ impl RecordSealer {
     /// The sealer for the sending secrets rustls extracted, whose next record is number
     /// `sequence`. None for a cipher suite this does not know.
     pub fn new(sequence: u64, secrets: &ConnectionTrafficSecrets) -> Option<RecordSealer> {
-        let (algorithm, key, iv) = match secrets {
-            ConnectionTrafficSecrets::Aes128Gcm { key, iv } => (&aead::AES_128_GCM, key, iv),
-            ConnectionTrafficSecrets::Aes256Gcm { key, iv } => (&aead::AES_256_GCM, key, iv),
-            ConnectionTrafficSecrets::Chacha20Poly1305 { key, iv } => (&aead::CHACHA20_POLY1305, key, iv),
-            _ => return None,
-        };
-        let key = LessSafeKey::new(UnboundKey::new(algorithm, key.as_ref()).ok()?);
-        let iv = iv.as_ref().try_into().ok()?;
+        let (key, iv) = key_and_iv(secrets)?;
         Some(RecordSealer { key, iv, next_sequence: sequence })
     }
 
@@ -97,16 +90,12 @@ impl RecordSealer {
         let [high, low] = sealed_len.to_be_bytes();
         record[..HEADER].copy_from_slice(&[Content::ApplicationData as u8, 0x03, 0x03, high, low]);
         record[HEADER + len] = content as u8;
-        // The nonce: the IV with the sequence number XORed into its last 8 bytes (§5.3).
-        let mut nonce = self.iv;
-        for (byte, sequence_byte) in nonce[4..].iter_mut().zip(self.next_sequence.to_be_bytes()) {
-            *byte ^= sequence_byte;
-        }
+        let nonce = nonce_for(&self.iv, self.next_sequence);
         self.next_sequence += 1;
         let (header, body) = record.split_at_mut(HEADER);
         let tag = self
             .key
-            .seal_in_place_separate_tag(Nonce::assume_unique_for_key(nonce), Aad::from(&header[..]), &mut body[..=len])
+            .seal_in_place_separate_tag(nonce, Aad::from(&header[..]), &mut body[..=len])
             .map_err(|_| io::Error::other("TLS record encryption failed"))?;
         body[len + 1..len + TRAILER].copy_from_slice(tag.as_ref());
         Ok(HEADER + len + TRAILER)
@@ -118,6 +107,95 @@ impl RecordSealer {
         record[HEADER..HEADER + 2].copy_from_slice(&[1, 0]); // warning, close_notify
         self.seal(&mut record, 2, Content::Alert)?;
         Ok(record)
+    }
+}
+
+/// The AEAD key and IV of a direction's traffic secrets; None for a cipher suite this does
+/// not know.
+fn key_and_iv(secrets: &ConnectionTrafficSecrets) -> Option<(LessSafeKey, [u8; aead::NONCE_LEN])> {
+    let (algorithm, key, iv) = match secrets {
+        ConnectionTrafficSecrets::Aes128Gcm { key, iv } => (&aead::AES_128_GCM, key, iv),
+        ConnectionTrafficSecrets::Aes256Gcm { key, iv } => (&aead::AES_256_GCM, key, iv),
+        ConnectionTrafficSecrets::Chacha20Poly1305 { key, iv } => (&aead::CHACHA20_POLY1305, key, iv),
+        _ => return None,
+    };
+    let key = LessSafeKey::new(UnboundKey::new(algorithm, key.as_ref()).ok()?);
+    Some((key, iv.as_ref().try_into().ok()?))
+}
+
+/// A record's nonce: the IV with its sequence number XORed into the last 8 bytes (§5.3).
+fn nonce_for(iv: &[u8; aead::NONCE_LEN], sequence: u64) -> Nonce {
+    let mut nonce = *iv;
+    for (byte, sequence_byte) in nonce[4..].iter_mut().zip(sequence.to_be_bytes()) {
+        *byte ^= sequence_byte;
+    }
+    Nonce::assume_unique_for_key(nonce)
+}
+
+/// The most a TLS 1.3 record's encrypted part may be (§5.2).
+const MAX_SEALED: usize = MAX_PLAINTEXT + 256;
+
+/// What one opened record carried.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Opened {
+    /// Data, at this range of the record's bytes.
+    Data(std::ops::Range<usize>),
+    /// `close_notify`: the peer's data is whole.
+    Closed,
+}
+
+/// The receiving half of a TLS 1.3 connection taken over from rustls after the handshake,
+/// for a server's uploads: records are decrypted where they were read.
+pub struct RecordOpener {
+    key: LessSafeKey,
+    iv: [u8; aead::NONCE_LEN],
+    next_sequence: u64,
+}
+
+impl RecordOpener {
+    /// As [`RecordSealer::new`], for the receiving secrets.
+    pub fn new(sequence: u64, secrets: &ConnectionTrafficSecrets) -> Option<RecordOpener> {
+        let (key, iv) = key_and_iv(secrets)?;
+        Some(RecordOpener { key, iv, next_sequence: sequence })
+    }
+
+    /// The whole length of the record at the start of `bytes`, once its header is there
+    /// (None before). Anything but an application-data record of a possible length is
+    /// an error: after the handshake, every TLS 1.3 record is one.
+    pub fn record_len(bytes: &[u8]) -> io::Result<Option<usize>> {
+        let Some(header) = bytes.get(..HEADER) else { return Ok(None) };
+        let len = usize::from(u16::from_be_bytes([header[3], header[4]]));
+        if header[0] != Content::ApplicationData as u8 || header[1] != 0x03 || len <= 16 || len > MAX_SEALED {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, "TLS: not an application-data record"));
+        }
+        Ok(Some(HEADER + len))
+    }
+
+    /// Opens the whole record `record` (as long as [`RecordOpener::record_len`] said) in
+    /// place. An alert other than `close_notify`, a handshake message (such as a
+    /// KeyUpdate, which this does not follow) or a record that fails to decrypt is an error.
+    pub fn open(&mut self, record: &mut [u8]) -> io::Result<Opened> {
+        let invalid = |what: &str| io::Error::new(io::ErrorKind::InvalidData, format!("TLS: {what}"));
+        if record.len() <= HEADER + 16 {
+            return Err(invalid("a record too short"));
+        }
+        let nonce = nonce_for(&self.iv, self.next_sequence);
+        self.next_sequence += 1;
+        let (header, body) = record.split_at_mut(HEADER);
+        let inner = self
+            .key
+            .open_in_place(nonce, Aad::from(&header[..]), body)
+            .map_err(|_| invalid("a record that does not decrypt (changed, or out of order)"))?;
+        // The inner type is the last byte that is not padding (§5.4).
+        let Some(end) = inner.iter().rposition(|&byte| byte != 0) else {
+            return Err(invalid("a record with no content type"));
+        };
+        match inner[end] {
+            t if t == Content::ApplicationData as u8 => Ok(Opened::Data(HEADER..HEADER + end)),
+            t if t == Content::Alert as u8 && end == 2 && inner[1] == 0 => Ok(Opened::Closed),
+            t if t == Content::Alert as u8 => Err(invalid("the peer sent an alert")),
+            _ => Err(invalid("a handshake message after the handshake (not followed here)")),
+        }
     }
 }
 
@@ -218,6 +296,62 @@ mod tests {
         }
         assert_eq!(&received[..7], b"before ");
         assert!(received[7..] == plaintext[..], "the sealed records decrypt to what was put in them");
+    }
+
+    /// Opens every record of `wire` in place: the data, and whether close_notify ended it.
+    fn opened(opener: &mut RecordOpener, wire: &mut [u8]) -> io::Result<(Vec<u8>, bool)> {
+        let (mut data, mut at) = (Vec::new(), 0);
+        while let Some(len) = RecordOpener::record_len(&wire[at..])? {
+            match opener.open(&mut wire[at..at + len])? {
+                Opened::Data(range) => data.extend_from_slice(&wire[at + range.start..at + range.end]),
+                Opened::Closed => return Ok((data, true)),
+            }
+            at += len;
+        }
+        Ok((data, false))
+    }
+
+    #[test]
+    fn records_a_tls_client_sends_are_opened_in_place_up_to_close_notify() {
+        let (server, mut client) = connected_pair();
+        let upload: Vec<u8> = (0..40_000).map(|i| (i * 13 % 253) as u8).collect();
+        client.writer().write_all(&upload).unwrap();
+        client.send_close_notify();
+        let mut wire = Vec::new();
+        while client.wants_write() {
+            client.write_tls(&mut wire).unwrap();
+        }
+        let secrets = rustls::Connection::Server(server).dangerous_extract_secrets().unwrap();
+        let mut opener = RecordOpener::new(secrets.rx.0, &secrets.rx.1).unwrap();
+        let (data, closed) = opened(&mut opener, &mut wire.clone()).unwrap();
+        assert!(closed, "close_notify ends the stream");
+        assert!(data == upload, "the opened records give back what the client wrote");
+
+        // A changed byte does not decrypt; nor does a record opened out of its turn.
+        let mut opener = RecordOpener::new(secrets.rx.0, &secrets.rx.1).unwrap();
+        let mut changed = wire.clone();
+        changed[100] ^= 1;
+        assert!(opened(&mut opener, &mut changed).is_err());
+        let mut opener = RecordOpener::new(secrets.rx.0 + 1, &secrets.rx.1).unwrap();
+        assert!(opened(&mut opener, &mut wire.clone()).is_err());
+        // Bytes that are no application-data record are refused at their header.
+        assert!(RecordOpener::record_len(b"GET / HTTP/1.1").is_err());
+        assert_eq!(RecordOpener::record_len(&wire[..4]).unwrap(), None);
+    }
+
+    #[test]
+    fn a_key_update_from_the_client_is_refused_not_skipped() {
+        let (server, mut client) = connected_pair();
+        client.refresh_traffic_keys().unwrap();
+        client.writer().write_all(b"after the update").unwrap();
+        let mut wire = Vec::new();
+        while client.wants_write() {
+            client.write_tls(&mut wire).unwrap();
+        }
+        let secrets = rustls::Connection::Server(server).dangerous_extract_secrets().unwrap();
+        let mut opener = RecordOpener::new(secrets.rx.0, &secrets.rx.1).unwrap();
+        let refused = opened(&mut opener, &mut wire).unwrap_err();
+        assert!(refused.to_string().contains("handshake message"), "{refused}");
     }
 
     #[test]

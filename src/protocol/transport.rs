@@ -8,7 +8,7 @@ use std::os::fd::{AsRawFd, RawFd};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use super::records::{self, RecordSealer};
+use super::records::{self, Opened, RecordOpener, RecordSealer};
 
 /// A connection: its socket and, once a handshake made one, its TLS state. The control
 /// connection is shared (`Arc<Channel>`) between its line reader and its reply writer,
@@ -16,9 +16,34 @@ use super::records::{self, RecordSealer};
 pub struct Channel {
     socket: TcpStream,
     tls: Mutex<Option<Tls>>,
-    /// Encrypted bytes read from the socket and not yet given to rustls (bulk reads only,
-    /// see [`BULK_READ`]), and where the unread ones start.
-    inbound: Mutex<(Vec<u8>, usize)>,
+    /// Encrypted bytes read from the socket and not yet used (bulk reads only, see
+    /// [`BULK_READ`], and [`Channel::receive_records`]).
+    inbound: Mutex<Inbound>,
+}
+
+/// [`Channel::inbound`]: `bytes[start..end]` are read and not yet used. The buffer keeps
+/// its size between reads, so that no read pays for clearing it again.
+#[derive(Default)]
+struct Inbound {
+    bytes: Vec<u8>,
+    start: usize,
+    end: usize,
+}
+
+impl Inbound {
+    /// Moves the unused bytes to the front and reads after them from `socket`, into room
+    /// for at least `room` bytes in all; returns what the read gave.
+    fn refill(&mut self, mut socket: &TcpStream, room: usize) -> io::Result<usize> {
+        self.bytes.copy_within(self.start..self.end, 0);
+        self.end -= self.start;
+        self.start = 0;
+        if self.bytes.len() < room.max(self.end + 1) {
+            self.bytes.resize(room.max(self.end + 1), 0);
+        }
+        let n = socket.read(&mut self.bytes[self.end..])?;
+        self.end += n;
+        Ok(n)
+    }
 }
 
 /// A connection's TLS state. Boxed: either is over 1 KiB, which a plain connection should
@@ -26,11 +51,19 @@ pub struct Channel {
 enum Tls {
     /// rustls runs the connection.
     Session(Box<rustls::Connection>),
-    /// A server's TLS 1.3 connection whose sending rustls handed over for the rest of a
-    /// download ([`Channel::seal_from_now`]); it only sends from then on.
-    Sealing(Box<RecordSealer>),
+    /// A server's TLS 1.3 data connection whose record layer rustls handed over for the
+    /// rest of a transfer ([`Channel::take_over_records`]).
+    Records(Box<RecordLayer>),
     /// Neither: handing over failed half-way. Nothing can be sent or read.
     Failed,
+}
+
+/// Both directions of a connection's records after the hand-over.
+struct RecordLayer {
+    sealer: RecordSealer,
+    opener: RecordOpener,
+    /// The peer's `close_notify` came: every later read is the end.
+    peer_closed: bool,
 }
 
 /// Reads of at least this many bytes (a transfer's, not a command line's) go through
@@ -44,7 +77,7 @@ const INBOUND_BUFFER: usize = 256 * 1024;
 
 impl Channel {
     pub fn plain(socket: TcpStream) -> Channel {
-        Channel { socket, tls: Mutex::new(None), inbound: Mutex::new((Vec::new(), 0)) }
+        Channel { socket, tls: Mutex::new(None), inbound: Mutex::new(Inbound::default()) }
     }
 
     /// The socket underneath: for addresses, options and polling. Bytes must go through
@@ -79,17 +112,22 @@ impl Channel {
         Ok(())
     }
 
-    /// Takes the sending of a server's TLS 1.3 connection over from rustls for `bytes` of
-    /// a download, which then go through [`Channel::send_records`]: true when it did. False,
-    /// and nothing changes, for plain connections, clients, TLS 1.2, or more records than
-    /// the sealer may send under one key. The server's download configuration must allow
-    /// extracting secrets ([`crate::tls::ConnectionConfigs`]). From then on the connection
-    /// only sends: nothing it receives can be read.
-    pub fn seal_from_now(&self, bytes: u64) -> io::Result<bool> {
+    /// Takes the record layer of a server's TLS 1.3 data connection over from rustls for
+    /// a transfer that sends `bytes` (0 for an upload): data is then sent with
+    /// [`Channel::send_records`] and received with [`Channel::receive_records`], sealed
+    /// and opened in place (super::records). True when it did; false, and nothing changes,
+    /// for plain connections, clients, TLS 1.2, plaintext rustls already decrypted, or
+    /// more records than one key may seal here. The server's data configurations must
+    /// allow extracting secrets ([`crate::tls::ConnectionConfigs`]); the handshake read
+    /// the socket record by record, so rustls holds no data record that would be lost.
+    pub fn take_over_records(&self, bytes: u64) -> io::Result<bool> {
         let mut state = self.state();
         let Some(Tls::Session(tls)) = state.as_mut() else { return Ok(false) };
         let tls_13 = tls.protocol_version() == Some(rustls::ProtocolVersion::TLSv1_3);
         if !matches!(**tls, rustls::Connection::Server(_)) || !tls_13 || !RecordSealer::may_send(bytes) {
+            return Ok(false);
+        }
+        if process(tls, &self.socket)?.plaintext_bytes_to_read() > 0 {
             return Ok(false);
         }
         // Extraction refuses while records wait to be sent (the session tickets).
@@ -97,32 +135,84 @@ impl Channel {
         let Some(Tls::Session(tls)) = state.replace(Tls::Failed) else {
             return Err(handed_over()); // matched above, under the same lock
         };
-        // Until the sealer is in place the connection is Failed, never plain: no byte may
-        // leave unencrypted after a failure here.
+        // Until the record layer is in place the connection is Failed, never plain: no
+        // byte may leave unencrypted after a failure here.
         let secrets = tls.dangerous_extract_secrets().map_err(|err| io::Error::other(format!("TLS: {err}")))?;
-        let sealer = RecordSealer::new(secrets.tx.0, &secrets.tx.1)
-            .ok_or_else(|| io::Error::other("TLS: a cipher suite the record sealer does not know"))?;
+        let unknown = || io::Error::other("TLS: a cipher suite the record layer does not know");
+        let sealer = RecordSealer::new(secrets.tx.0, &secrets.tx.1).ok_or_else(unknown)?;
+        let opener = RecordOpener::new(secrets.rx.0, &secrets.rx.1).ok_or_else(unknown)?;
         if !sealer.has_room_for(RecordSealer::records_for(bytes)) {
             return Err(io::Error::other("TLS: too many records for one key"));
         }
-        *state = Some(Tls::Sealing(Box::new(sealer)));
+        *state = Some(Tls::Records(Box::new(RecordLayer { sealer, opener, peer_closed: false })));
         Ok(true)
     }
 
-    /// Whether sending goes through [`Channel::send_records`] ([`Channel::seal_from_now`]).
-    pub fn is_sealing(&self) -> bool {
-        matches!(self.state().as_ref(), Some(Tls::Sealing(_)))
+    /// Whether data goes through [`Channel::send_records`] and
+    /// [`Channel::receive_records`] ([`Channel::take_over_records`]).
+    pub fn has_record_layer(&self) -> bool {
+        matches!(self.state().as_ref(), Some(Tls::Records(_)))
     }
 
     /// Seals the `filled` bytes of plaintext in `batch` (laid out as
     /// [`records::payload_slots`] says) and sends the records; the socket's write timeout
-    /// applies. Only on a connection that [`Channel::seal_from_now`] took over.
+    /// applies. Only on a connection that [`Channel::take_over_records`] took over.
     pub fn send_records(&self, batch: &mut [u8], filled: usize) -> io::Result<()> {
         let sealed = match self.state().as_mut() {
-            Some(Tls::Sealing(sealer)) => sealer.seal_batch(batch, filled)?,
+            Some(Tls::Records(layer)) => layer.sealer.seal_batch(batch, filled)?,
             _ => return Err(io::Error::other("records sent on a connection that does not seal them")),
         };
         (&self.socket).write_all(&batch[..sealed])
+    }
+
+    /// Reads what the socket has (at most [`INBOUND_BUFFER`] bytes; the socket's blocking
+    /// mode and timeout apply), opens every whole record in place and hands the data to
+    /// `deliver` in one call; a record cut by the read waits for the next. Returns how
+    /// many bytes were delivered: 0 only at the end (`close_notify`, or the end of TCP
+    /// between records, as vsftpd accepts). Only on a connection that
+    /// [`Channel::take_over_records`] took over.
+    pub fn receive_records(&self, deliver: &mut dyn FnMut(&[io::IoSlice<'_>]) -> io::Result<()>) -> io::Result<usize> {
+        let mut state = self.state();
+        let Some(Tls::Records(layer)) = state.as_mut() else {
+            return Err(io::Error::other("records read on a connection that does not open them"));
+        };
+        let mut inbound = self.inbound.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        loop {
+            if layer.peer_closed {
+                return Ok(0);
+            }
+            // A record cut by the last read moves to the front; this read goes after it.
+            let kept = inbound.end - inbound.start;
+            if inbound.refill(&self.socket, INBOUND_BUFFER.max(kept + records::MAX_RECORD))? == 0 {
+                if kept > 0 {
+                    return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "TLS: the stream ended mid-record"));
+                }
+                return Ok(0);
+            }
+            let Inbound { bytes, start, end } = &mut *inbound;
+            let mut data = Vec::new();
+            while let Some(len) = RecordOpener::record_len(&bytes[*start..*end])? {
+                if *start + len > *end {
+                    break;
+                }
+                let record = *start..*start + len;
+                *start += len;
+                match layer.opener.open(&mut bytes[record.clone()])? {
+                    Opened::Data(range) => data.push(record.start + range.start..record.start + range.end),
+                    Opened::Closed => {
+                        layer.peer_closed = true;
+                        break;
+                    }
+                }
+            }
+            let delivered = data.iter().map(|range| range.len()).sum();
+            if delivered > 0 {
+                let slices: Vec<io::IoSlice<'_>> =
+                    data.into_iter().map(|range| io::IoSlice::new(&bytes[range])).collect();
+                deliver(&slices)?;
+                return Ok(delivered);
+            }
+        }
     }
 
     /// Ends the TLS stream cleanly (`close_notify`), so the peer knows the data is whole
@@ -134,8 +224,8 @@ impl Channel {
                 tls.send_close_notify();
                 flush_records(tls, &self.socket)
             }
-            Some(Tls::Sealing(sealer)) => {
-                let alert = sealer.close_notify()?;
+            Some(Tls::Records(layer)) => {
+                let alert = layer.sealer.close_notify()?;
                 drop(state);
                 (&self.socket).write_all(&alert)
             }
@@ -165,36 +255,22 @@ impl Channel {
 impl Channel {
     fn has_inbound_bytes(&self) -> bool {
         let inbound = self.inbound.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        inbound.1 < inbound.0.len()
+        inbound.start < inbound.end
     }
 
     /// Gives rustls the next encrypted bytes from [`Channel::inbound`], refilled from the
     /// socket with one large read when empty. Returns what rustls took (0: end of stream).
     fn read_tls_buffered(&self, tls: &mut rustls::Connection) -> io::Result<usize> {
         let mut inbound = self.inbound.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let (buffer, start) = &mut *inbound;
-        if *start == buffer.len() {
-            buffer.resize(INBOUND_BUFFER, 0);
-            let n = match (&self.socket).read(buffer) {
-                Ok(n) => n,
-                Err(err) => {
-                    buffer.clear();
-                    *start = 0;
-                    return Err(err);
-                }
-            };
-            buffer.truncate(n);
-            *start = 0;
-            if n == 0 {
-                // An empty slice is how rustls learns of the end of the stream.
-                return tls.read_tls(&mut &[][..]);
-            }
+        if inbound.start == inbound.end && inbound.refill(&self.socket, INBOUND_BUFFER)? == 0 {
+            // An empty slice is how rustls learns of the end of the stream.
+            return tls.read_tls(&mut &[][..]);
         }
-        let mut pending = &buffer[*start..];
+        let mut pending = &inbound.bytes[inbound.start..inbound.end];
         let before = pending.len();
         tls.read_tls(&mut pending)?;
         let taken = before - pending.len();
-        *start += taken;
+        inbound.start += taken;
         Ok(taken)
     }
 }
@@ -223,9 +299,10 @@ fn handshake(tls: &mut rustls::Connection, socket: &TcpStream, deadline: Instant
         if !tls.is_handshaking() {
             break;
         }
-        socket.set_read_timeout(Some(left()?))?;
-        if tls.read_tls(&mut &*socket)? == 0 {
-            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the peer closed the connection mid-handshake"));
+        let record = read_one_record(socket, deadline)?;
+        let mut unread = &record[..];
+        while !unread.is_empty() {
+            tls.read_tls(&mut unread)?;
         }
         process(tls, socket)?;
     }
@@ -237,13 +314,55 @@ fn handshake(tls: &mut rustls::Connection, socket: &TcpStream, deadline: Instant
     Ok(())
 }
 
-/// Decrypts what arrived; a TLS error is sent to the peer as an alert and returned.
-fn process(tls: &mut rustls::Connection, socket: &TcpStream) -> io::Result<()> {
-    if let Err(err) = tls.process_new_packets() {
-        let _ = tls.write_tls(&mut &*socket);
-        return Err(io::Error::new(io::ErrorKind::InvalidData, format!("TLS: {err}")));
+/// One TLS record from `socket`, whole, and not a byte more: whatever follows the
+/// handshake stays in the socket for whoever reads next (rustls' own reads could take the
+/// first data records along, and it does not give them back when its keys are taken over,
+/// [`Channel::take_over_records`]). Five bytes that cannot start a record are returned as
+/// they are, for rustls to refuse.
+fn read_one_record(socket: &TcpStream, deadline: Instant) -> io::Result<Vec<u8>> {
+    let mut record = vec![0u8; 5];
+    read_all(socket, &mut record, deadline)?;
+    let len = usize::from(u16::from_be_bytes([record[3], record[4]]));
+    let plausible = (20..=23).contains(&record[0]) && record[1] == 0x03 && len <= records::MAX_PLAINTEXT + 2048;
+    if plausible {
+        record.resize(5 + len, 0);
+        read_all(socket, &mut record[5..], deadline)?;
+    }
+    Ok(record)
+}
+
+/// Fills `buf` from `socket` by `deadline` (each read waits only for what is left of it,
+/// so a peer that dribbles cannot stretch the handshake); the end of the stream first is
+/// an error.
+fn read_all(mut socket: &TcpStream, buf: &mut [u8], deadline: Instant) -> io::Result<()> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::Error::new(io::ErrorKind::TimedOut, "the TLS handshake took too long"));
+        }
+        socket.set_read_timeout(Some(left))?;
+        match socket.read(&mut buf[filled..]) {
+            Ok(0) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the peer closed the connection mid-handshake",
+                ));
+            }
+            Ok(n) => filled += n,
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+            Err(err) => return Err(err),
+        }
     }
     Ok(())
+}
+
+/// Decrypts what arrived; a TLS error is sent to the peer as an alert and returned.
+fn process(tls: &mut rustls::Connection, socket: &TcpStream) -> io::Result<rustls::IoState> {
+    tls.process_new_packets().map_err(|err| {
+        let _ = tls.write_tls(&mut &*socket);
+        io::Error::new(io::ErrorKind::InvalidData, format!("TLS: {err}"))
+    })
 }
 
 /// [`Write`] under TLS: encrypts what rustls takes of `buf` and sends it.
@@ -289,10 +408,11 @@ pub(crate) fn stopped_reading() -> io::Error {
     io::Error::new(io::ErrorKind::TimedOut, "the peer stopped reading")
 }
 
-/// A read from a connection whose TLS only sends now, or any use of one whose hand-over
-/// failed ([`Channel::seal_from_now`]).
+/// A stream read from a connection whose records minftp seals and opens itself now
+/// (they are read with [`Channel::receive_records`]), or any use of one whose hand-over
+/// failed ([`Channel::take_over_records`]).
 fn handed_over() -> io::Error {
-    io::Error::other("this TLS connection's keys were handed over for a download: it only sends")
+    io::Error::other("this TLS connection's records were handed over for a transfer")
 }
 
 /// A peer that sent nothing for `limit`.
@@ -310,7 +430,7 @@ impl Read for &Channel {
         let mut state = self.state();
         match state.as_mut() {
             Some(Tls::Session(tls)) => self.read_plaintext(tls, buf),
-            Some(Tls::Sealing(_) | Tls::Failed) => Err(handed_over()),
+            Some(Tls::Records(_) | Tls::Failed) => Err(handed_over()),
             None => {
                 drop(state);
                 (&self.socket).read(buf)
@@ -348,7 +468,7 @@ impl Write for &Channel {
         let mut state = self.state();
         match state.as_mut() {
             Some(Tls::Session(tls)) => write_plaintext(tls, &self.socket, buf),
-            Some(Tls::Sealing(_)) => {
+            Some(Tls::Records(_)) => {
                 drop(state);
                 let len = buf.len().min(records::MAX_PLAINTEXT);
                 let mut record = vec![0; records::MAX_RECORD];
