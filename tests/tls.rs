@@ -398,6 +398,64 @@ fn a_data_handshake_started_before_the_transfer_command_is_answered_at_once() {
     assert_eq!(said.trim(), "522:0 522:0 522:0", "{}", stderr_of(&out));
 }
 
+/// A TLS upload that stops mid-record (a cut connection, or someone cutting it) must not
+/// count as whole: 426 and nothing stored. One that stops between records without
+/// close_notify is whole (as vsftpd accepts: some clients never send it). The script
+/// writes the records with Python's MemoryBIO, so it can send part of one.
+#[test]
+fn a_tls_upload_cut_mid_record_is_refused_and_one_cut_between_records_is_kept() {
+    let (root, _) = served();
+    let tls = tls_server(root.path(), &[]);
+    let work = temp_dir();
+    let script = r#"
+import socket, ssl, sys
+port = int(sys.argv[1])
+context = ssl.create_default_context()
+context.check_hostname = False
+context.verify_mode = ssl.CERT_NONE
+control = socket.create_connection(("127.0.0.1", port), timeout=10)
+replies = control.makefile("rb")
+def reply():
+    line = replies.readline().decode()
+    while line[3:4] == "-":
+        line = replies.readline().decode()
+    return line.strip()
+def command(text):
+    control.sendall((text + "\r\n").encode())
+    return reply()
+reply()
+assert command("AUTH TLS").startswith("234")
+control = context.wrap_socket(control)
+replies = control.makefile("rb")
+for text in ("USER anonymous", "PASS guest@", "PBSZ 0", "PROT P", "TYPE I"):
+    assert command(text)[0] in "23", text
+said = []
+for name, cut in (("cut.bin", 1000), ("whole.bin", 0)):
+    port = int(command("EPSV").split("|")[3])
+    data = socket.create_connection(("127.0.0.1", port), timeout=10)
+    assert command("STOR " + name).startswith("150")
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = context.wrap_bio(incoming, outgoing, session=control.session)
+    while True:
+        try:
+            tls.do_handshake()
+            break
+        except ssl.SSLWantReadError:
+            data.sendall(outgoing.read())
+            incoming.write(data.recv(65536))
+    tls.write(bytes(range(256)) * 400)
+    wire = outgoing.read()
+    data.sendall(wire[:len(wire) - cut])
+    data.close()
+    said.append(reply()[:3])
+print(" ".join(said))
+"#;
+    let Some(out) = run_tool(work.path(), "python3", &["-c", script, &tls.server.port().to_string()]) else { return };
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "426 226", "{}", stderr_of(&out));
+    assert!(!root.path().join("cut.bin").exists(), "a cut upload must not be stored");
+    assert!(fs::read(root.path().join("whole.bin")).unwrap() == (0..=255u8).collect::<Vec<u8>>().repeat(400));
+}
+
 #[test]
 fn lftp_with_ssl_force_gets_puts_and_lists() {
     let (root, big) = served();
