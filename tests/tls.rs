@@ -325,15 +325,12 @@ fn tls_downloads_are_byte_exact_under_tls_1_3_and_1_2_resumed_and_empty() {
     assert_eq!(transcript.matches("\r\n226 ").count(), 4, "{transcript}");
 }
 
-/// A client that starts the data connection's TLS handshake before it sends the transfer
-/// command, as curl does, and waits for the server's answer first: the server must answer
-/// while it waits for the command (otherwise curl waits 0.2 s on its own timer each time).
-/// Each handshake here has 10 s and the RETR, STOR or LIST is only sent once it is done.
-/// `resume` false: a handshake that resumes no session gets the 522 at the transfer.
-fn handshake_before_the_command(dir: &Path, port: u16, resume: bool) -> Option<std::process::Output> {
-    let script = r#"
+/// The start of a Python script that logs in over explicit TLS to the port in argv[1]
+/// (`PROT P`, `TYPE I`), with `command()` and `reply()` helpers and an empty `said` list;
+/// the tests below add their transfers.
+const TLS_SESSION_PY: &str = r#"
 import socket, ssl, sys
-port, resume = int(sys.argv[1]), sys.argv[2] == "1"
+port = int(sys.argv[1])
 context = ssl.create_default_context()
 context.check_hostname = False
 context.verify_mode = ssl.CERT_NONE
@@ -354,6 +351,17 @@ replies = control.makefile("rb")
 for text in ("USER anonymous", "PASS guest@", "PBSZ 0", "PROT P", "TYPE I"):
     assert command(text)[0] in "23", text
 said = []
+"#;
+
+/// A client that starts the data connection's TLS handshake before it sends the transfer
+/// command, as curl does, and waits for the server's answer first: the server must answer
+/// while it waits for the command (otherwise curl waits 0.2 s on its own timer each time).
+/// Each handshake here has 10 s and the RETR, STOR or LIST is only sent once it is done.
+/// `resume` false: a handshake that resumes no session gets the 522 at the transfer.
+fn handshake_before_the_command(dir: &Path, port: u16, resume: bool) -> Option<std::process::Output> {
+    let script = TLS_SESSION_PY.to_string()
+        + r#"
+resume = sys.argv[2] == "1"
 for transfer, payload in (("RETR notes.txt", None), ("STOR early.bin", b"early" * 1000), ("LIST", None)):
     port = int(command("EPSV").split("|")[3])
     data = socket.create_connection(("127.0.0.1", port), timeout=10)
@@ -376,7 +384,7 @@ for transfer, payload in (("RETR notes.txt", None), ("STOR early.bin", b"early" 
     said.append(reply()[:3] + ":" + str(len(got)))
 print(" ".join(said))
 "#;
-    run_tool(dir, "python3", &["-c", script, &port.to_string(), if resume { "1" } else { "0" }])
+    run_tool(dir, "python3", &["-c", &script, &port.to_string(), if resume { "1" } else { "0" }])
 }
 
 #[test]
@@ -407,29 +415,8 @@ fn a_tls_upload_cut_mid_record_is_refused_and_one_cut_between_records_is_kept() 
     let (root, _) = served();
     let tls = tls_server(root.path(), &[]);
     let work = temp_dir();
-    let script = r#"
-import socket, ssl, sys
-port = int(sys.argv[1])
-context = ssl.create_default_context()
-context.check_hostname = False
-context.verify_mode = ssl.CERT_NONE
-control = socket.create_connection(("127.0.0.1", port), timeout=10)
-replies = control.makefile("rb")
-def reply():
-    line = replies.readline().decode()
-    while line[3:4] == "-":
-        line = replies.readline().decode()
-    return line.strip()
-def command(text):
-    control.sendall((text + "\r\n").encode())
-    return reply()
-reply()
-assert command("AUTH TLS").startswith("234")
-control = context.wrap_socket(control)
-replies = control.makefile("rb")
-for text in ("USER anonymous", "PASS guest@", "PBSZ 0", "PROT P", "TYPE I"):
-    assert command(text)[0] in "23", text
-said = []
+    let script = TLS_SESSION_PY.to_string()
+        + r#"
 for name, cut in (("cut.bin", 1000), ("whole.bin", 0)):
     port = int(command("EPSV").split("|")[3])
     data = socket.create_connection(("127.0.0.1", port), timeout=10)
@@ -450,7 +437,7 @@ for name, cut in (("cut.bin", 1000), ("whole.bin", 0)):
     said.append(reply()[:3])
 print(" ".join(said))
 "#;
-    let Some(out) = run_tool(work.path(), "python3", &["-c", script, &tls.server.port().to_string()]) else { return };
+    let Some(out) = run_tool(work.path(), "python3", &["-c", &script, &tls.server.port().to_string()]) else { return };
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "426 226", "{}", stderr_of(&out));
     assert!(!root.path().join("cut.bin").exists(), "a cut upload must not be stored");
     assert!(fs::read(root.path().join("whole.bin")).unwrap() == (0..=255u8).collect::<Vec<u8>>().repeat(400));
