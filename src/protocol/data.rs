@@ -327,11 +327,13 @@ pub fn receive(
 pub fn receive_to_file(data: &Channel, file: &mut File, on_progress: &mut dyn FnMut(u64)) -> Result<u64, DataError> {
     let socket = data.socket();
     let read_timeout = socket.read_timeout().map_err(DataError::Peer)?.unwrap_or(Duration::MAX);
-    // Under TLS 1.3 the server opens the upload's records itself (super::records).
-    if data.is_tls() {
+    let pipe = if data.is_tls() {
+        // Under TLS 1.3 the server opens the upload's records itself (super::records).
         data.take_over_records(0).map_err(DataError::Local)?;
-    }
-    let pipe = if data.is_tls() { None } else { SplicePipe::new().ok() };
+        None
+    } else {
+        SplicePipe::new().ok()
+    };
     let spliced = match pipe {
         Some(pipe) => {
             socket.set_nonblocking(true).map_err(DataError::Peer)?;

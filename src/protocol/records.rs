@@ -12,7 +12,7 @@ use rustls::ConnectionTrafficSecrets;
 /// The most plaintext one record carries (RFC 8446 §5.1).
 pub const MAX_PLAINTEXT: usize = 16 * 1024;
 /// A record's header: type, legacy version, length.
-const HEADER: usize = 5;
+pub const HEADER: usize = 5;
 /// What follows the plaintext: the inner content type and the AEAD tag.
 const TRAILER: usize = 1 + 16;
 /// The room one full record takes in a batch.
@@ -30,20 +30,50 @@ pub enum Content {
     Alert = 0x15,
 }
 
-/// The sending half of a TLS 1.3 connection taken over from rustls after the handshake
-/// (its key, IV and next sequence number).
-pub struct RecordSealer {
+/// One direction of a connection taken over from rustls: its AEAD key, its IV and the
+/// sequence number of its next record.
+struct TrafficKey {
     key: LessSafeKey,
     iv: [u8; aead::NONCE_LEN],
     next_sequence: u64,
+}
+
+impl TrafficKey {
+    /// The key of the secrets rustls extracted for one direction, whose next record is
+    /// number `sequence`. None for a cipher suite this does not know.
+    fn new(sequence: u64, secrets: &ConnectionTrafficSecrets) -> Option<TrafficKey> {
+        let (algorithm, key, iv) = match secrets {
+            ConnectionTrafficSecrets::Aes128Gcm { key, iv } => (&aead::AES_128_GCM, key, iv),
+            ConnectionTrafficSecrets::Aes256Gcm { key, iv } => (&aead::AES_256_GCM, key, iv),
+            ConnectionTrafficSecrets::Chacha20Poly1305 { key, iv } => (&aead::CHACHA20_POLY1305, key, iv),
+            _ => return None,
+        };
+        let key = LessSafeKey::new(UnboundKey::new(algorithm, key.as_ref()).ok()?);
+        Some(TrafficKey { key, iv: iv.as_ref().try_into().ok()?, next_sequence: sequence })
+    }
+
+    /// The next record's nonce: the IV with its sequence number XORed into the last 8
+    /// bytes (§5.3); the sequence number moves on.
+    fn next_nonce(&mut self) -> Nonce {
+        let mut nonce = self.iv;
+        for (byte, sequence_byte) in nonce[4..].iter_mut().zip(self.next_sequence.to_be_bytes()) {
+            *byte ^= sequence_byte;
+        }
+        self.next_sequence += 1;
+        Nonce::assume_unique_for_key(nonce)
+    }
+}
+
+/// The sending half of a TLS 1.3 connection taken over from rustls after the handshake.
+pub struct RecordSealer {
+    traffic: TrafficKey,
 }
 
 impl RecordSealer {
     /// The sealer for the sending secrets rustls extracted, whose next record is number
     /// `sequence`. None for a cipher suite this does not know.
     pub fn new(sequence: u64, secrets: &ConnectionTrafficSecrets) -> Option<RecordSealer> {
-        let (key, iv) = key_and_iv(secrets)?;
-        Some(RecordSealer { key, iv, next_sequence: sequence })
+        Some(RecordSealer { traffic: TrafficKey::new(sequence, secrets)? })
     }
 
     /// Whether a download of `bytes` may be sealed here: it needs at most half the records
@@ -54,7 +84,7 @@ impl RecordSealer {
 
     /// Whether `records` more records fit under this key's limit.
     pub fn has_room_for(&self, records: u64) -> bool {
-        self.next_sequence.checked_add(records).is_some_and(|end| end <= RECORD_LIMIT)
+        self.traffic.next_sequence.checked_add(records).is_some_and(|end| end <= RECORD_LIMIT)
     }
 
     /// The records needed for `bytes` of data and the `close_notify` after them.
@@ -82,7 +112,7 @@ impl RecordSealer {
         if len > MAX_PLAINTEXT || record.len() < HEADER + len + TRAILER {
             return Err(io::Error::other("a TLS record does not fit its buffer"));
         }
-        if self.next_sequence >= RECORD_LIMIT {
+        if self.traffic.next_sequence >= RECORD_LIMIT {
             return Err(io::Error::other("the TLS key has sealed as many records as it may"));
         }
         let sealed_len = (len + TRAILER) as u16;
@@ -90,10 +120,10 @@ impl RecordSealer {
         let [high, low] = sealed_len.to_be_bytes();
         record[..HEADER].copy_from_slice(&[Content::ApplicationData as u8, 0x03, 0x03, high, low]);
         record[HEADER + len] = content as u8;
-        let nonce = nonce_for(&self.iv, self.next_sequence);
-        self.next_sequence += 1;
+        let nonce = self.traffic.next_nonce();
         let (header, body) = record.split_at_mut(HEADER);
         let tag = self
+            .traffic
             .key
             .seal_in_place_separate_tag(nonce, Aad::from(&header[..]), &mut body[..=len])
             .map_err(|_| io::Error::other("TLS record encryption failed"))?;
@@ -110,26 +140,9 @@ impl RecordSealer {
     }
 }
 
-/// The AEAD key and IV of a direction's traffic secrets; None for a cipher suite this does
-/// not know.
-fn key_and_iv(secrets: &ConnectionTrafficSecrets) -> Option<(LessSafeKey, [u8; aead::NONCE_LEN])> {
-    let (algorithm, key, iv) = match secrets {
-        ConnectionTrafficSecrets::Aes128Gcm { key, iv } => (&aead::AES_128_GCM, key, iv),
-        ConnectionTrafficSecrets::Aes256Gcm { key, iv } => (&aead::AES_256_GCM, key, iv),
-        ConnectionTrafficSecrets::Chacha20Poly1305 { key, iv } => (&aead::CHACHA20_POLY1305, key, iv),
-        _ => return None,
-    };
-    let key = LessSafeKey::new(UnboundKey::new(algorithm, key.as_ref()).ok()?);
-    Some((key, iv.as_ref().try_into().ok()?))
-}
-
-/// A record's nonce: the IV with its sequence number XORed into the last 8 bytes (§5.3).
-fn nonce_for(iv: &[u8; aead::NONCE_LEN], sequence: u64) -> Nonce {
-    let mut nonce = *iv;
-    for (byte, sequence_byte) in nonce[4..].iter_mut().zip(sequence.to_be_bytes()) {
-        *byte ^= sequence_byte;
-    }
-    Nonce::assume_unique_for_key(nonce)
+/// The length a record's header (its first [`HEADER`] bytes) declares for what follows it.
+pub fn declared_len(header: &[u8]) -> usize {
+    usize::from(u16::from_be_bytes([header[3], header[4]]))
 }
 
 /// The most a TLS 1.3 record's encrypted part may be (§5.2).
@@ -147,16 +160,13 @@ pub enum Opened {
 /// The receiving half of a TLS 1.3 connection taken over from rustls after the handshake,
 /// for a server's uploads: records are decrypted where they were read.
 pub struct RecordOpener {
-    key: LessSafeKey,
-    iv: [u8; aead::NONCE_LEN],
-    next_sequence: u64,
+    traffic: TrafficKey,
 }
 
 impl RecordOpener {
     /// As [`RecordSealer::new`], for the receiving secrets.
     pub fn new(sequence: u64, secrets: &ConnectionTrafficSecrets) -> Option<RecordOpener> {
-        let (key, iv) = key_and_iv(secrets)?;
-        Some(RecordOpener { key, iv, next_sequence: sequence })
+        Some(RecordOpener { traffic: TrafficKey::new(sequence, secrets)? })
     }
 
     /// The whole length of the record at the start of `bytes`, once its header is there
@@ -164,7 +174,7 @@ impl RecordOpener {
     /// an error: after the handshake, every TLS 1.3 record is one.
     pub fn record_len(bytes: &[u8]) -> io::Result<Option<usize>> {
         let Some(header) = bytes.get(..HEADER) else { return Ok(None) };
-        let len = usize::from(u16::from_be_bytes([header[3], header[4]]));
+        let len = declared_len(header);
         if header[0] != Content::ApplicationData as u8 || header[1] != 0x03 || len <= 16 || len > MAX_SEALED {
             return Err(io::Error::new(io::ErrorKind::InvalidData, "TLS: not an application-data record"));
         }
@@ -179,10 +189,10 @@ impl RecordOpener {
         if record.len() <= HEADER + 16 {
             return Err(invalid("a record too short"));
         }
-        let nonce = nonce_for(&self.iv, self.next_sequence);
-        self.next_sequence += 1;
+        let nonce = self.traffic.next_nonce();
         let (header, body) = record.split_at_mut(HEADER);
         let inner = self
+            .traffic
             .key
             .open_in_place(nonce, Aad::from(&header[..]), body)
             .map_err(|_| invalid("a record that does not decrypt (changed, or out of order)"))?;
@@ -367,7 +377,7 @@ mod tests {
         assert!(client.process_new_packets().is_err(), "a tampered record must not decrypt");
 
         assert!(!sealer.has_room_for(RECORD_LIMIT));
-        sealer.next_sequence = RECORD_LIMIT;
+        sealer.traffic.next_sequence = RECORD_LIMIT;
         assert!(sealer.seal(&mut record, 3, Content::ApplicationData).is_err());
         assert!(sealer.seal(&mut record, MAX_PLAINTEXT + 1, Content::ApplicationData).is_err());
     }

@@ -320,13 +320,13 @@ fn handshake(tls: &mut rustls::Connection, socket: &TcpStream, deadline: Instant
 /// [`Channel::take_over_records`]). Five bytes that cannot start a record are returned as
 /// they are, for rustls to refuse.
 fn read_one_record(socket: &TcpStream, deadline: Instant) -> io::Result<Vec<u8>> {
-    let mut record = vec![0u8; 5];
+    let mut record = vec![0u8; records::HEADER];
     read_all(socket, &mut record, deadline)?;
-    let len = usize::from(u16::from_be_bytes([record[3], record[4]]));
+    let len = records::declared_len(&record);
     let plausible = (20..=23).contains(&record[0]) && record[1] == 0x03 && len <= records::MAX_PLAINTEXT + 2048;
     if plausible {
-        record.resize(5 + len, 0);
-        read_all(socket, &mut record[5..], deadline)?;
+        record.resize(records::HEADER + len, 0);
+        read_all(socket, &mut record[records::HEADER..], deadline)?;
     }
     Ok(record)
 }
