@@ -48,6 +48,7 @@ Register-ArgumentCompleter -Native -CommandName 'minftp' -ScriptBlock {
             [CompletionResult]::new('--idle-timeout', '--idle-timeout', [CompletionResultType]::ParameterName, 'Seconds a control connection may stay silent (at most a day)')
             [CompletionResult]::new('--data-timeout', '--data-timeout', [CompletionResultType]::ParameterName, 'Seconds to connect or accept, and to wait on each read or write, on a data connection (at most a day)')
             [CompletionResult]::new('--max-line', '--max-line', [CompletionResultType]::ParameterName, 'Longest command line in bytes, line ending included (16 to 16 MiB)')
+            [CompletionResult]::new('--tls-implicit-port', '--tls-implicit-port', [CompletionResultType]::ParameterName, 'With --tls: also listen on PORT for implicit TLS (ftps://, usually 990), beside the explicit port (0: a free port, shown at start)')
             [CompletionResult]::new('--cert', '--cert', [CompletionResultType]::ParameterName, 'Certificate chain for TLS, PEM (the server''s certificate first)')
             [CompletionResult]::new('--key', '--key', [CompletionResultType]::ParameterName, 'Private key of --cert, PEM')
             [CompletionResult]::new('--stdin', '--stdin', [CompletionResultType]::ParameterName, 'COMP 431 Homework 1 mode: read commands from standard input, no sockets')

@@ -322,7 +322,7 @@ _minftp() {
             return 0
             ;;
         minftp__subcmd__serve)
-            opts="-v -h -V --root --bind --stdin --extended --writable --lab --user --password --banner --public-address --log --verbose --transcript-sessions --max-per-ip --max-rate --passive-ports --max-clients --idle-timeout --data-timeout --max-line --tls --tls-optional --tls-implicit --cert --key --tls-no-reuse-check --help --version"
+            opts="-v -h -V --root --bind --stdin --extended --writable --lab --user --password --banner --public-address --log --verbose --transcript-sessions --max-per-ip --max-rate --passive-ports --max-clients --idle-timeout --data-timeout --max-line --tls --tls-optional --tls-implicit --tls-implicit-port --cert --key --tls-no-reuse-check --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -395,6 +395,10 @@ _minftp() {
                     return 0
                     ;;
                 --max-line)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tls-implicit-port)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -25,6 +25,7 @@ use crate::protocol::line::DEFAULT_MAX_LINE;
 use crate::server::access_log::AccessLog;
 use crate::server::sandbox::Root;
 use crate::server::session::{Credentials, Policy, TlsPolicy};
+use crate::server::tcp::Listeners;
 use crate::server::{DEFAULT_BANNER, Limits, Operation, ServerConfig};
 use crate::tls::{ServerTls, Trust};
 
@@ -141,6 +142,10 @@ pub struct ServeArgs {
     /// TLS from the first byte (ftps://, usually port 990) instead of AUTH TLS; implies --tls
     #[arg(long)]
     pub tls_implicit: bool,
+    /// With --tls: also listen on PORT for implicit TLS (ftps://, usually 990), beside the
+    /// explicit port (0: a free port, shown at start)
+    #[arg(long, value_name = "PORT", requires = "tls", conflicts_with = "tls_implicit")]
+    pub tls_implicit_port: Option<u16>,
     /// Certificate chain for TLS, PEM (the server's certificate first)
     #[arg(long, value_name = "FILE", requires = "key", value_hint = clap::ValueHint::FilePath)]
     pub cert: Option<PathBuf>,
@@ -553,7 +558,7 @@ impl LsArgs {
 /// How `serve` was asked to run, after its flags were checked.
 pub enum ServeMode {
     Stdin(ServerConfig),
-    Sockets { listener: TcpListener, config: ServerConfig },
+    Sockets { listeners: Listeners, config: ServerConfig },
 }
 
 impl ServeArgs {
@@ -675,11 +680,15 @@ impl ServeArgs {
         } else {
             IpAddr::V4(Ipv4Addr::UNSPECIFIED)
         });
-        let listener = TcpListener::bind((bind, self.port)).map_err(|err| match err.kind() {
-            io::ErrorKind::AddrInUse => eyre!("port {} is already in use; pick another port", self.port),
-            _ => eyre!("cannot listen on {bind}:{}: {err}", self.port),
-        })?;
-        Ok(ServeMode::Sockets { listener, config })
+        let listen = |port: u16| {
+            TcpListener::bind((bind, port)).map_err(|err| match err.kind() {
+                io::ErrorKind::AddrInUse => eyre!("port {port} is already in use; pick another port"),
+                _ => eyre!("cannot listen on {bind}:{port}: {err}"),
+            })
+        };
+        let main = listen(self.port)?;
+        let implicit_tls = self.tls_implicit_port.map(listen).transpose()?;
+        Ok(ServeMode::Sockets { listeners: Listeners { main, implicit_tls }, config })
     }
 }
 

@@ -32,7 +32,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 shutdown::stop_stdin_mode_on_signals()?;
                 stdin::run(&config, io::stdin().lock(), &Transcript::stdout(), stdin::RETR_FOLDER.as_ref())?;
             }
-            ServeMode::Sockets { listener, config } => {
+            ServeMode::Sockets { listeners, config } => {
                 // Before the transcript's writer thread exists, so that it never takes them.
                 minftp::signals::block_terminating_signals()?;
                 let escape = config.policy.dialect == Dialect::Extended;
@@ -40,7 +40,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 let transcript = Transcript::queued(io::stdout(), Some(stdout_fd), escape)?;
                 shutdown::stop_on_signals(transcript.clone())?;
                 shutdown::survive_file_size_limits();
-                tcp::serve(listener, config, transcript)?;
+                tcp::serve(listeners, config, transcript)?;
             }
         },
         Command::Client(args) => match args.into_mode()? {

@@ -89,6 +89,55 @@ fn ftps_urls_are_implicit_tls() {
     assert!(std::io::Read::read(&mut raw, &mut first).is_err(), "no clear-text greeting on an implicit port");
 }
 
+/// `--tls --tls-implicit-port`: explicit TLS on the main port and implicit TLS on a second
+/// one, served by one process under one set of limits.
+#[test]
+fn one_server_takes_explicit_tls_on_its_port_and_implicit_tls_on_a_second() {
+    let (root, big) = served();
+    let tls = tls_server(root.path(), &["--tls-implicit-port", "0", "--max-clients", "2"]);
+    let stderr = tls.server.stderr();
+    let implicit_port: u16 = stderr
+        .lines()
+        .find_map(|line| line.strip_prefix("minftp: url: ftps://127.0.0.1:"))
+        .and_then(|rest| rest.trim_end_matches('/').parse().ok())
+        .unwrap_or_else(|| panic!("no ftps:// URL announced: {stderr}"));
+    assert_ne!(implicit_port, tls.server.port());
+    assert!(stderr.contains(&format!("implicit on port {implicit_port}")), "{stderr}");
+    let work = temp_dir();
+    let pin = tls.fingerprint.as_str();
+    let url = format!("ftps://127.0.0.1:{implicit_port}/big.bin");
+    assert_ok(&minftp_run(work.path(), &["get", "--pin-sha256", pin, &url, "-o", "implicit.bin"]));
+    assert!(fs::read(work.path().join("implicit.bin")).unwrap() == big);
+    let explicit = format!("127.0.0.1:{}", tls.server.port());
+    let out =
+        minftp_run(work.path(), &["get", "--tls", "--pin-sha256", pin, &explicit, "big.bin", "-o", "explicit.bin"]);
+    assert_ok(&out);
+    assert!(fs::read(work.path().join("explicit.bin")).unwrap() == big);
+    if let Some(out) = run_tool(
+        work.path(),
+        "curl",
+        &["-sS", "-k", "-T", "explicit.bin", &format!("ftps://127.0.0.1:{implicit_port}/up.bin")],
+    ) {
+        assert_success(&out, "curl ftps:// upload to the second port");
+        assert!(fs::read(root.path().join("up.bin")).unwrap() == big);
+    }
+    // The explicit port greets in clear text; the implicit one waits for a handshake.
+    let mut clear = std::net::TcpStream::connect(tls.server.addr).unwrap();
+    clear.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut greeting = [0u8; 4];
+    std::io::Read::read_exact(&mut clear, &mut greeting).unwrap();
+    assert_eq!(&greeting, b"220 ");
+    let mut waiting = std::net::TcpStream::connect(("127.0.0.1", implicit_port)).unwrap();
+    waiting.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+    assert!(std::io::Read::read(&mut waiting, &mut greeting).is_err(), "no clear-text greeting on the implicit port");
+    // Both ports count against one --max-clients: with those two held, a third gets 421.
+    let mut third = std::net::TcpStream::connect(tls.server.addr).unwrap();
+    third.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut refused = String::new();
+    let _ = std::io::Read::read_to_string(&mut third, &mut refused);
+    assert!(refused.starts_with("421 "), "{refused:?}");
+}
+
 #[test]
 fn a_wrong_pin_stops_the_client_before_it_logs_in() {
     let (root, _) = served();

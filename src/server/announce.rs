@@ -7,9 +7,15 @@ use std::net::{IpAddr, SocketAddr};
 use super::ServerConfig;
 use crate::protocol::command::Dialect;
 
-/// The startup lines for a server listening on `local`; `interface_ip` is an address of
-/// this machine to show in the URL when it listens on every address.
-pub fn startup_lines(config: &ServerConfig, local: SocketAddr, interface_ip: Option<IpAddr>) -> Vec<String> {
+/// The startup lines for a server listening on `local` (and for implicit TLS on
+/// `implicit_local`, beside it); `interface_ip` is an address of this machine to show in
+/// the URLs when it listens on every address.
+pub fn startup_lines(
+    config: &ServerConfig,
+    local: SocketAddr,
+    implicit_local: Option<SocketAddr>,
+    interface_ip: Option<IpAddr>,
+) -> Vec<String> {
     let policy = &config.policy;
     let mut lines = Vec::new();
     match policy.dialect {
@@ -27,23 +33,33 @@ pub fn startup_lines(config: &ServerConfig, local: SocketAddr, interface_ip: Opt
             lines.push(format!("dialect: extended, {access}, {login}"));
         }
     }
-    let shown_ip = match local.ip() {
-        ip if ip.is_unspecified() => interface_ip.unwrap_or(if ip.is_ipv4() {
-            IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)
-        } else {
-            IpAddr::V6(std::net::Ipv6Addr::LOCALHOST)
-        }),
-        ip => ip,
+    let shown = |address: SocketAddr| {
+        let ip = match address.ip() {
+            ip if ip.is_unspecified() => interface_ip.unwrap_or(if ip.is_ipv4() {
+                IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)
+            } else {
+                IpAddr::V6(std::net::Ipv6Addr::LOCALHOST)
+            }),
+            ip => ip,
+        };
+        SocketAddr::new(ip, address.port())
     };
     let scheme = if config.operation.implicit_tls { "ftps" } else { "ftp" };
-    lines.push(format!("url: {scheme}://{}/", SocketAddr::new(shown_ip, local.port())));
+    lines.push(format!("url: {scheme}://{}/", shown(local)));
+    if let Some(implicit) = implicit_local {
+        lines.push(format!("url: ftps://{}/", shown(implicit)));
+    }
     if let Some(tls) = &config.operation.tls {
         let mode = match (config.operation.implicit_tls, policy.tls) {
             (true, _) => "implicit (TLS from the first byte)",
             (false, crate::server::session::TlsPolicy::Optional) => "optional (AUTH TLS; clear text allowed)",
             (false, _) => "required (AUTH TLS before login, PROT P for data)",
         };
-        lines.push(format!("tls: {mode}; certificate {}", tls.origin));
+        let also = match implicit_local {
+            Some(implicit) => format!(" on port {}, implicit on port {}", local.port(), implicit.port()),
+            None => String::new(),
+        };
+        lines.push(format!("tls: {mode}{also}; certificate {}", tls.origin));
         lines.push(format!("tls: certificate SHA-256 fingerprint {}", tls.fingerprint));
     }
     lines.extend(config.operation.warnings.iter().cloned());
@@ -125,35 +141,43 @@ mod tests {
 
     #[test]
     fn the_default_dialect_points_real_clients_to_extended() {
-        let lines = startup_lines(&config(Dialect::Comp431, false, None), addr("127.0.0.1:2121"), None);
+        let lines = startup_lines(&config(Dialect::Comp431, false, None), addr("127.0.0.1:2121"), None, None);
         assert!(lines[0].contains("COMP 431") && lines[0].contains("--extended"), "{lines:?}");
         assert_eq!(lines[1], "url: ftp://127.0.0.1:2121/");
     }
 
     #[test]
     fn the_extended_dialect_says_access_and_login() {
-        let lines = startup_lines(&config(Dialect::Extended, true, Some("alice")), addr("127.0.0.1:21"), None);
+        let lines = startup_lines(&config(Dialect::Extended, true, Some("alice")), addr("127.0.0.1:21"), None, None);
         assert_eq!(lines[0], "dialect: extended, writable (uploads and changes allowed), login required for alice");
-        let lines = startup_lines(&config(Dialect::Extended, false, None), addr("127.0.0.1:21"), None);
+        let lines = startup_lines(&config(Dialect::Extended, false, None), addr("127.0.0.1:21"), None, None);
         assert_eq!(lines[0], "dialect: extended, read-only, anonymous (any name, any password)");
     }
 
     #[test]
     fn an_unspecified_bind_shows_an_address_of_this_machine_in_the_url() {
         let ip: IpAddr = "192.0.2.10".parse().unwrap();
-        let lines = startup_lines(&config(Dialect::Extended, false, None), addr("0.0.0.0:2121"), Some(ip));
+        let lines = startup_lines(&config(Dialect::Extended, false, None), addr("0.0.0.0:2121"), None, Some(ip));
         assert_eq!(lines[1], "url: ftp://192.0.2.10:2121/");
-        let lines = startup_lines(&config(Dialect::Extended, false, None), addr("[::]:2121"), None);
+        let lines = startup_lines(&config(Dialect::Extended, false, None), addr("[::]:2121"), None, None);
         assert_eq!(lines[1], "url: ftp://[::1]:2121/");
     }
 
     #[test]
+    fn a_second_port_for_implicit_tls_gets_a_url_of_its_own() {
+        let ip: IpAddr = "192.0.2.10".parse().unwrap();
+        let config = config(Dialect::Extended, false, None);
+        let lines = startup_lines(&config, addr("0.0.0.0:2121"), Some(addr("0.0.0.0:990")), Some(ip));
+        assert_eq!(lines[1..3], ["url: ftp://192.0.2.10:2121/", "url: ftps://192.0.2.10:990/"]);
+    }
+
+    #[test]
     fn anonymous_writable_beyond_loopback_is_warned_about() {
-        let open = startup_lines(&config(Dialect::Extended, true, None), addr("0.0.0.0:2121"), None);
+        let open = startup_lines(&config(Dialect::Extended, true, None), addr("0.0.0.0:2121"), None, None);
         assert!(open.last().unwrap().starts_with("warning: anyone who can reach 0.0.0.0:2121"), "{open:?}");
-        let local = startup_lines(&config(Dialect::Extended, true, None), addr("127.0.0.1:2121"), None);
+        let local = startup_lines(&config(Dialect::Extended, true, None), addr("127.0.0.1:2121"), None, None);
         assert!(!local.iter().any(|l| l.starts_with("warning")), "{local:?}");
-        let protected = startup_lines(&config(Dialect::Extended, true, Some("a")), addr("0.0.0.0:2121"), None);
+        let protected = startup_lines(&config(Dialect::Extended, true, Some("a")), addr("0.0.0.0:2121"), None, None);
         assert!(!protected.iter().any(|l| l.starts_with("warning")), "{protected:?}");
     }
 }

@@ -80,7 +80,8 @@ pub struct Operation {
     pub max_per_ip: Option<usize>,
     /// FTP over TLS (`--tls`): the certificate; `None` without TLS.
     pub tls: Option<std::sync::Arc<crate::tls::ServerTls>>,
-    /// `--tls-implicit`: TLS from the first byte (ftps://), not after AUTH TLS.
+    /// `--tls-implicit`: TLS from the first byte (ftps://) on the main port, not after
+    /// AUTH TLS (`--tls-implicit-port` adds a second port for it: tcp::Listeners).
     pub implicit_tls: bool,
     /// `--tls-no-reuse-check`: PROT P data connections need not resume the control
     /// connection's TLS session.

@@ -41,62 +41,100 @@ const REPLACEMENT_GRACE: Duration = Duration::from_millis(10);
 /// hundreds of sessions cheap.
 const SESSION_STACK: usize = 256 * 1024;
 
-/// Serves connections from `listener` until the process is stopped.
-pub fn serve(listener: TcpListener, config: ServerConfig, transcript: Transcript) -> io::Result<()> {
+/// Where a socket server listens: its port, and with `--tls-implicit-port` a second one
+/// whose sessions start with a TLS handshake (ftps://) beside the explicit port.
+pub struct Listeners {
+    pub main: TcpListener,
+    pub implicit_tls: Option<TcpListener>,
+}
+
+/// Serves connections from `listeners` until the process is stopped.
+pub fn serve(listeners: Listeners, config: ServerConfig, transcript: Transcript) -> io::Result<()> {
+    let Listeners { main, implicit_tls } = listeners;
     // On standard error, so the transcript stays clean; tests read the chosen port here.
-    crate::diag!("serving {} on {}", config.root.path().display(), listener.local_addr()?);
+    crate::diag!("serving {} on {}", config.root.path().display(), main.local_addr()?);
     if config.policy.writable {
         let removed = crate::write_policy::remove_stale_temporaries(config.root.path());
         if removed > 0 {
             crate::diag!("removed {removed} unfinished upload(s) left by a stopped server");
         }
     }
-    let local = listener.local_addr()?;
-    for line in super::announce::startup_lines(&config, local, super::announce::interface_ipv4()) {
+    let implicit_local = implicit_tls.as_ref().map(TcpListener::local_addr).transpose()?;
+    let interface = super::announce::interface_ipv4();
+    for line in super::announce::startup_lines(&config, main.local_addr()?, implicit_local, interface) {
         crate::diagnostics::stderr_line(&format!("minftp: {line}"));
     }
-    let max_sessions = session_limit(&config);
-    let per_address = Arc::new(Mutex::new(HashMap::new()));
-    let mut numbers = 0u64;
-    let config = Arc::new(config);
-    let active = Arc::new(AtomicUsize::new(0));
-    let mut failures = AcceptFailures::default();
-    let throttle = Arc::new(LoginThrottle::new(config.limits.login_failure_delay));
-    for stream in listener.incoming() {
-        let stream = match stream {
-            Ok(stream) => {
-                failures.ended();
-                stream
+    let gate = Arc::new(Gate {
+        max_sessions: session_limit(&config),
+        per_address: Arc::new(Mutex::new(HashMap::new())),
+        numbers: AtomicU64::new(0),
+        active: Arc::new(AtomicUsize::new(0)),
+        throttle: Arc::new(LoginThrottle::new(config.limits.login_failure_delay)),
+        config: Arc::new(config),
+        transcript,
+    });
+    if let Some(listener) = implicit_tls {
+        let gate = Arc::clone(&gate);
+        thread::Builder::new().name("accept-ftps".into()).spawn(move || gate.accept_loop(&listener, true))?;
+    }
+    let implicit = gate.config.operation.implicit_tls;
+    gate.accept_loop(&main, implicit);
+    Ok(())
+}
+
+/// What every listener's accept loop shares: the session limits, the session numbers, the
+/// login throttle, the configuration and the transcript.
+struct Gate {
+    max_sessions: usize,
+    per_address: Arc<Mutex<HashMap<IpAddr, usize>>>,
+    numbers: AtomicU64,
+    active: Arc<AtomicUsize>,
+    throttle: Arc<LoginThrottle>,
+    config: Arc<ServerConfig>,
+    transcript: Transcript,
+}
+
+impl Gate {
+    /// Accepts connections from `listener` for as long as the process runs, each in a
+    /// session thread of its own; `implicit_tls`: each session starts with a handshake.
+    fn accept_loop(self: &Arc<Self>, listener: &TcpListener, implicit_tls: bool) {
+        let mut failures = AcceptFailures::default();
+        for stream in listener.incoming() {
+            match stream {
+                Ok(stream) => {
+                    failures.ended();
+                    self.admit(stream, implicit_tls);
+                }
+                // A connection reset before accept, or a lack of descriptors, must not stop
+                // the server, nor make it spin: it waits longer after each failure in a row.
+                Err(err) => failures.failed(&err),
             }
-            // A connection reset before accept, or a lack of descriptors, must not stop the
-            // server, nor make it spin: it waits longer after each failure in a row.
-            Err(err) => {
-                failures.failed(&err);
-                continue;
-            }
-        };
-        if super::shutdown::stopping() {
-            continue;
         }
-        let Some(slot) = SessionSlot::claim(&active, max_sessions) else {
-            refuse(&stream, &transcript);
-            continue;
+    }
+
+    /// Starts a session on `stream`, or answers 421 when a limit says no.
+    fn admit(self: &Arc<Self>, stream: TcpStream, implicit_tls: bool) {
+        if super::shutdown::stopping() {
+            return;
+        }
+        let Some(slot) = SessionSlot::claim(&self.active, self.max_sessions) else {
+            refuse(&stream, &self.transcript);
+            return;
         };
         let peer_ip = stream.peer_addr().map_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), |a| a.ip().to_canonical());
-        let Some(address_slot) = AddressSlot::claim(&per_address, peer_ip, config.operation.max_per_ip) else {
-            refuse(&stream, &transcript);
-            continue;
+        let Some(address_slot) = AddressSlot::claim(&self.per_address, peer_ip, self.config.operation.max_per_ip)
+        else {
+            refuse(&stream, &self.transcript);
+            return;
         };
-        numbers += 1;
-        let number = numbers;
+        let number = self.numbers.fetch_add(1, Ordering::Relaxed) + 1;
         let stream = Arc::new(Channel::plain(stream));
         let kept = Arc::clone(&stream);
-        let config = Arc::clone(&config);
-        let session_transcript = transcript.clone();
-        let throttle = Arc::clone(&throttle);
+        let gate = Arc::clone(self);
         let spawned = thread::Builder::new().name("session".into()).stack_size(SESSION_STACK).spawn(move || {
             let _slots = (slot, address_slot);
-            let session = ControlConnection::new(stream, &config, session_transcript, throttle, number);
+            let (config, transcript, throttle) = (&gate.config, gate.transcript.clone(), Arc::clone(&gate.throttle));
+            let session = ControlConnection::new(stream, config, transcript, throttle, number, implicit_tls);
             if let Err(err) = session.and_then(|c| c.run()) {
                 crate::diag!("session ended: {err}");
             }
@@ -105,10 +143,9 @@ pub fn serve(listener: TcpListener, config: ServerConfig, transcript: Transcript
         // refused, and every other session goes on.
         if let Err(err) = spawned {
             crate::diag!("cannot start a session thread: {err}; connection refused");
-            refuse(kept.socket(), &transcript);
+            refuse(kept.socket(), &self.transcript);
         }
     }
-    Ok(())
 }
 
 /// The IPv4 address `host` names: itself when it is one, else what it resolves to now (a
@@ -270,6 +307,8 @@ struct ControlConnection<'a> {
     throttle: Arc<LoginThrottle>,
     /// This session's number, in the access log and (with --transcript-sessions) transcript.
     number: u64,
+    /// Whether the session starts with a TLS handshake (it came to an implicit TLS port).
+    implicit_tls: bool,
     /// The event the access log is waiting to see the final reply of.
     pending_event: RefCell<Option<PendingEvent>>,
     /// Bytes moved by the transfer under way.
@@ -291,6 +330,7 @@ impl<'a> ControlConnection<'a> {
         transcript: Transcript,
         throttle: Arc<LoginThrottle>,
         number: u64,
+        implicit_tls: bool,
     ) -> io::Result<Self> {
         let peer = stream.socket().peer_addr()?;
         let local = stream.socket().local_addr()?;
@@ -311,6 +351,7 @@ impl<'a> ControlConnection<'a> {
             transfer_in_progress: None,
             throttle,
             number,
+            implicit_tls,
             pending_event: RefCell::new(None),
             moved: Arc::new(AtomicU64::new(0)),
         })
@@ -374,7 +415,7 @@ impl<'a> ControlConnection<'a> {
         }
         let started = Instant::now();
         // Implicit TLS (ftps://): the handshake comes first, before the greeting.
-        if self.config.operation.implicit_tls
+        if self.implicit_tls
             && let Err(err) = self.start_tls()
         {
             crate::diag!("TLS handshake with {} failed: {err}", self.peer);
