@@ -27,6 +27,47 @@ pub const STREAM_RECEIVE_BUFFER: usize = 128 * 1024;
 /// faster on loopback (bench/README.md), as pyftpdlib does.
 const SENDFILE_CHUNK: usize = 64 * 1024;
 
+/// The most bytes a data connection to a peer on this machine leaves queued in the kernel
+/// beyond what TCP has sent (`TCP_NOTSENT_LOWAT`): the sender waits for room rather than
+/// filling its whole send buffer. Over loopback the kernel processes a segment in the
+/// system call that transmits it, receiving side included; a sender faster than its peer
+/// that keeps megabytes queued has them transmitted by the window updates the receiver
+/// sends, inside the receiver's system calls, so the client paid for the server's sending.
+/// Measured with curl downloading 1 GiB into a file over loopback (6 alternating runs of
+/// each): clear text 1.06 s -> 0.84 s (curl's CPU 1.02 -> 0.83 s, the server's 0.13 ->
+/// 0.26 s: it now sleeps and wakes each time the queue drains), TLS 1.38 s -> 1.21 s; 1,000
+/// concurrent 10 MiB downloads 6.1-6.9 s -> 5.0-5.5 s, server CPU 1.4 -> 2.5-2.9 s. 16, 32
+/// and 64 KiB were within noise of each other, 256 KiB no better than none. Over a network
+/// the receiver's work is done on its own machine and the window updates arrive in
+/// interrupts, so the limit would only add the server's wake-ups: it is set for loopback
+/// peers only.
+const LOOPBACK_UNSENT_LIMIT: libc::c_int = 64 * 1024;
+
+/// Sets [`LOOPBACK_UNSENT_LIMIT`] on a data connection about to send, when its peer is on
+/// loopback; a kernel without the option sends as before.
+fn limit_unsent_on_loopback(socket: &TcpStream) {
+    if !socket.peer_addr().is_ok_and(|peer| is_loopback_peer(peer.ip())) {
+        return;
+    }
+    let limit = LOOPBACK_UNSENT_LIMIT;
+    // SAFETY: a valid descriptor, and a pointer to a c_int that lives through the call
+    // with its exact size.
+    unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_NOTSENT_LOWAT,
+            (&limit as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        );
+    }
+}
+
+/// Whether `peer` is on loopback (IPv4-mapped IPv6 addresses included).
+fn is_loopback_peer(peer: IpAddr) -> bool {
+    peer.to_canonical().is_loopback()
+}
+
 /// What happened while a data connection was awaited.
 #[derive(Debug)]
 pub enum Accepted {
@@ -197,6 +238,7 @@ fn copy_loop(
     let socket = data.socket();
     let previous_timeout = socket.write_timeout().map_err(DataError::Peer)?;
     socket.set_write_timeout(Some(stall_timeout.max(Duration::from_millis(1)))).map_err(DataError::Peer)?;
+    limit_unsent_on_loopback(socket);
     let sealing = data.has_record_layer();
     let (buffer_len, chunk) = if sealing {
         (SEALED_RECORDS_PER_WRITE * records::MAX_RECORD, SEALED_RECORDS_PER_WRITE * records::MAX_PLAINTEXT)
@@ -265,6 +307,7 @@ fn sendfile_loop(
     let mut position = libc::off_t::try_from(offset).map_err(local)?;
     let end = libc::off_t::try_from(len).map_err(local)?;
     socket.set_nonblocking(true).map_err(DataError::Peer)?;
+    limit_unsent_on_loopback(socket);
     while position < end {
         let count = usize::try_from(end - position).unwrap_or(SENDFILE_CHUNK).min(SENDFILE_CHUNK);
         // SAFETY: both descriptors are open for the duration of the call, and `position` is a
@@ -716,6 +759,12 @@ mod tests {
     /// Sends `len` bytes of a file with `method` to a peer that reads them all; returns the
     /// bytes the peer got and the last progress total.
     fn sent_over_loopback(method: SendMethod, bytes: &[u8], offset: u64) -> (Vec<u8>, u64) {
+        let (got, last, _) = sent_over_loopback_with_limit(method, bytes, offset);
+        (got, last)
+    }
+
+    /// [`sent_over_loopback`], and the sending socket's TCP_NOTSENT_LOWAT afterwards.
+    fn sent_over_loopback_with_limit(method: SendMethod, bytes: &[u8], offset: u64) -> (Vec<u8>, u64, libc::c_int) {
         let folder = tempfile::tempdir().unwrap();
         let path = folder.path().join("sent");
         std::fs::write(&path, bytes).unwrap();
@@ -734,8 +783,37 @@ mod tests {
             send_file(method, &file, offset, bytes.len() as u64, &socket, Duration::from_secs(10), &mut |n| last = n)
                 .unwrap();
         assert_eq!(sent, bytes.len() as u64 - offset);
+        let mut limit: libc::c_int = 0;
+        let mut size = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+        // SAFETY: a valid descriptor; `limit` and `size` outlive the call, `size` is limit's.
+        let got = unsafe {
+            libc::getsockopt(
+                socket.as_raw_fd(),
+                libc::IPPROTO_TCP,
+                libc::TCP_NOTSENT_LOWAT,
+                (&mut limit as *mut libc::c_int).cast(),
+                &mut size,
+            )
+        };
+        assert_eq!(got, 0, "getsockopt: {}", io::Error::last_os_error());
         drop(socket);
-        (reader.join().unwrap(), last)
+        (reader.join().unwrap(), last, limit)
+    }
+
+    #[test]
+    fn a_data_connection_to_loopback_keeps_little_unsent_and_one_to_the_network_is_left_alone() {
+        for method in [SendMethod::Sendfile, SendMethod::Copy] {
+            let bytes = patterned(300_001);
+            let (got, _, limit) = sent_over_loopback_with_limit(method, &bytes, 0);
+            assert!(got == bytes, "{method:?}: the bytes differ");
+            assert_eq!(limit, LOOPBACK_UNSENT_LIMIT, "{method:?}");
+        }
+        for peer in ["127.0.0.1", "127.0.0.2", "::1", "::ffff:127.0.0.1"] {
+            assert!(is_loopback_peer(peer.parse().unwrap()), "{peer}");
+        }
+        for peer in ["192.0.2.1", "10.0.0.1", "2001:db8::1", "::ffff:192.0.2.1"] {
+            assert!(!is_loopback_peer(peer.parse().unwrap()), "{peer}");
+        }
     }
 
     #[test]
