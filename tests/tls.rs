@@ -94,7 +94,10 @@ fn ftps_urls_are_implicit_tls() {
 #[test]
 fn one_server_takes_explicit_tls_on_its_port_and_implicit_tls_on_a_second() {
     let (root, big) = served();
-    let tls = tls_server(root.path(), &["--tls-implicit-port", "0", "--max-clients", "2"]);
+    let folder = temp_dir();
+    let log = folder.path().join("access.log");
+    let tls =
+        tls_server(root.path(), &["--tls-implicit-port", "0", "--max-clients", "2", "--log", log.to_str().unwrap()]);
     let stderr = tls.server.stderr();
     let implicit_port: u16 = stderr
         .lines()
@@ -108,6 +111,9 @@ fn one_server_takes_explicit_tls_on_its_port_and_implicit_tls_on_a_second() {
     let url = format!("ftps://127.0.0.1:{implicit_port}/big.bin");
     assert_ok(&minftp_run(work.path(), &["get", "--pin-sha256", pin, &url, "-o", "implicit.bin"]));
     assert!(fs::read(work.path().join("implicit.bin")).unwrap() == big);
+    // No reply comes before an implicit handshake: its log line has code 0.
+    let text = fs::read_to_string(&log).unwrap();
+    assert!(text.lines().any(|l| l.contains(" TLS TLSv1.3/") && l.ends_with(" code=0")), "{text}");
     let explicit = format!("127.0.0.1:{}", tls.server.port());
     let out =
         minftp_run(work.path(), &["get", "--tls", "--pin-sha256", pin, &explicit, "big.bin", "-o", "explicit.bin"]);
@@ -136,6 +142,39 @@ fn one_server_takes_explicit_tls_on_its_port_and_implicit_tls_on_a_second() {
     let mut refused = String::new();
     let _ = std::io::Read::read_to_string(&mut third, &mut refused);
     assert!(refused.starts_with("421 "), "{refused:?}");
+}
+
+/// The operator's log has a `TLS` line for each control connection's handshake: the
+/// version and cipher suite, or why it failed.
+#[test]
+fn the_access_log_says_how_each_session_was_secured() {
+    let (root, big) = served();
+    let folder = temp_dir();
+    let log = folder.path().join("access.log");
+    let tls = tls_server(root.path(), &["--log", log.to_str().unwrap(), "--data-timeout", "2"]);
+    let work = temp_dir();
+    let address = format!("127.0.0.1:{}", tls.server.port());
+    let pin = tls.fingerprint.as_str();
+    assert_ok(&minftp_run(work.path(), &["get", "--tls", "--pin-sha256", pin, &address, "big.bin", "-o", "got.bin"]));
+    assert!(fs::read(work.path().join("got.bin")).unwrap() == big);
+    let mut junk = tls.server.connect();
+    junk.exchange("AUTH TLS\r\n", "234 Proceed with TLS negotiation.\r\n");
+    junk.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert!(closed_within(&mut junk, Duration::from_secs(5)));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let text = loop {
+        let text = fs::read_to_string(&log).unwrap_or_default();
+        if text.contains("TLS failed") || Instant::now() > deadline {
+            break text;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let secured: Vec<&str> = text.lines().filter(|line| line.contains(" TLS TLSv1.3/TLS13_")).collect();
+    assert_eq!(secured.len(), 1, "{text}");
+    assert!(secured[0].contains("session=1 ") && secured[0].ends_with(" code=234"), "{text}");
+    let failed = text.lines().find(|line| line.contains(" TLS failed: ")).unwrap_or_else(|| panic!("{text}"));
+    assert!(failed.contains("session=2 ") && failed.ends_with(" code=234"), "{text}");
+    assert!(text.contains("session=1 client=127.0.0.1:") && text.contains(" RETR /big.bin bytes=3000017 "), "{text}");
 }
 
 #[test]

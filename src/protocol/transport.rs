@@ -112,6 +112,20 @@ impl Channel {
         Ok(())
     }
 
+    /// The negotiated TLS version and cipher suite, as `TLSv1.3/TLS13_AES_256_GCM_SHA384`
+    /// (for the operator's log); `None` for a plain connection or before a handshake.
+    pub fn tls_summary(&self) -> Option<String> {
+        let state = self.state();
+        let Some(Tls::Session(tls)) = state.as_ref() else { return None };
+        let version = match tls.protocol_version()? {
+            rustls::ProtocolVersion::TLSv1_3 => "TLSv1.3".to_string(),
+            rustls::ProtocolVersion::TLSv1_2 => "TLSv1.2".to_string(),
+            other => format!("{other:?}"),
+        };
+        let suite = tls.negotiated_cipher_suite().map_or_else(|| "?".to_string(), |s| format!("{:?}", s.suite()));
+        Some(format!("{version}/{suite}"))
+    }
+
     /// Takes the record layer of a server's TLS 1.3 data connection over from rustls for
     /// a transfer that sends `bytes` (0 for an upload): data is then sent with
     /// [`Channel::send_records`] and received with [`Channel::receive_records`], sealed

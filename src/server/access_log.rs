@@ -1,5 +1,6 @@
 //! The operator's access log (`--log FILE`, `--verbose` for standard error): one line per
-//! session start and end and per transfer, change or login, with the time (RFC 3339, UTC),
+//! session start and end, per transfer, change or login, and per TLS handshake of a control
+//! connection (version and cipher suite, or why it failed), with the time (RFC 3339, UTC),
 //! the session's number, the client's address and user, the command, the path, bytes,
 //! seconds and the reply code. Sessions are told apart by their number. The log never goes
 //! to standard output, which carries the transcript.

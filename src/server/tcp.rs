@@ -416,7 +416,7 @@ impl<'a> ControlConnection<'a> {
         let started = Instant::now();
         // Implicit TLS (ftps://): the handshake comes first, before the greeting.
         if self.implicit_tls
-            && let Err(err) = self.start_tls()
+            && let Err(err) = self.start_tls(0)
         {
             crate::diag!("TLS handshake with {} failed: {err}", self.peer);
             self.log("DISCONNECT", b"", None, Some(started.elapsed()), 0);
@@ -497,10 +497,22 @@ impl<'a> ControlConnection<'a> {
 
     /// Puts the control connection under TLS; the whole handshake must end within the
     /// data timeout.
-    fn start_tls(&mut self) -> io::Result<()> {
-        let tls = self.config.operation.tls.as_ref().ok_or_else(|| io::Error::other("TLS is not configured"))?;
-        let connection = crate::tls::server_connection(&tls.configs().control, self.peer.ip())?;
-        self.stream.start_tls(connection, self.config.limits.data_timeout)?;
+    /// The control connection's TLS handshake; the access log gets a `TLS` line with the
+    /// version and cipher suite, or with why it failed (`code`: the reply that started it,
+    /// 234 after AUTH, 0 on an implicit TLS port where no reply comes first).
+    fn start_tls(&mut self, code: u16) -> io::Result<()> {
+        let started = Instant::now();
+        let shaken = (|| {
+            let tls = self.config.operation.tls.as_ref().ok_or_else(|| io::Error::other("TLS is not configured"))?;
+            let connection = crate::tls::server_connection(&tls.configs().control, self.peer.ip())?;
+            self.stream.start_tls(connection, self.config.limits.data_timeout)
+        })();
+        let outcome = match &shaken {
+            Ok(()) => self.stream.tls_summary().unwrap_or_default(),
+            Err(err) => format!("failed: {err}"),
+        };
+        self.log("TLS", outcome.as_bytes(), None, Some(started.elapsed()), code);
+        shaken?;
         self.session.tls_started();
         Ok(())
     }
@@ -564,7 +576,7 @@ impl<'a> ControlConnection<'a> {
                     crate::diag!("{} sent commands after AUTH TLS before the handshake; closed", self.peer);
                     return Ok(Flow::Close);
                 }
-                if let Err(err) = self.start_tls() {
+                if let Err(err) = self.start_tls(Reply::TlsProceed.code()) {
                     crate::diag!("TLS handshake with {} failed: {err}", self.peer);
                     return Ok(Flow::Close);
                 }
