@@ -337,6 +337,7 @@ fn read_one_record(socket: &TcpStream, deadline: Instant) -> io::Result<Vec<u8>>
     let mut record = vec![0u8; records::HEADER];
     read_all(socket, &mut record, deadline)?;
     let len = records::declared_len(&record);
+    // Content types 20-23: change_cipher_spec, alert, handshake, application_data.
     let plausible = (20..=23).contains(&record[0]) && record[1] == 0x03 && len <= records::MAX_PLAINTEXT + 2048;
     if plausible {
         record.resize(records::HEADER + len, 0);

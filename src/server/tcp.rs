@@ -660,8 +660,7 @@ impl<'a> ControlConnection<'a> {
         };
         let channel = data_channel(stream, timeout);
         if self.session.data_private() {
-            let no_tickets = upload;
-            self.protect_data_connection(&channel, no_tickets)?;
+            self.protect_data_connection(&channel, upload)?;
         }
         Ok(channel)
     }
