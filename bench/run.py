@@ -246,14 +246,25 @@ def make_file(path, size):
     return digest.hexdigest()
 
 
-def server_cpu(server, scenario, record, measure):
+def cpu_meanwhile(server, scenario, record, measure):
     """MEASURE()'s result; the server's CPU seconds meanwhile are recorded under SCENARIO's
-    "server CPU seconds" row. A download into a file is bound by the client's writing on
-    this machine; what each server spends on it shows here."""
+    "server CPU seconds" row, and the client's (the commands MEASURE ran and waited for)
+    under its "client CPU seconds" row. With two CPUs, a transfer whose client spends about
+    its whole duration on a CPU is bound by that client, whatever the server does; these
+    rows show which side bounds each figure."""
     before = tree_cpu_seconds(server.proc.pid)
+    children_before = children_cpu_seconds()
     result = measure()
     record(f"{scenario}: server CPU seconds", server.name, tree_cpu_seconds(server.proc.pid) - before)
+    record(f"{scenario}: client CPU seconds", server.name, children_cpu_seconds() - children_before)
     return result
+
+
+def children_cpu_seconds():
+    """User + system CPU of this script's children that have been waited for (the servers
+    are not waited for until the end, so between two calls this is the clients' CPU)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def timed_download(argv, into, expected, **kwargs):
@@ -374,11 +385,11 @@ def main():
                     continue
                 if curl:
                     retr = [curl, "-s", "-o", received, f"{url}/big.bin"]
-                    record("server RETR (curl)", server.name, big_size / server_cpu(
+                    record("server RETR (curl)", server.name, big_size / cpu_meanwhile(
                         server, "server RETR (curl)", record, lambda: timed_download(retr, received, big)))
                     stor = [curl, "-s", "-T", local_big, f"{url}/upload/stored.bin"]
                     record("server STOR (curl -T)", server.name,
-                           big_size / server_cpu(server, "server STOR (curl -T)", record, lambda: timed(stor)))
+                           big_size / cpu_meanwhile(server, "server STOR (curl -T)", record, lambda: timed(stor)))
                     if not same_file(upload_target, local_big):
                         raise RuntimeError(f"{server.name}: the uploaded file differs")
                     os.remove(upload_target)
@@ -564,17 +575,17 @@ def tls_scenarios(root, work, peers, big, big_size, local_big, runs, curl, recor
                 url = f"ftp://127.0.0.1:{server.port}"
                 tls = [] if server.name == "minftp without TLS" else ["--ssl-reqd", "-k"]
                 retr = [curl, "-s", *tls, "-o", received, f"{url}/big.bin"]
-                record("TLS server RETR (curl --ssl-reqd)", server.name, big_size / server_cpu(
+                record("TLS server RETR (curl --ssl-reqd)", server.name, big_size / cpu_meanwhile(
                     server, "TLS server RETR", record, lambda: timed_download(retr, received, big)))
                 # The same download by minftp's client, which writes its file in larger
                 # pieces than curl: one client for every server, and a quicker one.
                 get = [MINFTP, "get", *(["--tls", "-k"] if tls else []), f"127.0.0.1:{server.port}", "big.bin",
                        "-o", received, "-q"]
-                record("TLS server RETR (minftp get --tls)", server.name, big_size / server_cpu(
+                record("TLS server RETR (minftp get --tls)", server.name, big_size / cpu_meanwhile(
                     server, "TLS server RETR (minftp get --tls)", record, lambda: timed_download(get, received, big)))
                 stor = [curl, "-s", *tls, "-T", local_big, f"{url}/upload/stored.bin"]
                 record("TLS server STOR (curl --ssl-reqd -T)", server.name,
-                       big_size / server_cpu(server, "TLS server STOR", record, lambda: timed(stor)))
+                       big_size / cpu_meanwhile(server, "TLS server STOR", record, lambda: timed(stor)))
                 if not same_file(upload_target, local_big):
                     raise RuntimeError(f"{server.name}: the TLS upload differs")
                 os.remove(upload_target)
