@@ -49,7 +49,7 @@ Register-ArgumentCompleter -Native -CommandName 'minftp' -ScriptBlock {
             [CompletionResult]::new('--data-timeout', '--data-timeout', [CompletionResultType]::ParameterName, 'Seconds to connect or accept, and to wait on each read or write, on a data connection (at most a day)')
             [CompletionResult]::new('--max-line', '--max-line', [CompletionResultType]::ParameterName, 'Longest command line in bytes, line ending included (16 to 16 MiB)')
             [CompletionResult]::new('--tls-implicit-port', '--tls-implicit-port', [CompletionResultType]::ParameterName, 'With --tls: also listen on PORT for implicit TLS (ftps://, usually 990), beside the explicit port (0: a free port, shown at start)')
-            [CompletionResult]::new('--cert', '--cert', [CompletionResultType]::ParameterName, 'Certificate chain for TLS, PEM (the server''s certificate first)')
+            [CompletionResult]::new('--cert', '--cert', [CompletionResultType]::ParameterName, 'Certificate chain for TLS, PEM (the server''s certificate first); it and --key are read again for new connections when they change, so a renewal needs no restart')
             [CompletionResult]::new('--key', '--key', [CompletionResultType]::ParameterName, 'Private key of --cert, PEM')
             [CompletionResult]::new('--stdin', '--stdin', [CompletionResultType]::ParameterName, 'COMP 431 Homework 1 mode: read commands from standard input, no sockets')
             [CompletionResult]::new('--extended', '--extended', [CompletionResultType]::ParameterName, 'Answer the command set real FTP clients need (curl, wget, lftp, FileZilla, ftplib)')

@@ -45,7 +45,7 @@ set edit:completion:arg-completer[minftp] = {|@words|
             cand --data-timeout 'Seconds to connect or accept, and to wait on each read or write, on a data connection (at most a day)'
             cand --max-line 'Longest command line in bytes, line ending included (16 to 16 MiB)'
             cand --tls-implicit-port 'With --tls: also listen on PORT for implicit TLS (ftps://, usually 990), beside the explicit port (0: a free port, shown at start)'
-            cand --cert 'Certificate chain for TLS, PEM (the server''s certificate first)'
+            cand --cert 'Certificate chain for TLS, PEM (the server''s certificate first); it and --key are read again for new connections when they change, so a renewal needs no restart'
             cand --key 'Private key of --cert, PEM'
             cand --stdin 'COMP 431 Homework 1 mode: read commands from standard input, no sockets'
             cand --extended 'Answer the command set real FTP clients need (curl, wget, lftp, FileZilla, ftplib)'

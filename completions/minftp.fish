@@ -47,7 +47,7 @@ complete -c minftp -n "__fish_minftp_using_subcommand serve" -l idle-timeout -d 
 complete -c minftp -n "__fish_minftp_using_subcommand serve" -l data-timeout -d 'Seconds to connect or accept, and to wait on each read or write, on a data connection (at most a day)' -r
 complete -c minftp -n "__fish_minftp_using_subcommand serve" -l max-line -d 'Longest command line in bytes, line ending included (16 to 16 MiB)' -r
 complete -c minftp -n "__fish_minftp_using_subcommand serve" -l tls-implicit-port -d 'With --tls: also listen on PORT for implicit TLS (ftps://, usually 990), beside the explicit port (0: a free port, shown at start)' -r
-complete -c minftp -n "__fish_minftp_using_subcommand serve" -l cert -d 'Certificate chain for TLS, PEM (the server\'s certificate first)' -r -F
+complete -c minftp -n "__fish_minftp_using_subcommand serve" -l cert -d 'Certificate chain for TLS, PEM (the server\'s certificate first); it and --key are read again for new connections when they change, so a renewal needs no restart' -r -F
 complete -c minftp -n "__fish_minftp_using_subcommand serve" -l key -d 'Private key of --cert, PEM' -r -F
 complete -c minftp -n "__fish_minftp_using_subcommand serve" -l stdin -d 'COMP 431 Homework 1 mode: read commands from standard input, no sockets'
 complete -c minftp -n "__fish_minftp_using_subcommand serve" -l extended -d 'Answer the command set real FTP clients need (curl, wget, lftp, FileZilla, ftplib)'

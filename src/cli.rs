@@ -146,7 +146,8 @@ pub struct ServeArgs {
     /// explicit port (0: a free port, shown at start)
     #[arg(long, value_name = "PORT", requires = "tls", conflicts_with = "tls_implicit")]
     pub tls_implicit_port: Option<u16>,
-    /// Certificate chain for TLS, PEM (the server's certificate first)
+    /// Certificate chain for TLS, PEM (the server's certificate first); it and --key are
+    /// read again for new connections when they change, so a renewal needs no restart
     #[arg(long, value_name = "FILE", requires = "key", value_hint = clap::ValueHint::FilePath)]
     pub cert: Option<PathBuf>,
     /// Private key of --cert, PEM

@@ -7,13 +7,16 @@
 use std::fs;
 use std::io;
 use std::net::IpAddr;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::WebPkiSupportedAlgorithms;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
 use rustls::{DigitallySignedStruct, SignatureScheme};
 
 /// The server's certificate and the TLS configurations of its connections.
@@ -37,12 +40,9 @@ const SELF_SIGNED_KEY: &str = "key.pem";
 
 impl ServerTls {
     /// The certificate chain in `cert` (PEM, the server's certificate first) and its key.
+    /// New handshakes get what the files hold when they change (see [`CertificateFiles`]).
     pub fn from_files(cert: &Path, key: &Path) -> io::Result<ServerTls> {
-        let chain = read_certificates(cert)?;
-        let key = PrivateKeyDer::from_pem_file(key)
-            .map_err(|err| io::Error::other(format!("cannot read a private key from {}: {err}", key.display())))?;
-        let origin = format!("from {}", cert.display());
-        ServerTls::new(chain, key, origin)
+        ServerTls::new(CertificateFiles::open(cert, key)?, format!("from {}", cert.display()))
     }
 
     /// The self-signed certificate kept in `folder`, made there (for `names`) when there is
@@ -52,18 +52,12 @@ impl ServerTls {
         if !cert.exists() || !key.exists() {
             make_self_signed(folder, names)?;
         }
-        let chain = read_certificates(&cert)?;
-        let key = PrivateKeyDer::from_pem_file(&key)
-            .map_err(|err| io::Error::other(format!("cannot read a private key from {}: {err}", key.display())))?;
-        ServerTls::new(chain, key, format!("self-signed, kept in {}", folder.display()))
+        ServerTls::new(CertificateFiles::open(&cert, &key)?, format!("self-signed, kept in {}", folder.display()))
     }
 
-    fn new(chain: Vec<CertificateDer<'static>>, key: PrivateKeyDer<'static>, origin: String) -> io::Result<ServerTls> {
-        let fingerprint = fingerprint(chain.first().ok_or_else(|| io::Error::other("no certificate"))?);
-        let mut control = rustls::ServerConfig::builder()
-            .with_no_client_auth()
-            .with_single_cert(chain, key)
-            .map_err(|err| io::Error::other(format!("the certificate and key do not go together: {err}")))?;
+    fn new(files: CertificateFiles, origin: String) -> io::Result<ServerTls> {
+        let fingerprint = fingerprint(files.current().end_entity_cert().map_err(io::Error::other)?);
+        let mut control = rustls::ServerConfig::builder().with_no_client_auth().with_cert_resolver(Arc::new(files));
         // Reusable tickets (a resumption does not consume one): clients such as curl resume
         // the control connection's one session for every transfer. The key is this
         // process's own, so only sessions this server made can resume.
@@ -141,6 +135,111 @@ pub struct ConnectionConfigs {
     pub control: Arc<rustls::ServerConfig>,
     pub download: Arc<rustls::ServerConfig>,
     pub upload: Arc<rustls::ServerConfig>,
+}
+
+/// The server's certificate and key files, read again when either changes (a renewal, as
+/// certbot's, replaces them while the server runs; SIGHUP stops the server, SPEC §3.5, so
+/// a change of the files is the signal). Each handshake looks at the files' status (two
+/// `stat` calls, nothing beside a handshake's cryptography); when it differs from the last
+/// reading, the files are read again. A pair that does not parse or whose key does not go
+/// with the certificate (one file written before the other, say) is refused with a line on
+/// stderr, and handshakes keep the certificate they had until the files change again.
+#[derive(Debug)]
+struct CertificateFiles {
+    cert: PathBuf,
+    key: PathBuf,
+    served: Mutex<Served>,
+}
+
+/// The certificate handshakes get, and the files' status when they were last read.
+#[derive(Debug)]
+struct Served {
+    certified: Arc<CertifiedKey>,
+    read_at: [Option<FileStatus>; 2],
+}
+
+/// What tells a file changed: another file put in its place (a rename, a link moved to a
+/// new target), or the same file written (its size or modification time).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileStatus {
+    device: u64,
+    inode: u64,
+    len: u64,
+    modified: (i64, i64),
+}
+
+impl FileStatus {
+    /// The status of the file `path` names, links followed; None when there is none.
+    fn of(path: &Path) -> Option<FileStatus> {
+        let meta = fs::metadata(path).ok()?;
+        Some(FileStatus {
+            device: meta.dev(),
+            inode: meta.ino(),
+            len: meta.len(),
+            modified: (meta.mtime(), meta.mtime_nsec()),
+        })
+    }
+}
+
+impl CertificateFiles {
+    /// Reads the certificate chain in `cert` (PEM, the server's certificate first) and its
+    /// key in `key`; an error says which file is wrong and why.
+    fn open(cert: &Path, key: &Path) -> io::Result<CertificateFiles> {
+        let read_at = CertificateFiles::statuses(cert, key);
+        let certified = Arc::new(read_certified_key(cert, key)?);
+        let served = Mutex::new(Served { certified, read_at });
+        Ok(CertificateFiles { cert: cert.to_path_buf(), key: key.to_path_buf(), served })
+    }
+
+    fn statuses(cert: &Path, key: &Path) -> [Option<FileStatus>; 2] {
+        [FileStatus::of(cert), FileStatus::of(key)]
+    }
+
+    /// The certificate for a handshake starting now: the files are read again first when
+    /// they changed since the last reading.
+    fn current(&self) -> Arc<CertifiedKey> {
+        // The status is taken before the files are read: a change made during the reading
+        // shows as a change at the next handshake, never as one already seen.
+        let now = CertificateFiles::statuses(&self.cert, &self.key);
+        let mut served = self.served.lock().unwrap_or_else(PoisonError::into_inner);
+        if now != served.read_at {
+            served.read_at = now;
+            match read_certified_key(&self.cert, &self.key) {
+                Ok(certified) => {
+                    if let Ok(der) = certified.end_entity_cert() {
+                        crate::diag!(
+                            "tls: certificate read again from {}: SHA-256 fingerprint {}",
+                            self.cert.display(),
+                            fingerprint(der)
+                        );
+                    }
+                    served.certified = Arc::new(certified);
+                }
+                Err(err) => crate::diag!("tls: {err}; new connections keep the previous certificate"),
+            }
+        }
+        Arc::clone(&served.certified)
+    }
+}
+
+impl ResolvesServerCert for CertificateFiles {
+    fn resolve(&self, _client_hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(self.current())
+    }
+}
+
+/// The certificate chain in `cert` and the key in `key`, checked to go together.
+fn read_certified_key(cert: &Path, key: &Path) -> io::Result<CertifiedKey> {
+    let chain = read_certificates(cert)?;
+    let key_der = PrivateKeyDer::from_pem_file(key)
+        .map_err(|err| io::Error::other(format!("cannot read a private key from {}: {err}", key.display())))?;
+    CertifiedKey::from_der(chain, key_der, &rustls::crypto::ring::default_provider()).map_err(|err| {
+        io::Error::other(format!(
+            "the certificate in {} and the key in {} do not go together: {err}",
+            cert.display(),
+            key.display()
+        ))
+    })
 }
 
 /// Reads every certificate of a PEM file.
@@ -343,5 +442,46 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let mode = fs::metadata(store.join(SELF_SIGNED_KEY)).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600, "the key is its owner's alone");
+    }
+
+    /// Writes a new self-signed certificate and key as PEM; returns them and the
+    /// certificate's fingerprint.
+    fn made_pair() -> (String, String, String) {
+        let made = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+        (made.cert.pem(), made.signing_key.serialize_pem(), fingerprint(made.cert.der()))
+    }
+
+    /// Puts `text` in place of `path` as a renewal does: written aside, then renamed over.
+    fn replace(path: &Path, text: &str) {
+        let aside = path.with_extension("new");
+        fs::write(&aside, text).unwrap();
+        fs::rename(&aside, path).unwrap();
+    }
+
+    #[test]
+    fn changed_certificate_files_are_read_again_and_unusable_ones_keep_the_previous() {
+        let folder = tempfile::tempdir().unwrap();
+        let (cert, key) = (folder.path().join("cert.pem"), folder.path().join("key.pem"));
+        let (first_cert, first_key, first) = made_pair();
+        let (second_cert, second_key, second) = made_pair();
+        fs::write(&cert, &first_cert).unwrap();
+        fs::write(&key, &first_key).unwrap();
+        let files = CertificateFiles::open(&cert, &key).unwrap();
+        let served = || fingerprint(files.current().end_entity_cert().unwrap());
+        assert_eq!(served(), first);
+        // The certificate renewed before its key: refused, the first pair stays.
+        replace(&cert, &second_cert);
+        assert_eq!(served(), first, "a certificate whose key has not arrived yet is not served");
+        replace(&key, &second_key);
+        assert_eq!(served(), second, "the renewed pair is served once both files are in place");
+        // A file written over in place, with junk: refused, the second pair stays.
+        fs::write(&cert, "not a certificate").unwrap();
+        assert_eq!(served(), second);
+        fs::remove_file(&key).unwrap();
+        assert_eq!(served(), second, "a missing file keeps the certificate too");
+        fs::write(&cert, &first_cert).unwrap();
+        fs::write(&key, &first_key).unwrap();
+        assert_eq!(served(), first);
+        assert!(Arc::ptr_eq(&files.current(), &files.current()), "unchanged files are not read again");
     }
 }

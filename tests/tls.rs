@@ -611,6 +611,37 @@ fn certificates_are_verified_against_a_ca_for_the_name_and_the_date() {
 }
 
 #[test]
+fn a_renewed_certificate_reaches_new_connections_without_a_restart() {
+    let (root, big) = served();
+    let work = temp_dir();
+    let (first, renewed) = (temp_dir(), temp_dir());
+    let (first_ca, cert, key) = make_certificates(first.path(), &["127.0.0.1"], CURRENT);
+    let (renewed_ca, renewed_cert, renewed_key) = make_certificates(renewed.path(), &["127.0.0.1"], CURRENT);
+    let server = server_with_certificate(root.path(), &cert, &key);
+    let address = format!("127.0.0.1:{}", server.port());
+    let get_trusting = |ca: &str, name: &str| {
+        minftp_run(work.path(), &["get", "--tls", "--cacert", ca, "--retry", "0", &address, "big.bin", "-o", name])
+    };
+    assert_ok(&get_trusting(&first_ca, "first.bin"));
+    // A renewal as certbot's: new files renamed over the old ones, the key first.
+    for (from, to) in [(&renewed_key, &key), (&renewed_cert, &cert)] {
+        fs::rename(from, to).unwrap();
+    }
+    let out = get_trusting(&renewed_ca, "renewed.bin");
+    assert_ok(&out);
+    assert!(fs::read(work.path().join("renewed.bin")).unwrap() == big);
+    let out = get_trusting(&first_ca, "stale.bin");
+    assert!(!out.status.success(), "the replaced certificate is no longer served");
+    assert!(server.wait_for_stderr("read again").contains(&format!("read again from {cert}")));
+    // Junk written over the certificate: refused, and the renewed one is still served.
+    fs::write(&cert, "-----BEGIN CERTIFICATE-----\nnot base64\n").unwrap();
+    assert_ok(&get_trusting(&renewed_ca, "still.bin"));
+    let stderr = server.wait_for_stderr("keep the previous certificate");
+    assert!(stderr.contains(&cert), "{stderr}");
+    assert!(!work.path().join("stale.bin").exists());
+}
+
+#[test]
 fn minftp_client_over_tls_against_pyftpdlib_and_vsftpd() {
     let certificates = temp_dir();
     let (ca, cert, key) = make_certificates(certificates.path(), &["127.0.0.1"], CURRENT);
