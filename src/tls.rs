@@ -26,6 +26,8 @@ pub struct ServerTls {
     pub fingerprint: String,
     /// Where the certificate came from, for the startup lines.
     pub origin: String,
+    /// What is wrong with the certificate's dates, if anything ([`validity_warning`]).
+    pub warning: Option<String>,
 }
 
 impl std::fmt::Debug for ServerTls {
@@ -56,7 +58,10 @@ impl ServerTls {
     }
 
     fn new(files: CertificateFiles, origin: String) -> io::Result<ServerTls> {
-        let fingerprint = fingerprint(files.current().end_entity_cert().map_err(io::Error::other)?);
+        let certified = files.current();
+        let end_entity = certified.end_entity_cert().map_err(io::Error::other)?;
+        let fingerprint = fingerprint(end_entity);
+        let warning = validity_warning(end_entity, unix_now());
         let mut control = rustls::ServerConfig::builder().with_no_client_auth().with_cert_resolver(Arc::new(files));
         // Reusable tickets (a resumption does not consume one): clients such as curl resume
         // the control connection's one session for every transfer. The key is this
@@ -79,7 +84,7 @@ impl ServerTls {
         upload.send_tls13_tickets = 0;
         let configs =
             ConnectionConfigs { control: Arc::new(control), download: Arc::new(download), upload: Arc::new(upload) };
-        Ok(ServerTls { configs, fingerprint, origin })
+        Ok(ServerTls { configs, fingerprint, origin, warning })
     }
 
     /// The configurations of the control and data connections.
@@ -212,6 +217,9 @@ impl CertificateFiles {
                             self.cert.display(),
                             fingerprint(der)
                         );
+                        if let Some(warning) = validity_warning(der, unix_now()) {
+                            crate::diag!("tls: warning: {warning}");
+                        }
                     }
                     served.certified = Arc::new(certified);
                 }
@@ -240,6 +248,95 @@ fn read_certified_key(cert: &Path, key: &Path) -> io::Result<CertifiedKey> {
             key.display()
         ))
     })
+}
+
+/// How long before its end a certificate's coming expiry is worth a warning: a renewal
+/// (certbot renews 30 days ahead) has failed by then.
+const EXPIRY_WARNING_SECONDS: i64 = 21 * 86_400;
+
+/// What an operator should hear about the dates of the certificate `der` (DER) at `now`
+/// (Unix seconds): not valid yet, expired, or expiring within [`EXPIRY_WARNING_SECONDS`];
+/// None when it is fine or its dates cannot be read (rustls has accepted it either way).
+pub fn validity_warning(der: &[u8], now: i64) -> Option<String> {
+    let (not_before, not_after) = certificate_validity(der)?;
+    let day = |seconds: i64| {
+        let (year, month, day, hour, minute, _) = crate::protocol::timestamp::civil_time(seconds);
+        format!("{year:04}-{month:02}-{day:02} {hour:02}:{minute:02} UTC")
+    };
+    if now < not_before {
+        Some(format!("the certificate is not valid until {}; clients that check it refuse it", day(not_before)))
+    } else if now >= not_after {
+        Some(format!("the certificate expired on {}; clients that check it refuse it", day(not_after)))
+    } else if not_after - now < EXPIRY_WARNING_SECONDS {
+        let days = (not_after - now) / 86_400;
+        Some(format!("the certificate expires on {} (in {days} days); renew it", day(not_after)))
+    } else {
+        None
+    }
+}
+
+fn unix_now() -> i64 {
+    crate::protocol::timestamp::unix_seconds(std::time::SystemTime::now())
+}
+
+/// The validity period (notBefore, notAfter as Unix seconds) of an X.509 certificate in
+/// DER (RFC 5280 §4.1): Certificate and TBSCertificate are SEQUENCEs, and validity is the
+/// TBSCertificate's fifth field counting the optional [0] version. Only this walk is
+/// needed, so no X.509 crate; None for anything that is not shaped so.
+fn certificate_validity(der: &[u8]) -> Option<(i64, i64)> {
+    const SEQUENCE: u8 = 0x30;
+    const VERSION: u8 = 0xa0;
+    let (SEQUENCE, certificate, _) = der_element(der)? else { return None };
+    let (SEQUENCE, mut fields, _) = der_element(certificate)? else { return None };
+    if let (VERSION, _, after) = der_element(fields)? {
+        fields = after;
+    }
+    for _serial_signature_issuer in 0..3 {
+        fields = der_element(fields)?.2;
+    }
+    let (SEQUENCE, validity, _) = der_element(fields)? else { return None };
+    let (not_before_tag, not_before, rest) = der_element(validity)?;
+    let (not_after_tag, not_after, _) = der_element(rest)?;
+    Some((der_time(not_before_tag, not_before)?, der_time(not_after_tag, not_after)?))
+}
+
+/// The DER element at the start of `der`: its tag, its contents and what follows it
+/// (single-byte tags, definite lengths, as a certificate's outer fields are).
+fn der_element(der: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+    let (&tag, rest) = der.split_first()?;
+    let (&first, rest) = rest.split_first()?;
+    let (len, rest) = if first < 0x80 {
+        (usize::from(first), rest)
+    } else {
+        let count = usize::from(first & 0x7f);
+        if count == 0 || count > 4 || rest.len() < count {
+            return None;
+        }
+        (rest[..count].iter().fold(0usize, |len, &b| len << 8 | usize::from(b)), &rest[count..])
+    };
+    (rest.len() >= len).then(|| (tag, &rest[..len], &rest[len..]))
+}
+
+/// A certificate time: UTCTime `YYMMDDHHMMSSZ` (years 1950-2049) or GeneralizedTime
+/// `YYYYMMDDHHMMSSZ`, as RFC 5280 §4.1.2.5 allows them.
+fn der_time(tag: u8, text: &[u8]) -> Option<i64> {
+    const UTC_TIME: u8 = 0x17;
+    const GENERALIZED_TIME: u8 = 0x18;
+    let number =
+        |digits: &[u8]| digits.iter().try_fold(0i64, |n, &b| b.is_ascii_digit().then(|| n * 10 + i64::from(b - b'0')));
+    let (year, rest) = match (tag, text.len()) {
+        (UTC_TIME, 13) => {
+            let short = number(&text[..2])?;
+            (if short >= 50 { 1900 + short } else { 2000 + short }, &text[2..])
+        }
+        (GENERALIZED_TIME, 15) => (number(&text[..4])?, &text[4..]),
+        _ => return None,
+    };
+    if rest[10] != b'Z' {
+        return None;
+    }
+    let field = |at: usize| number(&rest[at..at + 2]);
+    Some(crate::protocol::timestamp::seconds_from_civil(year, field(0)?, field(2)?, field(4)?, field(6)?, field(8)?))
 }
 
 /// Reads every certificate of a PEM file.
@@ -456,6 +553,59 @@ mod tests {
         let aside = path.with_extension("new");
         fs::write(&aside, text).unwrap();
         fs::rename(&aside, path).unwrap();
+    }
+
+    /// A certificate valid from `not_before` to `not_after` ((year, month, day)), as DER.
+    fn dated(not_before: (i32, u8, u8), not_after: (i32, u8, u8)) -> Vec<u8> {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+        params.not_before = rcgen::date_time_ymd(not_before.0, not_before.1, not_before.2);
+        params.not_after = rcgen::date_time_ymd(not_after.0, not_after.1, not_after.2);
+        params.self_signed(&key).unwrap().der().to_vec()
+    }
+
+    #[test]
+    fn a_certificates_dates_are_read_in_both_time_forms() {
+        use crate::protocol::timestamp::seconds_from_civil;
+        // rcgen writes years before 2050 as UTCTime and later ones as GeneralizedTime.
+        let der = dated((2020, 2, 29), (2090, 12, 31));
+        let expected = (seconds_from_civil(2020, 2, 29, 0, 0, 0), seconds_from_civil(2090, 12, 31, 0, 0, 0));
+        assert_eq!(certificate_validity(&der), Some(expected));
+        let der = dated((1999, 1, 1), (2049, 6, 30));
+        let expected = (seconds_from_civil(1999, 1, 1, 0, 0, 0), seconds_from_civil(2049, 6, 30, 0, 0, 0));
+        assert_eq!(certificate_validity(&der), Some(expected));
+        assert_eq!(certificate_validity(&der[..der.len() / 2]), None, "a cut certificate has no dates");
+    }
+
+    #[test]
+    fn certificate_dates_warn_before_during_the_last_weeks_and_after() {
+        use crate::protocol::timestamp::seconds_from_civil;
+        let der = dated((2026, 1, 1), (2027, 1, 1));
+        let at = |year, month, day| seconds_from_civil(year, month, day, 12, 0, 0);
+        let warning = |now| validity_warning(&der, now).unwrap_or_default();
+        assert!(warning(at(2025, 12, 31)).contains("not valid until 2026-01-01 00:00 UTC"));
+        assert_eq!(validity_warning(&der, at(2026, 6, 1)), None);
+        assert_eq!(validity_warning(&der, at(2026, 12, 10)), None, "22 days left: no warning yet");
+        assert!(warning(at(2026, 12, 12)).contains("expires on 2027-01-01 00:00 UTC (in 19 days)"));
+        assert!(warning(at(2027, 1, 1)).contains("expired on 2027-01-01 00:00 UTC"));
+        assert_eq!(validity_warning(b"junk", at(2026, 6, 1)), None);
+    }
+
+    proptest::proptest! {
+        /// Any bytes, or a real certificate changed anywhere, are read without a panic.
+        #[test]
+        fn certificate_dates_are_read_from_any_bytes_without_a_panic(
+            junk in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..600),
+            at in 0usize..2000,
+            byte in proptest::prelude::any::<u8>(),
+        ) {
+            let _ = certificate_validity(&junk);
+            let mut der = dated((2020, 1, 1), (2090, 1, 1));
+            let at = at % der.len();
+            der[at] = byte;
+            let _ = certificate_validity(&der);
+            let _ = validity_warning(&der, 0);
+        }
     }
 
     #[test]
