@@ -19,7 +19,7 @@ use crate::client::login::{can_prompt, default_netrc, prompt_password, read_netr
 use crate::client::ls::ListForm;
 use crate::client::oneshot::{Connection, Destination, GetRequest, Login, PutRequest, Recovery, default_local_name};
 use crate::client::progress::Verbosity;
-use crate::client::target::{Target, check_sendable, parse_target};
+use crate::client::target::{Target, UrlTls, check_sendable, parse_target};
 use crate::protocol::command::Dialect;
 use crate::protocol::line::DEFAULT_MAX_LINE;
 use crate::server::access_log::AccessLog;
@@ -215,7 +215,8 @@ pub struct ConnectOptions {
     #[arg(long, value_name = "SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub timeout: u64,
     /// Require TLS (AUTH TLS, PBSZ 0, PROT P); a server that refuses it is left before the
-    /// login is sent. An ftps:// URL means TLS from the first byte instead
+    /// login is sent. An ftpes:// URL means the same; an ftps:// URL means TLS from the
+    /// first byte instead
     #[arg(long)]
     pub tls: bool,
     /// Trust the CA certificates in FILE (PEM) as well as the system's
@@ -258,7 +259,7 @@ pub struct TransferOptions {
 }
 
 impl ConnectOptions {
-    /// How to trust the server, when the session uses TLS (`--tls` or `ftps://`).
+    /// How to trust the server, when the session uses TLS (`--tls`, `ftpes://` or `ftps://`).
     fn security(&self, target: &Target) -> Result<Security> {
         let trust = match (&self.cacert, self.pin_sha256, self.insecure) {
             (_, Some(pin), _) => Trust::Pinned(pin),
@@ -266,9 +267,9 @@ impl ConnectOptions {
             (extra_ca, None, false) => Trust::Verified { extra_ca: extra_ca.clone() },
         };
         let asked = self.cacert.is_some() || self.pin_sha256.is_some() || self.insecure;
-        if !self.tls && !target.implicit_tls {
+        if !self.tls && target.tls == UrlTls::AsTold {
             if asked {
-                return Err(usage("--cacert, --pin-sha256 and --insecure need --tls or an ftps:// URL"));
+                return Err(usage("--cacert, --pin-sha256 and --insecure need --tls or an ftpes:// or ftps:// URL"));
             }
             return Ok(Security::Plain);
         }
@@ -278,7 +279,7 @@ impl ConnectOptions {
             );
         }
         let config = crate::tls::client_config(&trust).map_err(|err| eyre!("{err}"))?;
-        Ok(if target.implicit_tls { Security::Implicit(config) } else { Security::Explicit(config) })
+        Ok(if target.tls == UrlTls::Implicit { Security::Implicit(config) } else { Security::Explicit(config) })
     }
 
     /// Who to log in as: flags first, then the URL, then the .netrc entry for the host; a
@@ -346,7 +347,7 @@ impl TransferOptions {
 
 #[derive(Debug, Args)]
 pub struct GetArgs {
-    /// HOST, HOST:PORT, [IPv6]:PORT, or an ftp:// URL
+    /// HOST, HOST:PORT, [IPv6]:PORT, or an ftp://, ftpes:// or ftps:// URL
     pub addr: String,
     /// Remote files, folders (with -r) or quoted globs such as '*.csv' (omit when ADDR is a
     /// URL with a path)
@@ -367,7 +368,7 @@ pub struct GetArgs {
 
 #[derive(Debug, Args)]
 pub struct PutArgs {
-    /// HOST, HOST:PORT, [IPv6]:PORT, or an ftp:// URL (its path: the remote name or folder)
+    /// HOST, HOST:PORT, [IPv6]:PORT, or an ftp://, ftpes:// or ftps:// URL (its path: the remote name or folder)
     pub addr: String,
     /// Local files (folders with -r), then the remote name or folder as cp takes them: LOCAL
     /// REMOTE, or LOCAL... FOLDER (. for the login folder); all local with a URL path
@@ -382,7 +383,7 @@ pub struct PutArgs {
 
 #[derive(Debug, Args)]
 pub struct LsArgs {
-    /// HOST, HOST:PORT, [IPv6]:PORT, or an ftp:// URL
+    /// HOST, HOST:PORT, [IPv6]:PORT, or an ftp://, ftpes:// or ftps:// URL
     pub addr: String,
     /// Remote folder or quoted glob (default: the login folder, or the URL's path)
     pub path: Option<String>,
@@ -822,6 +823,7 @@ const GET_EXAMPLES: &str = "Examples:
                                             asks for alice's password (or reads ~/.netrc)
   minftp get --tls --pin-sha256 3F:A1:...:9C example.org:2121 file.txt
                                             TLS, trusting exactly the server's certificate
+  minftp get ftpes://example.org/file.txt    explicit TLS (AUTH TLS, port 21), as --tls
   minftp get ftps://example.org/file.txt     implicit TLS (port 990)";
 const COMPLETIONS_EXAMPLES: &str = "Examples:
   minftp completions bash > ~/.local/share/bash-completion/completions/minftp

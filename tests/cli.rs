@@ -13,10 +13,10 @@ fn usage_errors_are_one_clear_line_with_exit_status_2() {
         (&["get", "h:99999", "f"][..], "bad port"),
         (&["get", "127.0.0.1:1"], "name the remote file"),
         (&["serve", "0", "--user", "a", "--password", "b"], "--extended"),
-        // Changed with issue 11: the message names ftps:// URLs too.
-        (&["put", "http://h/x", "f"], "ftp:// or ftps:// URL"),
+        // Changed with issue 11: the message names the TLS schemes too.
+        (&["put", "http://h/x", "f"], "ftp://, ftpes:// or ftps:// URL"),
         (&["serve", "0", "--tls"], "TLS applies to the extended dialect"),
-        (&["get", "--pin-sha256", &"ab".repeat(32), "h", "f"], "need --tls or an ftps:// URL"),
+        (&["get", "--pin-sha256", &"ab".repeat(32), "h", "f"], "need --tls or an ftpes:// or ftps:// URL"),
     ] {
         let out = run_with_input(dir.path(), args, b"");
         assert_eq!(out.status.code(), Some(2), "{args:?}");

@@ -73,7 +73,7 @@ fn minftp_get_and_put_over_explicit_tls_are_byte_exact_and_encrypted() {
 }
 
 #[test]
-fn ftps_urls_are_implicit_tls() {
+fn ftps_urls_are_implicit_tls_and_ftpes_urls_explicit() {
     let (root, big) = served();
     let tls = tls_server(root.path(), &["--tls-implicit"]);
     assert!(tls.server.stderr().contains("url: ftps://127.0.0.1:"), "{}", tls.server.stderr());
@@ -82,6 +82,17 @@ fn ftps_urls_are_implicit_tls() {
     let out = minftp_run(work.path(), &["get", "--pin-sha256", &tls.fingerprint, &url, "-o", "got.bin"]);
     assert_ok(&out);
     assert!(fs::read(work.path().join("got.bin")).unwrap() == big);
+    // ftpes:// is explicit TLS (AUTH TLS after a clear-text greeting), required as --tls.
+    let explicit = tls_server(root.path(), &[]);
+    let url = format!("ftpes://127.0.0.1:{}/big.bin", explicit.server.port());
+    let out = minftp_run(work.path(), &["get", "--pin-sha256", &explicit.fingerprint, &url, "-o", "explicit.bin"]);
+    assert_ok(&out);
+    assert!(fs::read(work.path().join("explicit.bin")).unwrap() == big);
+    let transcript = String::from_utf8_lossy(&explicit.server.transcript()).into_owned();
+    assert!(transcript.contains("AUTH TLS\r\n234 "), "{transcript}");
+    let url = format!("ftp://127.0.0.1:{}/big.bin", explicit.server.port());
+    let out = minftp_run(work.path(), &["get", "--pin-sha256", &explicit.fingerprint, &url, "-o", "x.bin"]);
+    assert!(!out.status.success() && stderr_of(&out).contains("--tls"), "a pin without TLS is a usage error");
     // A clear-text client gets no greeting it can read: the server waits for a handshake.
     let mut raw = std::net::TcpStream::connect(tls.server.addr).unwrap();
     raw.set_read_timeout(Some(Duration::from_millis(300))).unwrap();

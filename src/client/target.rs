@@ -1,6 +1,6 @@
 //! Where a one-shot transfer goes: `HOST`, `HOST:PORT`, `[IPv6]:PORT`, or an
 //! `ftp://[user[:password]@]host[:port]/path` URL (with percent-encoding); `ftps://` for
-//! implicit TLS.
+//! implicit TLS, `ftpes://` (FileZilla's name) for explicit TLS.
 
 /// The standard FTP control port.
 pub const DEFAULT_PORT: u16 = 21;
@@ -17,35 +17,46 @@ pub struct Target {
     pub path: Option<String>,
     pub user: Option<String>,
     pub password: Option<String>,
-    /// An `ftps://` URL: TLS from the first byte.
-    pub implicit_tls: bool,
+    /// What the URL's scheme says about TLS.
+    pub tls: UrlTls,
+}
+
+/// TLS as a URL's scheme asks for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UrlTls {
+    /// `ftp://`, or no URL: as the command line says (`--tls` or not).
+    AsTold,
+    /// `ftpes://`: AUTH TLS on the usual port, required, as `--tls`.
+    Explicit,
+    /// `ftps://`: TLS from the first byte, on port 990 unless told.
+    Implicit,
 }
 
 /// Parses ADDR (or a URL).
 pub fn parse_target(addr: &str) -> Result<Target, String> {
-    if let Some((rest, implicit_tls)) = strip_scheme(addr) {
-        return parse_url(rest, implicit_tls);
+    if let Some((rest, tls)) = strip_scheme(addr) {
+        return parse_url(rest, tls);
     }
     if addr.contains('/') {
-        return Err(format!("{addr:?} is neither HOST[:PORT] nor an ftp:// or ftps:// URL"));
+        return Err(format!("{addr:?} is neither HOST[:PORT] nor an ftp://, ftpes:// or ftps:// URL"));
     }
     let (host, port) = split_host_port(addr, DEFAULT_PORT)?;
-    Ok(Target { host, port, path: None, user: None, password: None, implicit_tls: false })
+    Ok(Target { host, port, path: None, user: None, password: None, tls: UrlTls::AsTold })
 }
 
-/// The rest of an `ftp://` URL, or of an `ftps://` one (then with `true`).
-fn strip_scheme(addr: &str) -> Option<(&str, bool)> {
+/// The rest of an `ftp://`, `ftpes://` or `ftps://` URL, and what its scheme says.
+fn strip_scheme(addr: &str) -> Option<(&str, UrlTls)> {
     let (scheme, rest) = addr.split_once("://")?;
-    if scheme.eq_ignore_ascii_case("ftp") {
-        Some((rest, false))
-    } else if scheme.eq_ignore_ascii_case("ftps") {
-        Some((rest, true))
-    } else {
-        None
-    }
+    let tls = match scheme.to_ascii_lowercase().as_str() {
+        "ftp" => UrlTls::AsTold,
+        "ftpes" => UrlTls::Explicit,
+        "ftps" => UrlTls::Implicit,
+        _ => return None,
+    };
+    Some((rest, tls))
 }
 
-fn parse_url(rest: &str, implicit_tls: bool) -> Result<Target, String> {
+fn parse_url(rest: &str, tls: UrlTls) -> Result<Target, String> {
     let (authority, path) = match rest.find('/') {
         Some(i) => (&rest[..i], Some(&rest[i + 1..])),
         None => (rest, None),
@@ -61,10 +72,10 @@ fn parse_url(rest: &str, implicit_tls: bool) -> Result<Target, String> {
             None => (Some(percent_decode(credentials)?), None),
         },
     };
-    let default_port = if implicit_tls { DEFAULT_IMPLICIT_TLS_PORT } else { DEFAULT_PORT };
+    let default_port = if tls == UrlTls::Implicit { DEFAULT_IMPLICIT_TLS_PORT } else { DEFAULT_PORT };
     let (host, port) = split_host_port(host_port, default_port)?;
     let path = path.filter(|p| !p.is_empty()).map(percent_decode).transpose()?;
-    Ok(Target { host, port, path, user, password, implicit_tls })
+    Ok(Target { host, port, path, user, password, tls })
 }
 
 /// `host`, `host:port`, `[v6]`, `[v6]:port`; a bare IPv6 address (several colons) has no port.
@@ -129,7 +140,7 @@ mod tests {
     use super::*;
 
     fn target(host: &str, port: u16) -> Target {
-        Target { host: host.into(), port, path: None, user: None, password: None, implicit_tls: false }
+        Target { host: host.into(), port, path: None, user: None, password: None, tls: UrlTls::AsTold }
     }
 
     #[test]
@@ -190,12 +201,16 @@ mod tests {
     }
 
     #[test]
-    fn ftps_urls_are_implicit_tls_on_port_990_unless_told() {
+    fn ftps_urls_are_implicit_tls_on_port_990_and_ftpes_urls_explicit_on_21_unless_told() {
         let got = parse_target("ftps://h/a.txt").unwrap();
-        assert_eq!((got.port, got.implicit_tls, got.path.as_deref()), (990, true, Some("a.txt")));
+        assert_eq!((got.port, got.tls, got.path.as_deref()), (990, UrlTls::Implicit, Some("a.txt")));
         let got = parse_target("FTPS://u@[::1]:2990/").unwrap();
-        assert_eq!((got.host.as_str(), got.port, got.implicit_tls), ("::1", 2990, true));
-        assert!(!parse_target("ftp://h/").unwrap().implicit_tls);
-        assert!(!parse_target("h:21").unwrap().implicit_tls);
+        assert_eq!((got.host.as_str(), got.port, got.tls), ("::1", 2990, UrlTls::Implicit));
+        let got = parse_target("ftpes://h/a.txt").unwrap();
+        assert_eq!((got.port, got.tls, got.path.as_deref()), (21, UrlTls::Explicit, Some("a.txt")));
+        assert_eq!(parse_target("FTPES://h:2121").unwrap().tls, UrlTls::Explicit);
+        assert_eq!(parse_target("ftp://h/").unwrap().tls, UrlTls::AsTold);
+        assert_eq!(parse_target("h:21").unwrap().tls, UrlTls::AsTold);
+        assert!(parse_target("ftpx://h/").is_err());
     }
 }
