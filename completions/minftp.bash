@@ -98,7 +98,7 @@ _minftp() {
             return 0
             ;;
         minftp__subcmd__get)
-            opts="-o -n -q -k -c -r -j -h -V --output --no-clobber --max-filesize --active --passive --user --password --netrc-file --quiet --timeout --tls --cacert --pin-sha256 --insecure --continue --retry --retry-delay --recursive --parallel --newer --help --version"
+            opts="-o -n -q -v -k -c -r -j -h -V --output --no-clobber --max-filesize --active --passive --user --password --netrc-file --quiet --verbose --timeout --tls --cacert --pin-sha256 --insecure --continue --retry --retry-delay --recursive --parallel --newer --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -186,7 +186,7 @@ _minftp() {
             return 0
             ;;
         minftp__subcmd__ls)
-            opts="-l -q -k -h -V --long --json --bytes --active --passive --user --password --netrc-file --quiet --timeout --tls --cacert --pin-sha256 --insecure --help --version"
+            opts="-l -q -v -k -h -V --long --json --bytes --active --passive --user --password --netrc-file --quiet --verbose --timeout --tls --cacert --pin-sha256 --insecure --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -246,7 +246,7 @@ _minftp() {
             return 0
             ;;
         minftp__subcmd__put)
-            opts="-q -k -c -r -j -h -V --create-dirs --active --passive --user --password --netrc-file --quiet --timeout --tls --cacert --pin-sha256 --insecure --continue --retry --retry-delay --recursive --parallel --newer --help --version"
+            opts="-q -v -k -c -r -j -h -V --create-dirs --active --passive --user --password --netrc-file --quiet --verbose --timeout --tls --cacert --pin-sha256 --insecure --continue --retry --retry-delay --recursive --parallel --newer --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

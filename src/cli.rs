@@ -211,6 +211,10 @@ pub struct ConnectOptions {
     /// Print nothing but errors
     #[arg(short, long)]
     pub quiet: bool,
+    /// Show the FTP dialogue on standard error, as curl -v: commands sent (a password as
+    /// ****), replies, connections and TLS handshakes; no progress bar
+    #[arg(short, long, conflicts_with = "quiet")]
+    pub verbose: bool,
     /// Seconds to wait to connect, for a reply, or for data
     #[arg(long, value_name = "SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub timeout: u64,
@@ -329,7 +333,11 @@ impl ConnectOptions {
                 _ => DataMode::Auto,
             },
             timeout: Duration::from_secs(self.timeout),
-            verbosity: if self.quiet { Verbosity::Quiet } else { Verbosity::Normal },
+            verbosity: match (self.quiet, self.verbose) {
+                (true, _) => Verbosity::Quiet,
+                (_, true) => Verbosity::Dialogue,
+                _ => Verbosity::Normal,
+            },
             security: self.security(target)?,
         })
     }

@@ -207,6 +207,50 @@ fn the_access_log_says_how_each_session_was_secured() {
 }
 
 #[test]
+fn verbose_shows_the_dialogue_with_the_password_masked_and_a_clear_login_is_told_to_add_tls() {
+    let (root, big) = served();
+    let tls = tls_server(root.path(), &["--user", "bob", "--password", "s3cret-pw"]);
+    let work = temp_dir();
+    let address = format!("127.0.0.1:{}", tls.server.port());
+    let login = ["--user", "bob", "--password", "s3cret-pw"];
+    let mut args = vec!["get", "-v", "--tls", "--pin-sha256", &tls.fingerprint];
+    args.extend(login);
+    args.extend([address.as_str(), "big.bin", "-o", "got.bin"]);
+    let out = minftp_run(work.path(), &args);
+    assert_ok(&out);
+    assert!(fs::read(work.path().join("got.bin")).unwrap() == big);
+    assert!(out.stdout.is_empty(), "the dialogue goes to standard error");
+    let stderr = stderr_of(&out);
+    for expected in [
+        "[1] * connected to 127.0.0.1:",
+        "[1] < 220 ",
+        "[1] > AUTH TLS\n[1] < 234 ",
+        "[1] * TLS TLSv1.3/",
+        "[1] > USER bob\n[1] < 331 ",
+        "[1] > PASS ****\n[1] < 230 ",
+        "[1] > RETR big.bin\n[1] < 150 ",
+        "[1] * data connection 127.0.0.1:",
+        "[1] * data TLS TLSv1.3/",
+        ", the control connection's session resumed",
+        "[1] < 226 ",
+        "saved got.bin: ",
+    ] {
+        assert!(stderr.contains(expected), "{expected:?} in: {stderr}");
+    }
+    assert!(!stderr.contains("s3cret-pw"), "the password is never shown: {stderr}");
+    // Without --tls the login is refused before the password is sent, and the error says
+    // what to add.
+    let mut args = vec!["get", "--retry", "0"];
+    args.extend(login);
+    args.extend([address.as_str(), "big.bin", "-o", "clear.bin"]);
+    let out = minftp_run(work.path(), &args);
+    assert!(!out.status.success());
+    assert!(stderr_of(&out).contains("add --tls, or use an ftpes:// URL"), "{}", stderr_of(&out));
+    assert!(!String::from_utf8_lossy(&tls.server.transcript()).contains("PASS s3cret"), "masked or unsent");
+    assert!(!work.path().join("clear.bin").exists());
+}
+
+#[test]
 fn a_wrong_pin_stops_the_client_before_it_logs_in() {
     let (root, _) = served();
     let tls = tls_server(root.path(), &[]);

@@ -543,6 +543,45 @@ fn eight_connections_share_a_tree_with_one_bar_and_a_line_per_file() {
 }
 
 #[test]
+fn verbose_numbers_each_parallel_connections_dialogue() {
+    let (root, work) = (temp_dir(), temp_dir());
+    for i in 0..6 {
+        fs::create_dir_all(root.path().join("t")).unwrap();
+        fs::write(root.path().join(format!("t/f{i}")), binary_content(1000 + i)).unwrap();
+    }
+    let server = Server::start(root.path(), &["--extended"]);
+    let out = minftp_run(work.path(), &["get", "-v", "-r", "-j", "2", &addr(server.port()), "t"]);
+    assert_ok(&out);
+    assert_same_tree(&work.path().join("t"), &root.path().join("t"));
+    let stderr = stderr_of(&out);
+    // The connections' lines interleave; each line names its connection.
+    for number in [1, 2] {
+        for line in [format!("[{number}] > USER anonymous"), format!("[{number}] < 331 ")] {
+            assert!(stderr.contains(&line), "{line:?} in: {stderr}");
+        }
+    }
+    assert!(!stderr.contains("[3] "), "two connections: {stderr}");
+    // Every line of the dialogue is whole: a number, a marker, the text.
+    let dialogue = stderr.lines().filter(|line| line.starts_with('['));
+    assert!(dialogue.clone().count() > 20, "{stderr}");
+    for line in dialogue {
+        assert!(line.starts_with("[1] ") || line.starts_with("[2] "), "{line:?}");
+        assert!(matches!(&line[4..6], "> " | "< " | "* "), "{line:?}");
+    }
+    let out = minftp_run(work.path(), &["get", "-v", "-q", &addr(server.port()), "t/f0"]);
+    assert_eq!(out.status.code(), Some(2), "-v and -q contradict each other");
+    // A server's escape sequences reach the terminal escaped, in the dialogue too.
+    let refusal = "552 \x1b]0;owned\x07\x1b[2J full\r\n";
+    let (port, server) = scripted_server(Script { listing: Vec::new(), mlsd: false, stor_refusal: Some(refusal) });
+    fs::write(work.path().join("up.bin"), b"bytes").unwrap();
+    let out = minftp_run(work.path(), &["put", "-v", "--retry", "0", &addr(port), "up.bin", "up.bin"]);
+    server.join().unwrap();
+    let stderr = stderr_of(&out);
+    assert!(!out.status.success() && stderr.contains("[1] < 552 "), "{stderr}");
+    assert!(!stderr.contains('\x1b') && !stderr.contains('\x07'), "{stderr:?}");
+}
+
+#[test]
 fn a_tree_download_continues_partial_files_with_continue() {
     let (root, work) = (temp_dir(), temp_dir());
     make_tree(root.path());

@@ -1,9 +1,11 @@
-//! A client's control connection: sending command lines and reading reply lines.
+//! A client's control connection: sending command lines and reading reply lines, and
+//! showing that dialogue on standard error when asked (`-v`).
 
 use std::io::{self, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use crate::protocol::line::{DEFAULT_MAX_LINE, DeadlineReader, Line, LineReader, escape_controls};
@@ -88,11 +90,29 @@ pub const MAX_REPLY_BYTES: usize = 64 * 1024;
 /// The reply timeout until one is set.
 const DEFAULT_REPLY_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Whether control connections show their dialogue on standard error ([`trace_dialogue`]).
+static TRACE_DIALOGUE: AtomicBool = AtomicBool::new(false);
+
+/// How many control connections have shown their dialogue: each one's lines carry its
+/// number, so that parallel connections (`get -j`) can be told apart.
+static TRACED_CONNECTIONS: AtomicU64 = AtomicU64::new(0);
+
+/// From now on, every control connection opened shows its dialogue on standard error, as
+/// `curl -v` does: `[N] > ` before each command sent (a password as `****`), `[N] < `
+/// before each reply line, `[N] * ` before what happened (a connection, a TLS handshake).
+/// Set once by the command line before any connection; the COMP 431 client never sets it,
+/// so its standard output and error stay as the course specifies.
+pub fn trace_dialogue() {
+    TRACE_DIALOGUE.store(true, Ordering::Relaxed);
+}
+
 /// An open control connection. Every reply must arrive whole within the reply timeout,
 /// however the server dribbles it.
 pub struct ControlConnection {
     stream: Arc<Channel>,
     reader: LineReader<DeadlineReader>,
+    /// This connection's number when it shows its dialogue ([`trace_dialogue`]).
+    traced: Option<u64>,
 }
 
 impl ControlConnection {
@@ -101,7 +121,11 @@ impl ControlConnection {
         let mut last_error = io::Error::new(io::ErrorKind::NotFound, format!("{host} has no address"));
         for address in (host, port).to_socket_addrs()? {
             match TcpStream::connect_timeout(&address, timeout) {
-                Ok(stream) => return ControlConnection::from_stream(stream),
+                Ok(stream) => {
+                    let connection = ControlConnection::from_stream(stream)?;
+                    connection.note(format_args!("connected to {address}"));
+                    return Ok(connection);
+                }
                 Err(err) => last_error = err,
             }
         }
@@ -113,7 +137,16 @@ impl ControlConnection {
         let stream = Arc::new(Channel::plain(stream));
         let deadline = DeadlineReader::new(Arc::clone(&stream), DEFAULT_REPLY_TIMEOUT);
         let reader = LineReader::new(deadline, DEFAULT_MAX_LINE);
-        Ok(ControlConnection { stream, reader })
+        let traced =
+            TRACE_DIALOGUE.load(Ordering::Relaxed).then(|| TRACED_CONNECTIONS.fetch_add(1, Ordering::Relaxed) + 1);
+        Ok(ControlConnection { stream, reader, traced })
+    }
+
+    /// Shows `[N] * what` on standard error when this connection shows its dialogue.
+    pub fn note(&self, what: std::fmt::Arguments<'_>) {
+        if self.traced.is_some() {
+            show_dialogue(self.traced, '*', what.to_string().as_bytes());
+        }
     }
 
     /// Gives up on a reply (the connection is then treated as closed) when it has not
@@ -124,6 +157,7 @@ impl ControlConnection {
 
     /// Sends `command` followed by CR LF.
     pub fn send(&mut self, command: &[u8]) -> io::Result<()> {
+        show_dialogue(self.traced, '>', &masked(command));
         let mut line = Vec::with_capacity(command.len() + 2);
         line.extend_from_slice(command);
         line.extend_from_slice(b"\r\n");
@@ -133,7 +167,11 @@ impl ControlConnection {
     /// Reads one reply line and parses it by the grammar of SPEC §4.3.
     pub fn read_reply(&mut self) -> ReplyRead {
         self.reader.get_ref().restart();
-        match self.reader.next_line(&mut |_| {}) {
+        let line = self.reader.next_line(&mut |_| {});
+        if let Ok(Some(Line::Complete(bytes) | Line::Unterminated(bytes))) = &line {
+            show_dialogue(self.traced, '<', bytes);
+        }
+        match line {
             Ok(Some(Line::Complete(bytes) | Line::Unterminated(bytes))) => match parse_reply(bytes) {
                 Ok(reply) => ReplyRead::Reply(reply),
                 Err(err) => ReplyRead::Malformed(err),
@@ -163,6 +201,7 @@ impl ControlConnection {
                 Some(Line::Unterminated(_)) | None => return Err(closed()),
             };
             bytes += line.len();
+            show_dialogue(self.traced, '<', line);
             let text = String::from_utf8_lossy(line).trim_end_matches(['\r', '\n']).to_string();
             match (reply_line_start(line), first_code) {
                 (Some((code, more)), None) => {
@@ -212,7 +251,11 @@ impl ControlConnection {
         if self.has_buffered_input() {
             return Err(io::Error::new(io::ErrorKind::InvalidData, "the server sent more than its reply to AUTH TLS"));
         }
-        self.stream.start_tls(tls, self.reader.get_ref().limit())
+        self.stream.start_tls(tls, self.reader.get_ref().limit())?;
+        if let Some(summary) = self.stream.tls_summary() {
+            self.note(format_args!("TLS {summary}"));
+        }
+        Ok(())
     }
 
     pub fn is_tls(&self) -> bool {
@@ -221,6 +264,26 @@ impl ControlConnection {
 
     pub fn raw_fd(&self) -> RawFd {
         self.stream.as_raw_fd()
+    }
+}
+
+/// Shows one line of the dialogue of connection `traced` (nothing when it is None):
+/// `marker` is `>` for sent, `<` for received, `*` for an event. Control bytes are escaped
+/// so that a server cannot drive the user's terminal.
+fn show_dialogue(traced: Option<u64>, marker: char, line: &[u8]) {
+    if let Some(number) = traced {
+        let line = line.strip_suffix(b"\n").unwrap_or(line);
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let shown = escape_controls(line, false);
+        crate::diagnostics::stderr_line(&format!("[{number}] {marker} {}", String::from_utf8_lossy(&shown)));
+    }
+}
+
+/// A command as the dialogue shows it: a password as `****`.
+fn masked(command: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    match command.get(..5) {
+        Some(verb) if verb.eq_ignore_ascii_case(b"PASS ") => std::borrow::Cow::Borrowed(b"PASS ****"),
+        _ => std::borrow::Cow::Borrowed(command),
     }
 }
 

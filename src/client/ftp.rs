@@ -416,6 +416,9 @@ impl FtpSession {
     /// the session is (this side is the TLS client in both directions, RFC 4217 §7).
     fn start_transfer(&mut self, command: &str, offset: u64) -> Result<Channel, FtpError> {
         let stream = self.open_transfer(command, offset)?;
+        if let (Ok(local), Ok(peer)) = (stream.local_addr(), stream.peer_addr()) {
+            self.control.note(format_args!("data connection {local} <-> {peer}"));
+        }
         let _ = stream.set_nodelay(true);
         let _ = stream.set_read_timeout(Some(self.timeout));
         let channel = Channel::plain(stream);
@@ -426,6 +429,8 @@ impl FtpSession {
                 let error = io_error("the TLS handshake on the data connection failed", self.timeout)(err);
                 return Err(self.after_broken_transfer(command, channel, Some(error)));
             }
+            let resumed = if channel.tls_resumed() { ", the control connection's session resumed" } else { "" };
+            self.control.note(format_args!("data TLS {}{resumed}", channel.tls_summary().unwrap_or_default()));
         }
         Ok(channel)
     }

@@ -40,8 +40,12 @@ pub struct Connection {
 }
 
 impl Connection {
-    /// Connects and logs in.
+    /// Connects and logs in (showing the dialogue on standard error with
+    /// [`Verbosity::Dialogue`]).
     pub(crate) fn open_ftp(&self) -> Result<FtpSession, FtpError> {
+        if self.verbosity == Verbosity::Dialogue {
+            super::control::trace_dialogue();
+        }
         let login = &self.login;
         FtpSession::open_with(
             &self.host,
@@ -373,9 +377,9 @@ pub(crate) fn shortfall(remote: &str, total: u64, announced: Option<u64>) -> Opt
 }
 
 pub(crate) fn explain_download_failure(err: FtpError, remote: &str) -> color_eyre::Report {
-    let hint = match err.reply_code() {
-        Some(550) => " (check the name: paths are relative to the login folder)",
-        _ => login_hint(&err),
+    let hint = match (login_hint(&err), err.reply_code()) {
+        ("", Some(550)) => " (check the name: paths are relative to the login folder)",
+        (hint, _) => hint,
     };
     eyre!(err).wrap_err(format!("cannot download {remote:?}{hint}"))
 }
@@ -383,11 +387,23 @@ pub(crate) fn explain_download_failure(err: FtpError, remote: &str) -> color_eyr
 /// What to do about a refused login (the error names the user that was tried).
 fn login_hint(err: &FtpError) -> &'static str {
     match err {
+        // vsftpd: "530 Non-anonymous sessions must use encryption."; pyftpdlib and
+        // ProFTPD: "550 SSL/TLS required on the control channel"; minftp: "530 This
+        // server requires TLS".
+        FtpError::Refused { command, reply } if command.starts_with("the login") && asks_for_tls(reply.text()) => {
+            " (the server wants FTP over TLS: add --tls, or use an ftpes:// URL)"
+        }
         FtpError::Refused { command, reply } if reply.code == 530 && command.starts_with("the login") => {
             " (check the password, or log in as another user with --user NAME)"
         }
         _ => "",
     }
+}
+
+/// Whether a refusal's text asks for TLS, as servers word it.
+fn asks_for_tls(text: &str) -> bool {
+    let text = text.to_ascii_lowercase();
+    ["tls", "ssl", "encrypt"].iter().any(|word| text.contains(word))
 }
 
 /// A session that could not be opened (no server, a refused login).

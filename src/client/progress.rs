@@ -22,6 +22,10 @@ pub enum Verbosity {
     Normal,
     /// A progress bar on a terminal; the caller reports the summary itself.
     BarOnly,
+    /// The FTP dialogue on standard error (`-v`, see
+    /// [`trace_dialogue`](super::control::trace_dialogue)) and the summary line, without a
+    /// bar: its redraws would cut through the dialogue's lines.
+    Dialogue,
 }
 
 /// The progress of one transfer.
@@ -54,13 +58,13 @@ impl Progress {
     }
 
     /// Removes the bar and returns `VERB NAME: SIZE in TIME (RATE)`, also printing it on
-    /// standard error in [`Verbosity::Normal`].
+    /// standard error in [`Verbosity::Normal`] and [`Verbosity::Dialogue`].
     pub fn finish(self, verb: &str, name: &str, bytes: u64) -> String {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }
         let line = summary(verb, name, bytes, self.started.elapsed());
-        if self.verbosity == Verbosity::Normal {
+        if matches!(self.verbosity, Verbosity::Normal | Verbosity::Dialogue) {
             crate::diagnostics::stderr_line(&line);
         }
         line
@@ -144,7 +148,7 @@ impl BatchProgress {
 /// when quiet or off a terminal.
 fn progress_target(verbosity: Verbosity) -> Option<ProgressDrawTarget> {
     let forced = std::env::var_os(FORCE_PROGRESS_VARIABLE).is_some();
-    let show = verbosity != Verbosity::Quiet && (forced || io::stderr().is_terminal());
+    let show = matches!(verbosity, Verbosity::Normal | Verbosity::BarOnly) && (forced || io::stderr().is_terminal());
     show.then(|| {
         if forced {
             ProgressDrawTarget::term_like_with_hz(Box::new(PlainStderr), 20)

@@ -112,6 +112,12 @@ impl Channel {
         Ok(())
     }
 
+    /// Whether the TLS handshake resumed an earlier session (a data connection that
+    /// resumes its control connection's session). False for plain connections.
+    pub fn tls_resumed(&self) -> bool {
+        matches!(self.state().as_ref(), Some(Tls::Session(tls)) if tls.handshake_kind() == Some(rustls::HandshakeKind::Resumed))
+    }
+
     /// The negotiated TLS version and cipher suite, as `TLSv1.3/TLS13_AES_256_GCM_SHA384`
     /// (for the operator's log); `None` for a plain connection or before a handshake.
     pub fn tls_summary(&self) -> Option<String> {
