@@ -156,11 +156,27 @@ struct CertificateFiles {
     served: Mutex<Served>,
 }
 
-/// The certificate handshakes get, and the files' status when they were last read.
+/// The certificate handshakes get, the files' status when they were last read, and the
+/// day (since the epoch) its dates were last looked at.
 #[derive(Debug)]
 struct Served {
     certified: Arc<CertifiedKey>,
     read_at: [Option<FileStatus>; 2],
+    dates_seen_on: i64,
+}
+
+impl Served {
+    /// The certificate's date warning ([`validity_warning`]) at `now`, once a day: a
+    /// server that runs for months passes into the weeks before its certificate's end
+    /// without a start or a renewal to say so.
+    fn daily_warning(&mut self, now: i64) -> Option<String> {
+        let today = now.div_euclid(86_400);
+        if today == self.dates_seen_on {
+            return None;
+        }
+        self.dates_seen_on = today;
+        validity_warning(self.certified.end_entity_cert().ok()?, now)
+    }
 }
 
 /// What tells a file changed: another file put in its place (a rename, a link moved to a
@@ -192,7 +208,9 @@ impl CertificateFiles {
     fn open(cert: &Path, key: &Path) -> io::Result<CertificateFiles> {
         let read_at = CertificateFiles::statuses(cert, key);
         let certified = Arc::new(read_certified_key(cert, key)?);
-        let served = Mutex::new(Served { certified, read_at });
+        // Today's warning, if any, is in the start lines (ServerTls::warning).
+        let dates_seen_on = unix_now().div_euclid(86_400);
+        let served = Mutex::new(Served { certified, read_at, dates_seen_on });
         Ok(CertificateFiles { cert: cert.to_path_buf(), key: key.to_path_buf(), served })
     }
 
@@ -201,14 +219,15 @@ impl CertificateFiles {
     }
 
     /// The certificate for a handshake starting now: the files are read again first when
-    /// they changed since the last reading.
+    /// they changed since the last reading. A problem with its dates is said on the
+    /// day's first handshake.
     fn current(&self) -> Arc<CertifiedKey> {
         // The status is taken before the files are read: a change made during the reading
         // shows as a change at the next handshake, never as one already seen.
-        let now = CertificateFiles::statuses(&self.cert, &self.key);
+        let status = CertificateFiles::statuses(&self.cert, &self.key);
         let mut served = self.served.lock().unwrap_or_else(PoisonError::into_inner);
-        if now != served.read_at {
-            served.read_at = now;
+        if status != served.read_at {
+            served.read_at = status;
             match read_certified_key(&self.cert, &self.key) {
                 Ok(certified) => {
                     if let Ok(der) = certified.end_entity_cert() {
@@ -217,14 +236,15 @@ impl CertificateFiles {
                             self.cert.display(),
                             fingerprint(der)
                         );
-                        if let Some(warning) = validity_warning(der, unix_now()) {
-                            crate::diag!("tls: warning: {warning}");
-                        }
                     }
                     served.certified = Arc::new(certified);
+                    served.dates_seen_on = i64::MIN;
                 }
                 Err(err) => crate::diag!("tls: {err}; new connections keep the previous certificate"),
             }
+        }
+        if let Some(warning) = served.daily_warning(unix_now()) {
+            crate::diag!("tls: warning: {warning}");
         }
         Arc::clone(&served.certified)
     }
@@ -589,6 +609,23 @@ mod tests {
         assert!(warning(at(2026, 12, 12)).contains("expires on 2027-01-01 00:00 UTC (in 19 days)"));
         assert!(warning(at(2027, 1, 1)).contains("expired on 2027-01-01 00:00 UTC"));
         assert_eq!(validity_warning(b"junk", at(2026, 6, 1)), None);
+    }
+
+    #[test]
+    fn a_certificates_date_warning_comes_once_a_day() {
+        use crate::protocol::timestamp::seconds_from_civil;
+        let der = dated((2026, 1, 1), (2027, 1, 1));
+        // Only the certificate's dates are read here; any key will do.
+        let key = PrivateKeyDer::try_from(rcgen::KeyPair::generate().unwrap().serialize_der()).unwrap();
+        let key = rustls::crypto::ring::default_provider().key_provider.load_private_key(key).unwrap();
+        let certified = Arc::new(CertifiedKey::new(vec![CertificateDer::from(der)], key));
+        let mut served = Served { certified, read_at: [None, None], dates_seen_on: i64::MIN };
+        let at = |day, hour| seconds_from_civil(2026, 12, day, hour, 0, 0);
+        assert_eq!(served.daily_warning(at(1, 9)), None, "31 days left");
+        let first = served.daily_warning(at(20, 9)).unwrap_or_default();
+        assert!(first.contains("expires on 2027-01-01 00:00 UTC (in 11 days)"), "{first}");
+        assert_eq!(served.daily_warning(at(20, 18)), None, "once that day");
+        assert!(served.daily_warning(at(21, 0)).is_some(), "again the next day");
     }
 
     proptest::proptest! {
