@@ -437,8 +437,8 @@ pub enum Trust {
 /// single use); the client reads each data connection to its end, so tickets sent there
 /// are kept too (crate::client::ftp).
 pub fn client_config(trust: &Trust) -> io::Result<Arc<rustls::ClientConfig>> {
-    let builder = rustls::ClientConfig::builder();
-    let config = match trust {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let check = match trust {
         Trust::Verified { extra_ca } => {
             let mut roots = rustls::RootCertStore::empty();
             // A missing or unreadable system store is not fatal: --cacert may be enough.
@@ -456,16 +456,22 @@ pub fn client_config(trust: &Trust) -> io::Result<Arc<rustls::ClientConfig>> {
                     "no trusted certificates: the system has no trust store; give --cacert FILE or --pin-sha256",
                 ));
             }
-            builder.with_root_certificates(roots).with_no_client_auth()
+            let verifier =
+                rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+                    .build()
+                    .map_err(io::Error::other)?;
+            Check::Trusted(verifier)
         }
-        Trust::Pinned(sha256) => builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(Unverified::new(Some(*sha256))))
-            .with_no_client_auth(),
-        Trust::Anything => {
-            builder.dangerous().with_custom_certificate_verifier(Arc::new(Unverified::new(None))).with_no_client_auth()
-        }
+        Trust::Pinned(sha256) => Check::Pinned(*sha256),
+        Trust::Anything => Check::Anything,
     };
+    let verifier = CertificateCheck { check, algorithms: provider.signature_verification_algorithms };
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(io::Error::other)?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(verifier))
+        .with_no_client_auth();
     Ok(Arc::new(config))
 }
 
@@ -476,38 +482,61 @@ pub fn client_connection(config: &Arc<rustls::ClientConfig>, host: &str) -> io::
     rustls::ClientConnection::new(Arc::clone(config), name).map_err(io::Error::other)
 }
 
-/// A certificate check that ignores the chain of trust: with a pin, the end certificate
-/// must be exactly the pinned one; without, any is taken. The handshake's signatures are
-/// still verified, so the server must hold the certificate's key.
+/// How the client checks a server's certificate, as [`Trust`] says. The handshake's
+/// signatures are verified the same way under each, so the server must hold the
+/// certificate's key even when the certificate itself is not checked.
 #[derive(Debug)]
-struct Unverified {
-    pin: Option<[u8; 32]>,
+struct CertificateCheck {
+    check: Check,
     algorithms: WebPkiSupportedAlgorithms,
 }
 
-impl Unverified {
-    fn new(pin: Option<[u8; 32]>) -> Unverified {
-        Unverified { pin, algorithms: rustls::crypto::ring::default_provider().signature_verification_algorithms }
-    }
+#[derive(Debug)]
+enum Check {
+    /// Against trusted CAs (rustls' own check), with one thing added: a certificate no
+    /// trusted CA signed is refused with its fingerprint and how to trust it. That is
+    /// what a first connection to a self-signed server meets, where curl says only
+    /// "self-signed certificate" and leaves the user to find `-k`.
+    Trusted(Arc<rustls::client::WebPkiServerVerifier>),
+    /// Exactly this certificate (by SHA-256); names, dates and issuers are not looked at.
+    Pinned([u8; 32]),
+    /// Any certificate.
+    Anything,
 }
 
-impl ServerCertVerifier for Unverified {
+impl ServerCertVerifier for CertificateCheck {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        match self.pin {
-            Some(pin) if ring::digest::digest(&ring::digest::SHA256, end_entity).as_ref() != pin => {
+        match &self.check {
+            Check::Trusted(verifier) => {
+                match verifier.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now) {
+                    Err(rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer)) => {
+                        let print = fingerprint(end_entity);
+                        let why = format!(
+                            "no CA this system trusts signed it (a self-signed server?). Its SHA-256 fingerprint is \
+                             {print}: if the server's operator sees the same (minftp serve --tls prints it at \
+                             start), add --pin-sha256 {print}; or --cacert FILE with the CA that signed it"
+                        );
+                        let why: Box<dyn std::error::Error + Send + Sync> = why.into();
+                        let other = rustls::CertificateError::Other(rustls::OtherError(why.into()));
+                        Err(rustls::Error::InvalidCertificate(other))
+                    }
+                    verdict => verdict,
+                }
+            }
+            Check::Pinned(pin) if ring::digest::digest(&ring::digest::SHA256, end_entity).as_ref() != pin => {
                 Err(rustls::Error::General(format!(
                     "the server's certificate has the SHA-256 fingerprint {}, not the one given with --pin-sha256",
                     fingerprint(end_entity)
                 )))
             }
-            _ => Ok(ServerCertVerified::assertion()),
+            Check::Pinned(_) | Check::Anything => Ok(ServerCertVerified::assertion()),
         }
     }
 

@@ -664,9 +664,16 @@ fn certificates_are_verified_against_a_ca_for_the_name_and_the_date() {
     let out = minftp_run(work.path(), &["get", "--tls", "--cacert", &ca, &address, "big.bin", "-o", "got.bin"]);
     assert_ok(&out);
     assert!(fs::read(work.path().join("got.bin")).unwrap() == big);
-    // Without --cacert the system's store does not know this CA.
+    // Without --cacert the system's store does not know this CA. The refusal gives the
+    // certificate's fingerprint and the option that trusts it, and that option works.
     let out = minftp_run(work.path(), &["get", "--tls", "--retry", "0", &address, "big.bin", "-o", "x.bin"]);
-    assert!(!out.status.success() && stderr_of(&out).contains("TLS"), "{}", stderr_of(&out));
+    let stderr = stderr_of(&out);
+    assert!(!out.status.success() && stderr.contains("no CA this system trusts signed it"), "{stderr}");
+    let pin = stderr.split("add --pin-sha256 ").nth(1).and_then(|rest| rest.split(';').next()).unwrap_or_default();
+    assert_eq!(pin.len(), 95, "{stderr}");
+    let args = ["get", "--tls", "--pin-sha256", pin, &address, "big.bin", "-o", "pinned.bin"];
+    assert_ok(&minftp_run(work.path(), &args));
+    assert!(fs::read(work.path().join("pinned.bin")).unwrap() == big);
     // Another host's certificate, and an expired one.
     for (names, valid, says) in
         [(&["files.example.org"][..], CURRENT, "not valid for name"), (&["127.0.0.1"], EXPIRED, "expired")]

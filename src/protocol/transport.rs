@@ -382,8 +382,21 @@ fn read_all(mut socket: &TcpStream, buf: &mut [u8], deadline: Instant) -> io::Re
 fn process(tls: &mut rustls::Connection, socket: &TcpStream) -> io::Result<rustls::IoState> {
     tls.process_new_packets().map_err(|err| {
         let _ = tls.write_tls(&mut &*socket);
-        io::Error::new(io::ErrorKind::InvalidData, format!("TLS: {err}"))
+        io::Error::new(io::ErrorKind::InvalidData, format!("TLS: {}", tls_error_text(&err)))
     })
+}
+
+/// A TLS error as a sentence: minftp's own certificate checks (crate::tls) explain
+/// themselves, so their text is given without rustls' "unexpected error" or the debug
+/// form of a wrapped error.
+fn tls_error_text(err: &rustls::Error) -> String {
+    match err {
+        rustls::Error::General(text) => text.clone(),
+        rustls::Error::InvalidCertificate(rustls::CertificateError::Other(other)) => {
+            format!("the server's certificate is refused: {}", other.0)
+        }
+        other => other.to_string(),
+    }
 }
 
 /// [`Write`] under TLS: encrypts what rustls takes of `buf` and sends it.
