@@ -26,8 +26,9 @@ pub struct ServerTls {
     pub fingerprint: String,
     /// Where the certificate came from, for the startup lines.
     pub origin: String,
-    /// What is wrong with the certificate's dates, if anything ([`validity_warning`]).
-    pub warning: Option<String>,
+    /// What an operator should fix: the certificate's dates ([`validity_warning`]), a key
+    /// every user can read ([`key_exposure_warning`]).
+    pub warnings: Vec<String>,
 }
 
 impl std::fmt::Debug for ServerTls {
@@ -61,7 +62,7 @@ impl ServerTls {
         let certified = files.current();
         let end_entity = certified.end_entity_cert().map_err(io::Error::other)?;
         let fingerprint = fingerprint(end_entity);
-        let warning = validity_warning(end_entity, unix_now());
+        let warnings = validity_warning(end_entity, unix_now()).into_iter().chain(files.key_warning()).collect();
         let mut control = rustls::ServerConfig::builder().with_no_client_auth().with_cert_resolver(Arc::new(files));
         // Reusable tickets (a resumption does not consume one): clients such as curl resume
         // the control connection's one session for every transfer. The key is this
@@ -84,7 +85,7 @@ impl ServerTls {
         upload.send_tls13_tickets = 0;
         let configs =
             ConnectionConfigs { control: Arc::new(control), download: Arc::new(download), upload: Arc::new(upload) };
-        Ok(ServerTls { configs, fingerprint, origin, warning })
+        Ok(ServerTls { configs, fingerprint, origin, warnings })
     }
 
     /// The configurations of the control and data connections.
@@ -208,10 +209,14 @@ impl CertificateFiles {
     fn open(cert: &Path, key: &Path) -> io::Result<CertificateFiles> {
         let read_at = CertificateFiles::statuses(cert, key);
         let certified = Arc::new(read_certified_key(cert, key)?);
-        // Today's warning, if any, is in the start lines (ServerTls::warning).
+        // Today's warning, if any, is in the start lines (ServerTls::warnings).
         let dates_seen_on = unix_now().div_euclid(86_400);
         let served = Mutex::new(Served { certified, read_at, dates_seen_on });
         Ok(CertificateFiles { cert: cert.to_path_buf(), key: key.to_path_buf(), served })
+    }
+
+    fn key_warning(&self) -> Option<String> {
+        key_exposure_warning(&self.key)
     }
 
     fn statuses(cert: &Path, key: &Path) -> [Option<FileStatus>; 2] {
@@ -239,6 +244,9 @@ impl CertificateFiles {
                     }
                     served.certified = Arc::new(certified);
                     served.dates_seen_on = i64::MIN;
+                    if let Some(warning) = self.key_warning() {
+                        crate::diag!("tls: warning: {warning}");
+                    }
                 }
                 Err(err) => crate::diag!("tls: {err}; new connections keep the previous certificate"),
             }
@@ -270,6 +278,20 @@ fn read_certified_key(cert: &Path, key: &Path) -> io::Result<CertifiedKey> {
     })
 }
 
+/// A warning when the key file `key` can be read by every user of this machine (ssh
+/// refuses such a private key). A group may read it, as Debian's `ssl-cert` group does.
+fn key_exposure_warning(key: &Path) -> Option<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = fs::metadata(key).ok()?.permissions().mode() & 0o7777;
+    (mode & 0o004 != 0).then(|| {
+        format!(
+            "the key in {} can be read by every user of this machine (mode {mode:04o}); chmod o-r {}",
+            key.display(),
+            key.display()
+        )
+    })
+}
+
 /// How long before its end a certificate's coming expiry is worth a warning: a renewal
 /// (certbot renews 30 days ahead) has failed by then.
 const EXPIRY_WARNING_SECONDS: i64 = 21 * 86_400;
@@ -279,10 +301,7 @@ const EXPIRY_WARNING_SECONDS: i64 = 21 * 86_400;
 /// None when it is fine or its dates cannot be read (rustls has accepted it either way).
 pub fn validity_warning(der: &[u8], now: i64) -> Option<String> {
     let (not_before, not_after) = certificate_validity(der)?;
-    let day = |seconds: i64| {
-        let (year, month, day, hour, minute, _) = crate::protocol::timestamp::civil_time(seconds);
-        format!("{year:04}-{month:02}-{day:02} {hour:02}:{minute:02} UTC")
-    };
+    let day = utc_minute;
     if now < not_before {
         Some(format!("the certificate is not valid until {}; clients that check it refuse it", day(not_before)))
     } else if now >= not_after {
@@ -293,6 +312,22 @@ pub fn validity_warning(der: &[u8], now: i64) -> Option<String> {
     } else {
         None
     }
+}
+
+/// A certificate as the client's dialogue shows it (`-v`): its fingerprint and, when they
+/// can be read, its dates.
+pub fn describe_certificate(der: &[u8]) -> String {
+    let print = fingerprint(der);
+    match certificate_validity(der) {
+        Some((from, to)) => format!("SHA-256 {print}, valid from {} to {}", utc_minute(from), utc_minute(to)),
+        None => format!("SHA-256 {print}"),
+    }
+}
+
+/// `YYYY-MM-DD HH:MM UTC`.
+fn utc_minute(seconds: i64) -> String {
+    let (year, month, day, hour, minute, _) = crate::protocol::timestamp::civil_time(seconds);
+    format!("{year:04}-{month:02}-{day:02} {hour:02}:{minute:02} UTC")
 }
 
 fn unix_now() -> i64 {

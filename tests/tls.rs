@@ -238,6 +238,10 @@ fn verbose_shows_the_dialogue_with_the_password_masked_and_a_clear_login_is_told
         assert!(stderr.contains(expected), "{expected:?} in: {stderr}");
     }
     assert!(!stderr.contains("s3cret-pw"), "the password is never shown: {stderr}");
+    let certificate =
+        format!("[1] * server certificate SHA-256 {}, valid from 1975-01-01 00:00 UTC to ", tls.fingerprint);
+    assert!(stderr.contains(&certificate), "{certificate:?} in: {stderr}");
+    assert!(!tls.server.stderr().contains("tls: warning"), "the kept key is its owner's alone, the dates fine");
     // Without --tls the login is refused before the password is sent, and the error says
     // what to add.
     let mut args = vec!["get", "--retry", "0"];
@@ -660,6 +664,9 @@ fn certificates_are_verified_against_a_ca_for_the_name_and_the_date() {
     let good = temp_dir();
     let (ca, cert, key) = make_certificates(good.path(), &["127.0.0.1", "localhost"], CURRENT);
     let server = server_with_certificate(root.path(), &cert, &key);
+    // The test wrote the key with the usual umask: every user may read it, and is told.
+    let started = server.wait_for_stderr("fingerprint ");
+    assert!(started.contains(&format!("tls: warning: the key in {key} can be read by every user")), "{started}");
     let address = format!("127.0.0.1:{}", server.port());
     let out = minftp_run(work.path(), &["get", "--tls", "--cacert", &ca, &address, "big.bin", "-o", "got.bin"]);
     assert_ok(&out);
@@ -687,7 +694,7 @@ fn certificates_are_verified_against_a_ca_for_the_name_and_the_date() {
         assert!(!out.status.success());
         assert!(stderr_of(&out).to_lowercase().contains(says), "{}", stderr_of(&out));
         // The operator is told at start when the certificate's dates are wrong.
-        let started = if valid == EXPIRED { server.wait_for_stderr("tls: warning") } else { server.stderr() };
+        let started = if valid == EXPIRED { server.wait_for_stderr("the certificate expired on") } else { server.stderr() };
         let warned = started.contains("tls: warning: the certificate expired on 2021-01-01 00:00 UTC");
         assert_eq!(warned, valid == EXPIRED, "{started}");
     }

@@ -252,8 +252,11 @@ impl ControlConnection {
             return Err(io::Error::new(io::ErrorKind::InvalidData, "the server sent more than its reply to AUTH TLS"));
         }
         self.stream.start_tls(tls, self.reader.get_ref().limit())?;
-        if let Some(summary) = self.stream.tls_summary() {
-            self.note(format_args!("TLS {summary}"));
+        if self.traced.is_some() {
+            self.note(format_args!("TLS {}", self.stream.tls_summary().unwrap_or_default()));
+            if let Some(der) = self.stream.peer_certificate() {
+                self.note(format_args!("server certificate {}", crate::tls::describe_certificate(&der)));
+            }
         }
         Ok(())
     }

@@ -112,6 +112,14 @@ impl Channel {
         Ok(())
     }
 
+    /// The peer's own certificate (DER) once a TLS handshake is over; None for plain
+    /// connections and for a resumed session, where none is sent.
+    pub fn peer_certificate(&self) -> Option<Vec<u8>> {
+        let state = self.state();
+        let Some(Tls::Session(tls)) = state.as_ref() else { return None };
+        tls.peer_certificates()?.first().map(|der| der.to_vec())
+    }
+
     /// Whether the TLS handshake resumed an earlier session (a data connection that
     /// resumes its control connection's session). False for plain connections.
     pub fn tls_resumed(&self) -> bool {

@@ -61,7 +61,7 @@ pub fn startup_lines(
         };
         lines.push(format!("tls: {mode}{also}; certificate {}", tls.origin));
         lines.push(format!("tls: certificate SHA-256 fingerprint {}", tls.fingerprint));
-        lines.extend(tls.warning.as_ref().map(|warning| format!("tls: warning: {warning}")));
+        lines.extend(tls.warnings.iter().map(|warning| format!("tls: warning: {warning}")));
     }
     lines.extend(config.operation.warnings.iter().cloned());
     if policy.writable && policy.credentials.is_none() && !local.ip().is_loopback() {
