@@ -694,7 +694,8 @@ fn certificates_are_verified_against_a_ca_for_the_name_and_the_date() {
         assert!(!out.status.success());
         assert!(stderr_of(&out).to_lowercase().contains(says), "{}", stderr_of(&out));
         // The operator is told at start when the certificate's dates are wrong.
-        let started = if valid == EXPIRED { server.wait_for_stderr("the certificate expired on") } else { server.stderr() };
+        let started =
+            if valid == EXPIRED { server.wait_for_stderr("the certificate expired on") } else { server.stderr() };
         let warned = started.contains("tls: warning: the certificate expired on 2021-01-01 00:00 UTC");
         assert_eq!(warned, valid == EXPIRED, "{started}");
     }

@@ -157,7 +157,7 @@ impl ControlConnection {
 
     /// Sends `command` followed by CR LF.
     pub fn send(&mut self, command: &[u8]) -> io::Result<()> {
-        show_dialogue(self.traced, '>', &masked(command));
+        show_dialogue(self.traced, '>', masked(command));
         let mut line = Vec::with_capacity(command.len() + 2);
         line.extend_from_slice(command);
         line.extend_from_slice(b"\r\n");
@@ -283,10 +283,10 @@ fn show_dialogue(traced: Option<u64>, marker: char, line: &[u8]) {
 }
 
 /// A command as the dialogue shows it: a password as `****`.
-fn masked(command: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+fn masked(command: &[u8]) -> &[u8] {
     match command.get(..5) {
-        Some(verb) if verb.eq_ignore_ascii_case(b"PASS ") => std::borrow::Cow::Borrowed(b"PASS ****"),
-        _ => std::borrow::Cow::Borrowed(command),
+        Some(verb) if verb.eq_ignore_ascii_case(b"PASS ") => b"PASS ****",
+        _ => command,
     }
 }
 

@@ -113,7 +113,7 @@ impl Channel {
     }
 
     /// The peer's own certificate (DER) once a TLS handshake is over; None for plain
-    /// connections and for a resumed session, where none is sent.
+    /// connections, or when rustls has none (a peer that sent none).
     pub fn peer_certificate(&self) -> Option<Vec<u8>> {
         let state = self.state();
         let Some(Tls::Session(tls)) = state.as_ref() else { return None };
