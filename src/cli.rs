@@ -586,7 +586,8 @@ impl ServeArgs {
             return Err(usage("--cert and --tls-no-reuse-check need --tls (or --tls-implicit)"));
         }
         if let (Some(cert), Some(key)) = (&self.cert, &self.key) {
-            return ServerTls::from_files(cert, key).map(Some).map_err(|err| eyre!("{err}"));
+            let announced = self.public_address.as_deref();
+            return ServerTls::from_files(cert, key, announced).map(Some).map_err(|err| eyre!("{err}"));
         }
         let folder = crate::tls::data_folder()
             .ok_or_else(|| eyre!("no HOME or XDG_DATA_HOME to keep a certificate in; give --cert and --key"))?;

@@ -27,7 +27,7 @@ pub struct ServerTls {
     /// Where the certificate came from, for the startup lines.
     pub origin: String,
     /// What an operator should fix: the certificate's dates ([`validity_warning`]), a key
-    /// every user can read ([`key_exposure_warning`]).
+    /// every user can read ([`key_exposure_warning`]), a name it lacks ([`name_warning`]).
     pub warnings: Vec<String>,
 }
 
@@ -44,8 +44,12 @@ const SELF_SIGNED_KEY: &str = "key.pem";
 impl ServerTls {
     /// The certificate chain in `cert` (PEM, the server's certificate first) and its key.
     /// New handshakes get what the files hold when they change (see [`CertificateFiles`]).
-    pub fn from_files(cert: &Path, key: &Path) -> io::Result<ServerTls> {
-        ServerTls::new(CertificateFiles::open(cert, key)?, format!("from {}", cert.display()))
+    /// `announced` is the host clients are told to connect to (`--public-address`), which
+    /// the certificate should name.
+    pub fn from_files(cert: &Path, key: &Path, announced: Option<&str>) -> io::Result<ServerTls> {
+        let mut files = CertificateFiles::open(cert, key)?;
+        files.announced = announced.map(str::to_string);
+        ServerTls::new(files, format!("from {}", cert.display()))
     }
 
     /// The self-signed certificate kept in `folder`, made there (for `names`) when there is
@@ -62,7 +66,7 @@ impl ServerTls {
         let certified = files.current();
         let end_entity = certified.end_entity_cert().map_err(io::Error::other)?;
         let fingerprint = fingerprint(end_entity);
-        let warnings = validity_warning(end_entity, unix_now()).into_iter().chain(files.key_warning()).collect();
+        let warnings = files.warnings(end_entity);
         let mut control = rustls::ServerConfig::builder().with_no_client_auth().with_cert_resolver(Arc::new(files));
         // Reusable tickets (a resumption does not consume one): clients such as curl resume
         // the control connection's one session for every transfer. The key is this
@@ -154,6 +158,8 @@ pub struct ConnectionConfigs {
 struct CertificateFiles {
     cert: PathBuf,
     key: PathBuf,
+    /// The host clients are told to connect to, when the operator gave one.
+    announced: Option<String>,
     served: Mutex<Served>,
 }
 
@@ -212,11 +218,14 @@ impl CertificateFiles {
         // Today's warning, if any, is in the start lines (ServerTls::warnings).
         let dates_seen_on = unix_now().div_euclid(86_400);
         let served = Mutex::new(Served { certified, read_at, dates_seen_on });
-        Ok(CertificateFiles { cert: cert.to_path_buf(), key: key.to_path_buf(), served })
+        Ok(CertificateFiles { cert: cert.to_path_buf(), key: key.to_path_buf(), announced: None, served })
     }
 
-    fn key_warning(&self) -> Option<String> {
-        key_exposure_warning(&self.key)
+    /// What is wrong with the certificate `der` read from these files, for the operator.
+    fn warnings(&self, der: &[u8]) -> Vec<String> {
+        let dates = validity_warning(der, unix_now());
+        let name = self.announced.as_deref().and_then(|host| name_warning(der, host));
+        dates.into_iter().chain(name).chain(key_exposure_warning(&self.key)).collect()
     }
 
     fn statuses(cert: &Path, key: &Path) -> [Option<FileStatus>; 2] {
@@ -241,12 +250,13 @@ impl CertificateFiles {
                             self.cert.display(),
                             fingerprint(der)
                         );
+                        for warning in self.warnings(der) {
+                            crate::diag!("tls: warning: {warning}");
+                        }
                     }
                     served.certified = Arc::new(certified);
-                    served.dates_seen_on = i64::MIN;
-                    if let Some(warning) = self.key_warning() {
-                        crate::diag!("tls: warning: {warning}");
-                    }
+                    // Today's date warning was just given with the others.
+                    served.dates_seen_on = unix_now().div_euclid(86_400);
                 }
                 Err(err) => crate::diag!("tls: {err}; new connections keep the previous certificate"),
             }
@@ -275,6 +285,21 @@ fn read_certified_key(cert: &Path, key: &Path) -> io::Result<CertifiedKey> {
             cert.display(),
             key.display()
         ))
+    })
+}
+
+/// A warning when the certificate `der` does not name `host` (a DNS name or an address),
+/// the host clients are told to connect to: clients that check names refuse it. rustls'
+/// own checker decides, as a client would.
+fn name_warning(der: &[u8], host: &str) -> Option<String> {
+    let der = CertificateDer::from(der);
+    let certificate = webpki::EndEntityCert::try_from(&der).ok()?;
+    let name = ServerName::try_from(host.trim_start_matches('[').trim_end_matches(']')).ok()?;
+    certificate.verify_is_valid_for_subject_name(&name).err().map(|_| {
+        format!(
+            "the certificate does not name {host}, the address clients are told (--public-address); clients \
+             that check names will refuse it"
+        )
     })
 }
 
@@ -659,6 +684,19 @@ mod tests {
         let expected = (seconds_from_civil(1999, 1, 1, 0, 0, 0), seconds_from_civil(2049, 6, 30, 0, 0, 0));
         assert_eq!(certificate_validity(&der), Some(expected));
         assert_eq!(certificate_validity(&der[..der.len() / 2]), None, "a cut certificate has no dates");
+    }
+
+    #[test]
+    fn a_host_the_certificate_does_not_name_gets_a_warning() {
+        let made = rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()]).unwrap();
+        let der = made.cert.der();
+        for named in ["localhost", "127.0.0.1", "LOCALHOST"] {
+            assert_eq!(name_warning(der, named), None, "{named}");
+        }
+        for other in ["127.0.0.2", "files.example.org", "[::1]"] {
+            let warning = name_warning(der, other).unwrap_or_default();
+            assert!(warning.contains(&format!("does not name {other}")), "{other}: {warning}");
+        }
     }
 
     #[test]

@@ -664,9 +664,21 @@ fn certificates_are_verified_against_a_ca_for_the_name_and_the_date() {
     let good = temp_dir();
     let (ca, cert, key) = make_certificates(good.path(), &["127.0.0.1", "localhost"], CURRENT);
     let server = server_with_certificate(root.path(), &cert, &key);
-    // The test wrote the key with the usual umask: every user may read it, and is told.
-    let started = server.wait_for_stderr("fingerprint ");
+    // The test wrote the key with the usual umask: every user may read it, and is told
+    // (the last of the start's warnings, so the others are in by then).
+    let started = server.wait_for_stderr("can be read by every user");
     assert!(started.contains(&format!("tls: warning: the key in {key} can be read by every user")), "{started}");
+    assert!(!started.contains("does not name"), "no --public-address, no name to check: {started}");
+    // An announced address the certificate does not name is a warning; one it names is not.
+    for (announced, warned) in [("127.0.0.2", true), ("localhost", false)] {
+        let other = Server::start(
+            root.path(),
+            &["--writable", "--tls", "--cert", &cert, "--key", &key, "--public-address", announced],
+        );
+        let started = other.wait_for_stderr("can be read by every user");
+        let warning = format!("tls: warning: the certificate does not name {announced}, the address clients are told");
+        assert_eq!(started.contains(&warning), warned, "{started}");
+    }
     let address = format!("127.0.0.1:{}", server.port());
     let out = minftp_run(work.path(), &["get", "--tls", "--cacert", &ca, &address, "big.bin", "-o", "got.bin"]);
     assert_ok(&out);
