@@ -93,6 +93,18 @@ fn ftps_urls_are_implicit_tls_and_ftpes_urls_explicit() {
     let url = format!("ftp://127.0.0.1:{}/big.bin", explicit.server.port());
     let out = minftp_run(work.path(), &["get", "--pin-sha256", &explicit.fingerprint, &url, "-o", "x.bin"]);
     assert!(!out.status.success() && stderr_of(&out).contains("--tls"), "a pin without TLS is a usage error");
+    // The two usual mix-ups are named with what to use instead: ftps:// to a server that
+    // greets in clear text, and no TLS to a server that waits for a handshake.
+    let url = format!("ftps://127.0.0.1:{}/big.bin", explicit.server.port());
+    let out = minftp_run(work.path(), &["get", "-k", "--retry", "0", &url, "-o", "mixed.bin"]);
+    assert!(!out.status.success());
+    assert!(stderr_of(&out).contains("use --tls or an ftpes:// URL instead of ftps://"), "{}", stderr_of(&out));
+    let implicit = format!("127.0.0.1:{}", tls.server.port());
+    let out =
+        minftp_run(work.path(), &["get", "--retry", "0", "--timeout", "1", &implicit, "big.bin", "-o", "mixed.bin"]);
+    assert!(!out.status.success());
+    assert!(stderr_of(&out).contains("if this is one, use an ftps:// URL"), "{}", stderr_of(&out));
+    assert!(!work.path().join("mixed.bin").exists());
     // A clear-text client gets no greeting it can read: the server waits for a handshake.
     let mut raw = std::net::TcpStream::connect(tls.server.addr).unwrap();
     raw.set_read_timeout(Some(Duration::from_millis(300))).unwrap();

@@ -16,7 +16,7 @@ use super::listing::{RemoteEntry, glob_matches, parse_listing};
 use crate::protocol::address::{format_eprt_argument, format_port_argument, parse_epsv_reply, parse_pasv_reply};
 use crate::protocol::data::{Accepted, DataError, STREAM_RECEIVE_BUFFER, SendMethod, accept_from, receive, send_file};
 use crate::protocol::timestamp::unix_seconds;
-use crate::protocol::transport::Channel;
+use crate::protocol::transport::{Channel, NOT_TLS};
 use crate::signals::{self, TransferGuard};
 
 /// How data connections are made.
@@ -187,12 +187,35 @@ impl FtpSession {
         let server = control.peer_addr().map_err(io_error("the connection broke", timeout))?;
         let tls = security.config().map(|config| (own_session_cache(config), host.to_string()));
         if let (Security::Implicit(_), Some((config, _))) = (security, &tls) {
-            start_client_tls(&mut control, config, host, timeout)?;
+            start_client_tls(&mut control, config, host, timeout).map_err(|err| match err {
+                FtpError::Io { context, source } if source.to_string().contains(NOT_TLS) => FtpError::Io {
+                    context: format!(
+                        "{context} (the server answered in clear text: it may take explicit TLS, AUTH TLS after \
+                         its greeting; use --tls or an ftpes:// URL instead of ftps://)"
+                    ),
+                    source,
+                },
+                other => other,
+            })?;
         }
         let mut session =
             FtpSession { control, server, mode, passive_refused: false, timeout, tls, features: None, home: None };
-        let greeting =
-            session.control.read_server_reply().map_err(io_error("waiting for the server's greeting", timeout))?;
+        let greeting = session.control.read_server_reply().map_err(|err| {
+            match (io_error("waiting for the server's greeting", timeout)(err), security) {
+                // Silence where a greeting was due: a server with implicit TLS is waiting for
+                // a handshake.
+                (FtpError::TimedOut { context, after }, Security::Plain | Security::Explicit(_)) => {
+                    FtpError::TimedOut {
+                        context: format!(
+                            "{context} (a server with implicit TLS, often on port 990, says nothing until a TLS \
+                         handshake: if this is one, use an ftps:// URL)"
+                        ),
+                        after,
+                    }
+                }
+                (error, _) => error,
+            }
+        })?;
         if !greeting.is_complete() {
             return Err(FtpError::Refused { command: "the connection".into(), reply: greeting });
         }

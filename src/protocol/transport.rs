@@ -394,12 +394,18 @@ fn process(tls: &mut rustls::Connection, socket: &TcpStream) -> io::Result<rustl
     })
 }
 
+/// What a TLS error says when the peer sent something that is not TLS at all (the words
+/// a client looks for to say what to do instead).
+pub const NOT_TLS: &str = "the peer sent something that is not TLS (clear text?)";
+
 /// A TLS error as a sentence: minftp's own certificate checks (crate::tls) explain
 /// themselves, so their text is given without rustls' "unexpected error" or the debug
 /// form of a wrapped error.
 fn tls_error_text(err: &rustls::Error) -> String {
     match err {
         rustls::Error::General(text) => text.clone(),
+        // The first bytes were not a TLS record: most often an FTP reply in clear text.
+        rustls::Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType) => NOT_TLS.to_string(),
         rustls::Error::InvalidCertificate(rustls::CertificateError::Other(other)) => {
             format!("the server's certificate is refused: {}", other.0)
         }
