@@ -66,7 +66,7 @@ impl ServerTls {
         let certified = files.current();
         let end_entity = certified.end_entity_cert().map_err(io::Error::other)?;
         let fingerprint = fingerprint(end_entity);
-        let warnings = files.warnings(end_entity);
+        let warnings = files.warnings(end_entity, unix_now());
         let mut control = rustls::ServerConfig::builder().with_no_client_auth().with_cert_resolver(Arc::new(files));
         // Reusable tickets (a resumption does not consume one): clients such as curl resume
         // the control connection's one session for every transfer. The key is this
@@ -177,7 +177,7 @@ impl Served {
     /// server that runs for months passes into the weeks before its certificate's end
     /// without a start or a renewal to say so.
     fn daily_warning(&mut self, now: i64) -> Option<String> {
-        let today = now.div_euclid(86_400);
+        let today = day_number(now);
         if today == self.dates_seen_on {
             return None;
         }
@@ -216,14 +216,15 @@ impl CertificateFiles {
         let read_at = CertificateFiles::statuses(cert, key);
         let certified = Arc::new(read_certified_key(cert, key)?);
         // Today's warning, if any, is in the start lines (ServerTls::warnings).
-        let dates_seen_on = unix_now().div_euclid(86_400);
+        let dates_seen_on = day_number(unix_now());
         let served = Mutex::new(Served { certified, read_at, dates_seen_on });
         Ok(CertificateFiles { cert: cert.to_path_buf(), key: key.to_path_buf(), announced: None, served })
     }
 
-    /// What is wrong with the certificate `der` read from these files, for the operator.
-    fn warnings(&self, der: &[u8]) -> Vec<String> {
-        let dates = validity_warning(der, unix_now());
+    /// What is wrong with the certificate `der` read from these files at `now`, for the
+    /// operator.
+    fn warnings(&self, der: &[u8], now: i64) -> Vec<String> {
+        let dates = validity_warning(der, now);
         let name = self.announced.as_deref().and_then(|host| name_warning(der, host));
         dates.into_iter().chain(name).chain(key_exposure_warning(&self.key)).collect()
     }
@@ -239,6 +240,7 @@ impl CertificateFiles {
         // The status is taken before the files are read: a change made during the reading
         // shows as a change at the next handshake, never as one already seen.
         let status = CertificateFiles::statuses(&self.cert, &self.key);
+        let now = unix_now();
         let mut served = self.served.lock().unwrap_or_else(PoisonError::into_inner);
         if status != served.read_at {
             served.read_at = status;
@@ -250,18 +252,18 @@ impl CertificateFiles {
                             self.cert.display(),
                             fingerprint(der)
                         );
-                        for warning in self.warnings(der) {
+                        for warning in self.warnings(der, now) {
                             crate::diag!("tls: warning: {warning}");
                         }
                     }
                     served.certified = Arc::new(certified);
                     // Today's date warning was just given with the others.
-                    served.dates_seen_on = unix_now().div_euclid(86_400);
+                    served.dates_seen_on = day_number(now);
                 }
                 Err(err) => crate::diag!("tls: {err}; new connections keep the previous certificate"),
             }
         }
-        if let Some(warning) = served.daily_warning(unix_now()) {
+        if let Some(warning) = served.daily_warning(now) {
             crate::diag!("tls: warning: {warning}");
         }
         Arc::clone(&served.certified)
@@ -294,7 +296,7 @@ fn read_certified_key(cert: &Path, key: &Path) -> io::Result<CertifiedKey> {
 fn name_warning(der: &[u8], host: &str) -> Option<String> {
     let der = CertificateDer::from(der);
     let certificate = webpki::EndEntityCert::try_from(&der).ok()?;
-    let name = ServerName::try_from(host.trim_start_matches('[').trim_end_matches(']')).ok()?;
+    let name = server_name(host).ok()?;
     certificate.verify_is_valid_for_subject_name(&name).err().map(|_| {
         format!(
             "the certificate does not name {host}, the address clients are told (--public-address); clients \
@@ -326,14 +328,13 @@ const EXPIRY_WARNING_SECONDS: i64 = 21 * 86_400;
 /// None when it is fine or its dates cannot be read (rustls has accepted it either way).
 pub fn validity_warning(der: &[u8], now: i64) -> Option<String> {
     let (not_before, not_after) = certificate_validity(der)?;
-    let day = utc_minute;
     if now < not_before {
-        Some(format!("the certificate is not valid until {}; clients that check it refuse it", day(not_before)))
+        Some(format!("the certificate is not valid until {}; clients that check it refuse it", utc_minute(not_before)))
     } else if now >= not_after {
-        Some(format!("the certificate expired on {}; clients that check it refuse it", day(not_after)))
+        Some(format!("the certificate expired on {}; clients that check it refuse it", utc_minute(not_after)))
     } else if not_after - now < EXPIRY_WARNING_SECONDS {
         let days = (not_after - now) / 86_400;
-        Some(format!("the certificate expires on {} (in {days} days); renew it", day(not_after)))
+        Some(format!("the certificate expires on {} (in {days} days); renew it", utc_minute(not_after)))
     } else {
         None
     }
@@ -351,8 +352,12 @@ pub fn describe_certificate(der: &[u8]) -> String {
 
 /// `YYYY-MM-DD HH:MM UTC`.
 fn utc_minute(seconds: i64) -> String {
-    let (year, month, day, hour, minute, _) = crate::protocol::timestamp::civil_time(seconds);
-    format!("{year:04}-{month:02}-{day:02} {hour:02}:{minute:02} UTC")
+    format!("{} UTC", crate::protocol::timestamp::date_and_minute(seconds))
+}
+
+/// The day `seconds` falls on, counted from the epoch (what "once a day" compares).
+fn day_number(seconds: i64) -> i64 {
+    seconds.div_euclid(86_400)
 }
 
 fn unix_now() -> i64 {
@@ -535,9 +540,14 @@ pub fn client_config(trust: &Trust) -> io::Result<Arc<rustls::ClientConfig>> {
     Ok(Arc::new(config))
 }
 
+/// `host` (a DNS name, an address, an IPv6 address in brackets) as certificates name it.
+fn server_name(host: &str) -> Result<ServerName<'static>, rustls::pki_types::InvalidDnsNameError> {
+    ServerName::try_from(host.trim_start_matches('[').trim_end_matches(']').to_string())
+}
+
 /// A new client connection to `host` (a name or an address) with `config`.
 pub fn client_connection(config: &Arc<rustls::ClientConfig>, host: &str) -> io::Result<rustls::ClientConnection> {
-    let name = ServerName::try_from(host.trim_start_matches('[').trim_end_matches(']').to_string())
+    let name = server_name(host)
         .map_err(|err| io::Error::other(format!("{host} cannot be checked against a certificate: {err}")))?;
     rustls::ClientConnection::new(Arc::clone(config), name).map_err(io::Error::other)
 }

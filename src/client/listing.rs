@@ -2,7 +2,7 @@
 //! (Unix `ls -l`, Windows/IIS `MM-DD-YY  HH:MMPM  <DIR>`) parsed into one [`RemoteEntry`],
 //! shell-style name patterns, and the forms `minftp ls` prints (names, long lines, JSON).
 
-use crate::protocol::timestamp::{civil_time, parse_timestamp, seconds_from_civil};
+use crate::protocol::timestamp::{civil_time, date_and_minute, parse_timestamp, seconds_from_civil};
 
 /// What a listed name is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,10 +44,11 @@ pub struct Modified {
 impl Modified {
     /// `2026-11-29 12:34` (UTC), the day alone when the listing gave no time of day.
     pub fn display(&self) -> String {
-        let (year, month, day, hour, minute, _) = civil_time(self.seconds);
+        let shown = date_and_minute(self.seconds);
         match self.precision {
-            Precision::Day => format!("{year:04}-{month:02}-{day:02}      "),
-            _ => format!("{year:04}-{month:02}-{day:02} {hour:02}:{minute:02}"),
+            // The date, and spaces where the time would be, so that columns line up.
+            Precision::Day => format!("{}      ", &shown[..10]),
+            _ => shown,
         }
     }
 

@@ -7,6 +7,13 @@ pub fn timestamp(seconds: i64) -> String {
     format!("{year:04}{month:02}{day:02}{hour:02}{minute:02}{second:02}")
 }
 
+/// `YYYY-MM-DD HH:MM` in UTC, as people read a time to the minute (listings shown by
+/// `minftp ls`, certificate dates).
+pub fn date_and_minute(seconds: i64) -> String {
+    let (year, month, day, hour, minute, _) = civil_time(seconds);
+    format!("{year:04}-{month:02}-{day:02} {hour:02}:{minute:02}")
+}
+
 /// `YYYYMMDDHHMMSS` (UTC) as seconds since the epoch, as MFMT sends it; `None` when it is
 /// not such a time.
 pub fn parse_timestamp(text: &[u8]) -> Option<i64> {

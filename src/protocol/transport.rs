@@ -90,10 +90,19 @@ impl Channel {
         self.state().is_some()
     }
 
+    /// What `read` finds in the rustls connection once a handshake is over; None for a
+    /// plain connection (and once its records were taken over).
+    fn session<R>(&self, read: impl FnOnce(&rustls::Connection) -> R) -> Option<R> {
+        match self.state().as_ref() {
+            Some(Tls::Session(tls)) => Some(read(tls)),
+            _ => None,
+        }
+    }
+
     /// Whether this (server) connection resumed a TLS session made for `client`
     /// ([`crate::tls::resumed_for`]). False for plain connections.
     pub fn resumed_for(&self, client: std::net::IpAddr) -> bool {
-        matches!(self.state().as_ref(), Some(Tls::Session(tls)) if crate::tls::resumed_for(tls, client))
+        self.session(|tls| crate::tls::resumed_for(tls, client)).unwrap_or(false)
     }
 
     /// Runs a TLS handshake with `tls` (a new server or client connection) over this
@@ -115,29 +124,28 @@ impl Channel {
     /// The peer's own certificate (DER) once a TLS handshake is over; None for plain
     /// connections, or when rustls has none (a peer that sent none).
     pub fn peer_certificate(&self) -> Option<Vec<u8>> {
-        let state = self.state();
-        let Some(Tls::Session(tls)) = state.as_ref() else { return None };
-        tls.peer_certificates()?.first().map(|der| der.to_vec())
+        self.session(|tls| tls.peer_certificates()?.first().map(|der| der.to_vec())).flatten()
     }
 
     /// Whether the TLS handshake resumed an earlier session (a data connection that
     /// resumes its control connection's session). False for plain connections.
     pub fn tls_resumed(&self) -> bool {
-        matches!(self.state().as_ref(), Some(Tls::Session(tls)) if tls.handshake_kind() == Some(rustls::HandshakeKind::Resumed))
+        self.session(|tls| tls.handshake_kind() == Some(rustls::HandshakeKind::Resumed)).unwrap_or(false)
     }
 
     /// The negotiated TLS version and cipher suite, as `TLSv1.3/TLS13_AES_256_GCM_SHA384`
     /// (for the operator's log); `None` for a plain connection or before a handshake.
     pub fn tls_summary(&self) -> Option<String> {
-        let state = self.state();
-        let Some(Tls::Session(tls)) = state.as_ref() else { return None };
-        let version = match tls.protocol_version()? {
-            rustls::ProtocolVersion::TLSv1_3 => "TLSv1.3".to_string(),
-            rustls::ProtocolVersion::TLSv1_2 => "TLSv1.2".to_string(),
-            other => format!("{other:?}"),
-        };
-        let suite = tls.negotiated_cipher_suite().map_or_else(|| "?".to_string(), |s| format!("{:?}", s.suite()));
-        Some(format!("{version}/{suite}"))
+        self.session(|tls| {
+            let version = match tls.protocol_version()? {
+                rustls::ProtocolVersion::TLSv1_3 => "TLSv1.3".to_string(),
+                rustls::ProtocolVersion::TLSv1_2 => "TLSv1.2".to_string(),
+                other => format!("{other:?}"),
+            };
+            let suite = tls.negotiated_cipher_suite().map_or_else(|| "?".to_string(), |s| format!("{:?}", s.suite()));
+            Some(format!("{version}/{suite}"))
+        })
+        .flatten()
     }
 
     /// Takes the record layer of a server's TLS 1.3 data connection over from rustls for
