@@ -72,11 +72,24 @@ fn transfers() -> MutexGuard<'static, Vec<(u64, RawFd)>> {
 pub struct TransferGuard(u64);
 
 impl TransferGuard {
+    /// Registers `data_connection`. A connection registered after a signal aborted the
+    /// transfers (it was being opened meanwhile) is reset at once, as the signal would have.
     pub fn new(data_connection: RawFd) -> TransferGuard {
         static NEXT: AtomicU64 = AtomicU64::new(0);
         let id = NEXT.fetch_add(1, Ordering::Relaxed);
         transfers().push((id, data_connection));
+        // After the push: a signal either finds the connection registered or its abort is
+        // seen here (both are SeqCst), and a second reset does no harm.
+        if data_connection >= 0 && transfers_aborted() {
+            reset_connection(data_connection);
+        }
         TransferGuard(id)
+    }
+
+    /// A transfer whose data connection is not open yet (a command waiting for its
+    /// replies): it counts as in progress, and an abort is seen by [`transfers_aborted`].
+    pub fn before_connection() -> TransferGuard {
+        TransferGuard::new(-1)
     }
 }
 
@@ -96,7 +109,7 @@ impl Drop for TransferGuard {
 pub fn abort_transfers() -> usize {
     ABORTED.store(true, Ordering::SeqCst);
     let registered = transfers();
-    for &(_, fd) in registered.iter() {
+    for &(_, fd) in registered.iter().filter(|(_, fd)| *fd >= 0) {
         reset_connection(fd);
     }
     registered.len()

@@ -12,6 +12,7 @@ use std::net::TcpListener;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -150,7 +151,11 @@ fn signal(child: &Child, signal: libc::c_int) {
 
 /// A fake server that sends `size` bytes slowly (about 3 s for 4 MiB), for one session.
 fn slow_server(size: usize) -> (u16, thread::JoinHandle<Vec<UploadEnd>>) {
-    fake_server(Fake { pace: Duration::from_millis(50), ..Fake::serving(binary_content(size), 1) })
+    fake_server(slow_fake(size))
+}
+
+fn slow_fake(size: usize) -> Fake {
+    Fake { pace: Duration::from_millis(50), ..Fake::serving(binary_content(size), 1) }
 }
 
 #[test]
@@ -204,6 +209,65 @@ fn sigint_during_a_lab_get_aborts_the_transfer_and_returns_to_the_prompt() {
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(stderr_of(&out).contains("interrupted; nothing was saved"), "{}", stderr_of(&out));
     assert!(text.trim_end().ends_with("bye"), "the session went on to QUIT: {text}");
+    assert!(entries(&client_dir).is_empty(), "left behind: {:?}", entries(&client_dir));
+}
+
+/// A fake serving one session that answers `verb` only after `pause` (it runs on, detached);
+/// returns its port and the offsets of the RETRs it served.
+fn server_slow_to_answer(verb: &'static str, pause: Duration) -> (u16, Arc<Mutex<Vec<usize>>>) {
+    // 4 MiB at 64 KiB every 50 ms: 3.2 s for a download that is not stopped.
+    let fake = Fake { slow_reply: Some((verb, pause)), ..slow_fake(4 << 20) };
+    let retrs = fake.retr_offsets.clone();
+    (fake_server(fake).0, retrs)
+}
+
+#[test]
+fn sigint_while_a_lab_get_waits_for_a_reply_aborts_only_that_get() {
+    // Silent after EPSV (RETR is never sent), or after RETR (its data connection is reset
+    // as soon as it opens).
+    for (slow, retrs_sent) in [("EPSV", 0), ("RETR", 1)] {
+        let dir = temp_dir();
+        let (port, retrs) = server_slow_to_answer(slow, Duration::from_millis(1500));
+        let mut child = spawn(dir.path(), &["client", "--lab"]);
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(format!("OPEN {port}\nGET f.bin\n").as_bytes()).unwrap();
+        let client_dir = dir.path().join("client");
+        // The file is made before EPSV is sent; the server is silent for 1.5 s after `slow`.
+        wait_for("the lab download's file", || client_dir.is_dir() && !temporaries(&client_dir).is_empty());
+        thread::sleep(Duration::from_millis(200));
+        signal(&child, libc::SIGINT);
+        let interrupted = Instant::now();
+        thread::sleep(Duration::from_millis(300));
+        stdin.write_all(b"QUIT\n").expect("the lab client is still there after Ctrl-C");
+        drop(stdin);
+        let out = wait_bounded(child, Duration::from_secs(15));
+        // The server's pause, not the download: the data connection is reset when it opens.
+        assert!(interrupted.elapsed() < Duration::from_secs(3), "{slow}: took {:?}", interrupted.elapsed());
+        assert_eq!(out.status.code(), Some(1), "{slow}: stderr: {}", stderr_of(&out));
+        assert!(stderr_of(&out).contains("interrupted; nothing was saved"), "{slow}: {}", stderr_of(&out));
+        assert!(String::from_utf8_lossy(&out.stdout).trim_end().ends_with("bye"), "{slow}");
+        assert_eq!(retrs.lock().unwrap().len(), retrs_sent, "{slow}: the RETRs the server served");
+        assert!(entries(&client_dir).is_empty(), "{slow}: left behind: {:?}", entries(&client_dir));
+    }
+}
+
+#[test]
+fn a_second_sigint_while_a_lab_get_waits_quits_the_lab() {
+    let dir = temp_dir();
+    let (port, _) = server_slow_to_answer("EPSV", Duration::from_secs(5));
+    let mut child = spawn(dir.path(), &["client", "--lab"]);
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(format!("OPEN {port}\nGET f.bin\n").as_bytes()).unwrap();
+    let client_dir = dir.path().join("client");
+    wait_for("the lab download's file", || client_dir.is_dir() && !temporaries(&client_dir).is_empty());
+    signal(&child, libc::SIGINT);
+    thread::sleep(Duration::from_millis(200));
+    signal(&child, libc::SIGINT);
+    let started = Instant::now();
+    let out = wait_bounded(child, Duration::from_secs(15));
+    drop(stdin);
+    assert_eq!(out.status.code(), Some(130), "stderr: {}", stderr_of(&out));
+    assert!(started.elapsed() < Duration::from_secs(3), "quitting took {:?}", started.elapsed());
     assert!(entries(&client_dir).is_empty(), "left behind: {:?}", entries(&client_dir));
 }
 

@@ -467,6 +467,11 @@ impl FtpSession {
                 return Err(FtpError::Refused { command: rest, reply });
             }
         }
+        // Ctrl-C in the lab while the data connection was being prepared: the transfer is
+        // not begun (the lab goes back to its prompt; other clients are exiting).
+        if signals::transfers_aborted() {
+            return Err(FtpError::Interrupted);
+        }
         let reply = self.command(command)?;
         if !reply.is_preliminary() {
             return Err(FtpError::Refused { command: command.into(), reply });

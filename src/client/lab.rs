@@ -252,9 +252,11 @@ impl Lab<'_> {
                 let path = local_path(&self.config.folder, &name)?;
                 let connected = self.session.as_mut().ok_or("not connected; use OPEN PORT first")?;
                 let session = &mut connected.session;
+                let in_progress = interruptible();
                 let size = session.size(&name);
                 let progress = Progress::start(&name, size, Verbosity::BarOnly);
                 let result = download_to_file(session, &name, size, &path, &progress);
+                drop(in_progress);
                 self.report(result.map(|bytes| progress.finish("downloaded", &name, bytes)))
             }
             LabCommand::Put(name) => {
@@ -266,7 +268,9 @@ impl Lab<'_> {
                     .map_err(|err| format!("cannot read {:?}: {err}", path.display().to_string()))?
                     .len();
                 let connected = self.session.as_mut().ok_or("not connected; use OPEN PORT first")?;
+                let in_progress = interruptible();
                 let result = upload(&mut connected.session, &file, len, &name, Verbosity::BarOnly);
+                drop(in_progress);
                 self.report(result)
             }
         }
@@ -275,9 +279,10 @@ impl Lab<'_> {
     /// Turns a transfer's result into a message; a failure that broke the connection also
     /// ends the session, so the next command says "not connected" instead of failing again.
     fn report(&mut self, result: color_eyre::Result<String>) -> Result<String, String> {
-        if result.is_err() && signals::transfers_aborted() {
+        let interrupted = signals::transfers_aborted();
+        signals::clear_abort();
+        if result.is_err() && interrupted {
             // Ctrl-C aborted the transfer (see super::stop_on_signals); back to the prompt.
-            signals::clear_abort();
             return Err("interrupted; nothing was saved".into());
         }
         result.map_err(|err| {
@@ -295,6 +300,15 @@ impl Lab<'_> {
             connected.session.quit();
         }
     }
+}
+
+/// Marks a GET or PUT as in progress from its first request on, not only while data flows:
+/// Ctrl-C while it waits for a reply (a slow server) or creates its file then aborts this
+/// command and keeps the session, as it does mid-transfer (see super::stop_on_signals).
+/// An abort left over from a Ctrl-C that came as the last command was ending is cleared.
+fn interruptible() -> signals::TransferGuard {
+    signals::clear_abort();
+    signals::TransferGuard::before_connection()
 }
 
 #[cfg(test)]

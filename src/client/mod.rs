@@ -35,12 +35,15 @@ pub struct ClientConfig {
 /// What SIGINT, SIGTERM and SIGHUP do in a client: an upload in flight is reset (so the
 /// server discards it), every temporary file being written is removed, and the program exits
 /// with 128 + the signal's number. With `interruptible_transfers` (the lab's prompt), SIGINT
-/// during a transfer aborts only that transfer. Must be called before any thread is spawned.
+/// during a transfer aborts only that transfer; a second one before the transfer has ended
+/// (a server that does not answer) exits as above. Must be called before any thread is
+/// spawned.
 pub fn stop_on_signals(interruptible_transfers: bool) -> io::Result<()> {
     signals::take_terminating_signals(move |signal| {
         let in_progress = signals::transfers_in_progress();
+        let aborted_before = signals::transfers_aborted();
         signals::abort_transfers();
-        if interruptible_transfers && signal == libc::SIGINT && in_progress {
+        if interruptible_transfers && signal == libc::SIGINT && in_progress && !aborted_before {
             return;
         }
         write_policy::remove_in_flight_temporaries();

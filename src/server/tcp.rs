@@ -853,14 +853,14 @@ impl<'a> ControlConnection<'a> {
         // Registered from its 150 until its final reply is sent (see
         // ControlConnection::transfer), so that a stopping server waits for that reply; the
         // data connection, once there, so that it can be aborted.
-        self.transfer_in_progress = Some(TransferGuard::new(-1));
+        self.transfer_in_progress = Some(TransferGuard::before_connection());
         self.send(&Reply::FileStatusOk)?;
         Ok(match self.open_data(data, upload) {
             Ok(connection) => {
                 self.transfer_in_progress = Some(TransferGuard::new(connection.as_raw_fd()));
                 if signals::transfers_aborted() {
-                    // The server began to stop while this connection was being made.
-                    signals::reset_connection(connection.as_raw_fd());
+                    // The server began to stop while this connection was being made (the
+                    // guard reset it).
                     return Ok(Reply::TransferAborted);
                 }
                 work(connection, self.session.transfer_done_reply())

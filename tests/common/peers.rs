@@ -232,6 +232,8 @@ pub struct Fake {
     pub retr_offsets: std::sync::Arc<std::sync::Mutex<Vec<usize>>>,
     /// What SIZE says, when it is not the content's length (a file that grows).
     pub announced_size: Option<usize>,
+    /// A command whose every reply comes only after a pause (a slow server), and the pause.
+    pub slow_reply: Option<(&'static str, Duration)>,
 }
 
 impl Fake {
@@ -246,6 +248,7 @@ impl Fake {
             healthy_from: usize::MAX,
             retr_offsets: Default::default(),
             announced_size: None,
+            slow_reply: None,
         }
     }
 }
@@ -285,6 +288,11 @@ fn fake_session(fake: &Fake, control: TcpStream, uploads: &mut Vec<UploadEnd>) {
         }
         let mut words = line.split_whitespace();
         let verb = words.next().unwrap_or("").to_ascii_uppercase();
+        if let Some((slow, pause)) = fake.slow_reply
+            && verb == slow
+        {
+            thread::sleep(pause);
+        }
         let reply = match verb.as_str() {
             "USER" => "331 ok".to_string(),
             "PASS" => "230 ok".into(),
