@@ -272,6 +272,27 @@ fn a_second_sigint_while_a_lab_get_waits_quits_the_lab() {
 }
 
 #[test]
+fn sigint_during_a_lab_put_resets_the_upload_and_returns_to_the_prompt() {
+    let dir = temp_dir();
+    write_file(&dir.path().join("client"), "up.bin", &binary_content(8 << 20));
+    let (port, server) = slow_server(0);
+    let mut child = spawn(dir.path(), &["client", "--lab"]);
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(format!("OPEN {port}\nPUT up.bin\n").as_bytes()).unwrap();
+    thread::sleep(Duration::from_millis(700));
+    signal(&child, libc::SIGINT);
+    thread::sleep(Duration::from_millis(300));
+    stdin.write_all(b"QUIT\n").expect("the lab client is still there after Ctrl-C");
+    drop(stdin);
+    let out = wait_bounded(child, Duration::from_secs(15));
+    assert_eq!(out.status.code(), Some(1), "stderr: {}", stderr_of(&out));
+    assert!(stderr_of(&out).contains("interrupted; the upload was reset"), "{}", stderr_of(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).trim_end().ends_with("bye"));
+    let uploads = server.join().unwrap();
+    assert!(matches!(uploads[..], [UploadEnd::Reset(_)]), "the upload must end in a reset: {uploads:?}");
+}
+
+#[test]
 fn sigint_during_a_comp431_client_get_removes_the_temporary() {
     let work = temp_dir();
     let (port, _server) = slow_server(4 << 20);

@@ -257,7 +257,8 @@ impl Lab<'_> {
                 let progress = Progress::start(&name, size, Verbosity::BarOnly);
                 let result = download_to_file(session, &name, size, &path, &progress);
                 drop(in_progress);
-                self.report(result.map(|bytes| progress.finish("downloaded", &name, bytes)))
+                let result = result.map(|bytes| progress.finish("downloaded", &name, bytes));
+                self.report(result, "interrupted; nothing was saved")
             }
             LabCommand::Put(name) => {
                 let path = local_path(&self.config.folder, &name)?;
@@ -271,19 +272,21 @@ impl Lab<'_> {
                 let in_progress = interruptible();
                 let result = upload(&mut connected.session, &file, len, &name, Verbosity::BarOnly);
                 drop(in_progress);
-                self.report(result)
+                // The reset tells the server the upload is cut off: minftp's discards it.
+                self.report(result, "interrupted; the upload was reset, so the server cannot take it for a whole file")
             }
         }
     }
 
     /// Turns a transfer's result into a message; a failure that broke the connection also
     /// ends the session, so the next command says "not connected" instead of failing again.
-    fn report(&mut self, result: color_eyre::Result<String>) -> Result<String, String> {
+    /// A failure that Ctrl-C caused is told as `after_ctrl_c`.
+    fn report(&mut self, result: color_eyre::Result<String>, after_ctrl_c: &str) -> Result<String, String> {
         let interrupted = signals::transfers_aborted();
         signals::clear_abort();
         if result.is_err() && interrupted {
             // Ctrl-C aborted the transfer (see super::stop_on_signals); back to the prompt.
-            return Err("interrupted; nothing was saved".into());
+            return Err(after_ctrl_c.into());
         }
         result.map_err(|err| {
             let mut message = format!("{err:#}");
