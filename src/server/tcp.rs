@@ -313,6 +313,9 @@ struct ControlConnection<'a> {
     pending_event: RefCell<Option<PendingEvent>>,
     /// Bytes moved by the transfer under way.
     moved: Arc<AtomicU64>,
+    /// The user when QUIT came: a valid QUIT makes the session forget its login, and the
+    /// access log's DISCONNECT line still names who left.
+    user_at_quit: Vec<u8>,
 }
 
 /// An access-log event waiting for its final reply.
@@ -354,6 +357,7 @@ impl<'a> ControlConnection<'a> {
             implicit_tls,
             pending_event: RefCell::new(None),
             moved: Arc::new(AtomicU64::new(0)),
+            user_at_quit: Vec::new(),
         })
     }
 
@@ -387,7 +391,7 @@ impl<'a> ControlConnection<'a> {
             log.record(&Event {
                 session: self.number,
                 client: self.peer,
-                user: self.session.user(),
+                user: if self.session.user().is_empty() { &self.user_at_quit } else { self.session.user() },
                 command,
                 path,
                 bytes,
@@ -476,8 +480,10 @@ impl<'a> ControlConnection<'a> {
                     line.clear();
                     line.extend_from_slice(bytes);
                     self.show(&self.session.transcript_echo(&line));
-                    if verb_of(&line, self.session.policy().dialect) == Some(Verb::Pass) {
-                        self.expect_event("PASS", b"", false);
+                    match verb_of(&line, self.session.policy().dialect) {
+                        Some(Verb::Pass) => self.expect_event("PASS", b"", false),
+                        Some(Verb::Quit) => self.user_at_quit = self.session.user().to_vec(),
+                        _ => {}
                     }
                     if self.is_password_check(&line) {
                         match self.throttle.turn(self.peer.ip().to_canonical(), Instant::now()) {
