@@ -509,11 +509,13 @@ pub fn client_config(trust: &Trust) -> io::Result<Arc<rustls::ClientConfig>> {
             // A missing or unreadable system store is not fatal: --cacert may be enough.
             let native = rustls_native_certs::load_native_certs();
             roots.add_parsable_certificates(native.certs);
+            let mut given = Vec::new();
             if let Some(path) = extra_ca {
                 for cert in read_certificates(path)? {
-                    roots.add(cert).map_err(|err| {
+                    roots.add(cert.clone()).map_err(|err| {
                         io::Error::other(format!("{} is not a usable CA certificate: {err}", path.display()))
                     })?;
+                    given.push(cert);
                 }
             }
             if roots.is_empty() {
@@ -525,7 +527,7 @@ pub fn client_config(trust: &Trust) -> io::Result<Arc<rustls::ClientConfig>> {
                 rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
                     .build()
                     .map_err(io::Error::other)?;
-            Check::Trusted(verifier)
+            Check::Trusted { verifier, given }
         }
         Trust::Pinned(sha256) => Check::Pinned(*sha256),
         Trust::Anything => Check::Anything,
@@ -566,12 +568,66 @@ enum Check {
     /// Against trusted CAs (rustls' own check), with one thing added: a certificate no
     /// trusted CA signed is refused with its fingerprint and how to trust it. That is
     /// what a first connection to a self-signed server meets, where curl says only
-    /// "self-signed certificate" and leaves the user to find `-k`.
-    Trusted(Arc<rustls::client::WebPkiServerVerifier>),
+    /// "self-signed certificate" and leaves the user to find `-k`. A server certificate
+    /// that is itself one of `given` (`--cacert`) is trusted directly, as OpenSSL and so
+    /// curl do: the self-signed certificate `openssl req -x509` makes is marked as a CA,
+    /// which rustls will not take for a server's, yet the user named that very one.
+    Trusted { verifier: Arc<rustls::client::WebPkiServerVerifier>, given: Vec<CertificateDer<'static>> },
     /// Exactly this certificate (by SHA-256); names, dates and issuers are not looked at.
     Pinned([u8; 32]),
     /// Any certificate.
     Anything,
+}
+
+/// A refusal of the server's certificate that says why and what to do.
+fn explained_refusal(why: String) -> Result<ServerCertVerified, rustls::Error> {
+    let why: Box<dyn std::error::Error + Send + Sync> = why.into();
+    let other = rustls::CertificateError::Other(rustls::OtherError(why.into()));
+    Err(rustls::Error::InvalidCertificate(other))
+}
+
+/// The checks left for a server certificate the user gave as trusted (`--cacert`): that
+/// it names `server_name` and is valid `now`. Its issuer is itself, and the handshake's
+/// signature, verified apart, shows the server holds its key.
+fn directly_trusted(
+    end_entity: &CertificateDer<'_>,
+    server_name: &ServerName<'_>,
+    now: UnixTime,
+) -> Result<ServerCertVerified, rustls::Error> {
+    use rustls::CertificateError;
+    let refused = |error| Err(rustls::Error::InvalidCertificate(error));
+    let Ok(certificate) = webpki::EndEntityCert::try_from(end_entity) else {
+        return refused(CertificateError::BadEncoding);
+    };
+    match certificate.verify_is_valid_for_subject_name(server_name) {
+        Ok(()) => {}
+        Err(webpki::Error::CertNotValidForName(names)) => {
+            return refused(CertificateError::NotValidForNameContext {
+                expected: names.expected,
+                presented: names.presented,
+            });
+        }
+        Err(_) => return refused(CertificateError::NotValidForName),
+    }
+    let Some((not_before, not_after)) = certificate_validity(end_entity) else {
+        return refused(CertificateError::BadEncoding);
+    };
+    let at = |seconds: i64| UnixTime::since_unix_epoch(std::time::Duration::from_secs(seconds.max(0).unsigned_abs()));
+    let seconds = i64::try_from(now.as_secs()).unwrap_or(i64::MAX);
+    if seconds < not_before {
+        refused(CertificateError::NotValidYetContext { time: now, not_before: at(not_before) })
+    } else if seconds >= not_after {
+        refused(CertificateError::ExpiredContext { time: now, not_after: at(not_after) })
+    } else {
+        Ok(ServerCertVerified::assertion())
+    }
+}
+
+/// Whether rustls refused a certificate because it is a CA's (webpki's
+/// `CaUsedAsEndEntity`, which rustls passes on as an "other" error).
+fn is_ca_used_as_server(error: &rustls::Error) -> bool {
+    matches!(error, rustls::Error::InvalidCertificate(rustls::CertificateError::Other(other))
+        if matches!(other.0.downcast_ref::<webpki::Error>(), Some(webpki::Error::CaUsedAsEndEntity)))
 }
 
 impl ServerCertVerifier for CertificateCheck {
@@ -584,18 +640,26 @@ impl ServerCertVerifier for CertificateCheck {
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
         match &self.check {
-            Check::Trusted(verifier) => {
+            Check::Trusted { verifier, given } => {
                 match verifier.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now) {
+                    Err(_) if given.iter().any(|cert| cert.as_ref() == end_entity.as_ref()) => {
+                        directly_trusted(end_entity, server_name, now)
+                    }
                     Err(rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer)) => {
                         let print = fingerprint(end_entity);
-                        let why = format!(
+                        explained_refusal(format!(
                             "no CA this system trusts signed it (a self-signed server?). Its SHA-256 fingerprint is \
                              {print}: if the server's operator sees the same (minftp serve --tls prints it at \
                              start), add --pin-sha256 {print}; or --cacert FILE with the CA that signed it"
-                        );
-                        let why: Box<dyn std::error::Error + Send + Sync> = why.into();
-                        let other = rustls::CertificateError::Other(rustls::OtherError(why.into()));
-                        Err(rustls::Error::InvalidCertificate(other))
+                        ))
+                    }
+                    Err(error) if is_ca_used_as_server(&error) => {
+                        let print = fingerprint(end_entity);
+                        explained_refusal(format!(
+                            "it is marked as a CA's certificate, not a server's (as `openssl req -x509` makes a \
+                             self-signed one). Its SHA-256 fingerprint is {print}: if the server's operator sees the \
+                             same, add --pin-sha256 {print}, or give this very certificate with --cacert FILE"
+                        ))
                     }
                     verdict => verdict,
                 }

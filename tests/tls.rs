@@ -726,6 +726,55 @@ fn certificates_are_verified_against_a_ca_for_the_name_and_the_date() {
     assert!(!work.path().join("x.bin").exists());
 }
 
+/// A self-signed certificate for `names` marked as a CA, as `openssl req -x509` makes
+/// one; returns the paths of its cert.pem and key.pem in `dir`.
+fn make_self_signed_ca(dir: &Path, names: &[&str], valid: (i32, i32)) -> (String, String) {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).unwrap();
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    params.not_before = rcgen::date_time_ymd(valid.0, 1, 1);
+    params.not_after = rcgen::date_time_ymd(valid.1, 1, 1);
+    let cert = params.self_signed(&key).unwrap();
+    let paths = ["cert.pem", "key.pem"].map(|n| dir.join(n).to_string_lossy().into_owned());
+    fs::write(&paths[0], cert.pem()).unwrap();
+    fs::write(&paths[1], key.serialize_pem()).unwrap();
+    let [cert, key] = paths;
+    (cert, key)
+}
+
+#[test]
+fn a_self_signed_certificate_marked_as_a_ca_is_trusted_when_given_with_cacert() {
+    let (root, big) = served();
+    let work = temp_dir();
+    let folder = temp_dir();
+    let (cert, key) = make_self_signed_ca(folder.path(), &["127.0.0.1"], CURRENT);
+    let server = server_with_certificate(root.path(), &cert, &key);
+    let address = format!("127.0.0.1:{}", server.port());
+    // The certificate itself given as trusted: accepted, as curl --cacert does.
+    let out = minftp_run(work.path(), &["get", "--tls", "--cacert", &cert, &address, "big.bin", "-o", "got.bin"]);
+    assert_ok(&out);
+    assert!(fs::read(work.path().join("got.bin")).unwrap() == big);
+    // Not given: refused, saying why in words, with the fingerprint that trusts it.
+    let out = minftp_run(work.path(), &["get", "--tls", "--retry", "0", &address, "big.bin", "-o", "x.bin"]);
+    let stderr = stderr_of(&out);
+    assert!(!out.status.success() && stderr.contains("marked as a CA's certificate, not a server's"), "{stderr}");
+    assert!(stderr.contains("add --pin-sha256 "), "{stderr}");
+    // Given, but for another name or out of date: refused all the same.
+    for (names, valid, says) in
+        [(&["files.example.org"][..], CURRENT, "not valid for name"), (&["127.0.0.1"], EXPIRED, "expired")]
+    {
+        let folder = temp_dir();
+        let (cert, key) = make_self_signed_ca(folder.path(), names, valid);
+        let server = server_with_certificate(root.path(), &cert, &key);
+        let address = format!("127.0.0.1:{}", server.port());
+        let args = ["get", "--tls", "--cacert", &cert, "--retry", "0", &address, "big.bin", "-o", "x.bin"];
+        let out = minftp_run(work.path(), &args);
+        assert!(!out.status.success(), "{says}");
+        assert!(stderr_of(&out).to_lowercase().contains(says), "{}", stderr_of(&out));
+    }
+    assert!(!work.path().join("x.bin").exists());
+}
+
 #[test]
 fn a_renewed_certificate_reaches_new_connections_without_a_restart() {
     let (root, big) = served();
