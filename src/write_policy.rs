@@ -21,7 +21,7 @@ use std::collections::HashSet;
 use std::ffi::CString;
 use std::fs::{self, File};
 use std::io::{self, Seek, SeekFrom};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -149,9 +149,18 @@ impl Writing {
         }
     }
 
-    /// Starts a client's write of the local `path` (special files are written into).
+    /// Starts a client's write of the local `path` (special files are written into). The
+    /// first write into a folder also removes what killed minftp processes left there
+    /// ([`remove_stale_temporaries_once`]).
     pub fn to_local_path(path: &Path, start: Start) -> io::Result<Writing> {
-        Writing::begin(Place::for_local_path(path)?, start, SpecialFiles::WriteInto)
+        let place = Place::for_local_path(path)?;
+        let removed = remove_stale_temporaries_once(place.folder.as_fd());
+        if removed > 0 {
+            let folder = Path::new(&place.shown).parent().filter(|p| !p.as_os_str().is_empty());
+            let folder = folder.map_or_else(|| ".".into(), |p| p.display().to_string());
+            crate::diag!("removed {removed} unfinished download(s) left in {folder} by a stopped minftp");
+        }
+        Writing::begin(place, start, SpecialFiles::WriteInto)
     }
 
     fn atomic(place: Place, replaced: Option<Status>) -> io::Result<Writing> {
@@ -337,6 +346,30 @@ pub fn remove_stale_temporaries(root: &Path) -> usize {
         }
     }
     removed
+}
+
+/// Removes, in the open `folder` alone (not below it), the temporary files of minftp
+/// processes that no longer run, the first time this process asks for that folder; returns
+/// how many were removed. A client killed with SIGKILL cannot remove its own, and no later
+/// download could tell whose they were; a folder is read once, so a tree of many files
+/// costs one read per folder.
+fn remove_stale_temporaries_once(folder: BorrowedFd<'_>) -> usize {
+    static SWEPT: Mutex<Option<HashSet<(u64, u64)>>> = Mutex::new(None);
+    let Ok(status) = fs_at::stat_fd(folder) else { return 0 };
+    let first = SWEPT
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .get_or_insert_with(HashSet::new)
+        .insert(status.identity());
+    if !first {
+        return 0;
+    }
+    let Ok(names) = fs_at::FolderNames::read(folder) else { return 0 };
+    names
+        .filter(|name| is_stale_temporary(name.to_bytes()))
+        .filter(|name| fs_at::stat_at(folder, name, false).is_ok_and(|status| status.is_file()))
+        .filter(|name| fs_at::unlink_at(folder, name, false).is_ok())
+        .count()
 }
 
 /// True for `.minftp-part-PID-N` when process PID no longer exists.

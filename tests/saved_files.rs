@@ -112,6 +112,34 @@ fn get_into_a_folder_saves_inside_it_under_the_remote_name() {
 }
 
 #[test]
+fn a_download_removes_what_killed_minftp_clients_left_in_its_folder_only() {
+    let (_root, _server, addr) = server_with(&[("f.bin", b"fresh")]);
+    let work = temp_dir();
+    let outside = temp_dir();
+    write_file(outside.path(), "kept.bin", b"not minftp's");
+    // A process above pid_max never ran; PID 1 always runs.
+    let dead = format!(".minftp-part-{}-0", i32::MAX);
+    write_file(work.path(), &dead, b"left by a SIGKILL");
+    write_file(work.path(), ".minftp-part-1-0", b"a running minftp's");
+    write_file(work.path(), &format!("sub/.minftp-part-{}-1", i32::MAX), b"below: not looked at");
+    symlink(outside.path().join("kept.bin"), work.path().join(format!(".minftp-part-{}-2", i32::MAX))).unwrap();
+    let out = minftp_run(work.path(), &["get", &addr, "f.bin"]);
+    assert_ok(&out);
+    assert!(
+        stderr_of(&out).contains("removed 1 unfinished download(s) left in . by a stopped minftp"),
+        "{}",
+        stderr_of(&out)
+    );
+    assert_eq!(fs::read(work.path().join("f.bin")).unwrap(), b"fresh");
+    let mut left = entries(work.path());
+    left.sort();
+    let link = format!(".minftp-part-{}-2", i32::MAX);
+    assert_eq!(left, [".minftp-part-1-0", link.as_str(), "f.bin", "sub"]);
+    assert_eq!(entries(&work.path().join("sub")).len(), 1);
+    assert_eq!(fs::read(outside.path().join("kept.bin")).unwrap(), b"not minftp's");
+}
+
+#[test]
 fn a_bad_destination_and_no_clobber_fail_before_connecting() {
     let work = temp_dir();
     write_file(work.path(), "exists.bin", b"keep");
