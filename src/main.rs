@@ -18,7 +18,7 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(report) if is_broken_pipe(&report) => ExitCode::SUCCESS,
         Err(report) => {
-            eprintln!("minftp: {report:#}");
+            minftp::diag!("{report:#}");
             // Exit status 2 for how minftp was called (as clap's own errors), 1 for a failure.
             if report.downcast_ref::<UsageError>().is_some() { ExitCode::from(2) } else { ExitCode::FAILURE }
         }

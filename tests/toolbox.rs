@@ -669,6 +669,20 @@ fn on_a_terminal_ls_escapes_control_bytes_in_names() {
 }
 
 #[test]
+fn messages_on_standard_error_escape_control_bytes_a_server_chose() {
+    let work = temp_dir();
+    // A symlink is skipped, and the line that says so names it.
+    let listing = b"type=OS.unix=slink:/x; evil\x1b[2Jname\r\ntype=file;size=1; fine\r\n".to_vec();
+    let (port, fake) = listing_server(listing);
+    let out = minftp_run(work.path(), &["get", "-r", "-j", "1", &addr(port), "d", "-o", "got"]);
+    fake.join().unwrap();
+    assert_ok(&out);
+    assert!(!out.stderr.contains(&0x1b), "a raw escape reached standard error: {}", stderr_of(&out));
+    assert!(stderr_of(&out).contains("evil\\x1b[2Jname (a symlink on the server"), "{}", stderr_of(&out));
+    assert_eq!(fs::read(work.path().join("got/fine")).unwrap(), b"x");
+}
+
+#[test]
 fn a_batch_download_broken_three_times_continues_where_each_attempt_stopped() {
     use common::peers::{Fake, fake_server};
     let work = temp_dir();

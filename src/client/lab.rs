@@ -9,6 +9,7 @@ use std::time::Duration;
 use super::ftp::{DataMode, FtpSession};
 use super::oneshot::{Login, download_to_file, upload};
 use super::progress::{Progress, Verbosity};
+use crate::diagnostics::shown;
 use crate::signals;
 
 /// The lab session's settings.
@@ -170,7 +171,7 @@ pub fn run(
             Ok(command) => command,
             Err(message) => {
                 lab.all_ok = false;
-                writeln!(err, "error: {message}")?;
+                writeln!(err, "error: {}", shown(&message))?;
                 continue;
             }
         };
@@ -208,7 +209,8 @@ impl Lab<'_> {
             Ok(text) => writeln!(out, "{text}"),
             Err(text) => {
                 self.all_ok = false;
-                writeln!(err, "error: {text}")
+                // The text may carry what the server sent (names, reply texts).
+                writeln!(err, "error: {}", shown(&text))
             }
         }
     }

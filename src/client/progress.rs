@@ -7,6 +7,8 @@ use std::time::{Duration, Instant};
 use humansize::{BINARY, FormatSizeOptions, format_size};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle, TermLike};
 
+use crate::diagnostics::shown;
+
 /// Set to draw progress bars even when standard error is not a terminal (tests use it).
 pub const FORCE_PROGRESS_VARIABLE: &str = "MINFTP_FORCE_PROGRESS";
 
@@ -44,7 +46,7 @@ impl Progress {
                 None => (ProgressBar::with_draw_target(None, target), "{msg} {bytes} {binary_bytes_per_sec}"),
             };
             bar.set_style(ProgressStyle::with_template(template).expect("the template is valid").progress_chars("=> "));
-            bar.set_message(label.to_string());
+            bar.set_message(shown(label).into_owned());
             bar
         });
         Progress { bar, started: Instant::now(), verbosity }
@@ -110,7 +112,7 @@ impl BatchProgress {
     pub fn finished(&self, done: usize, line: &str) {
         if let Some(bar) = &self.bar {
             bar.set_message(format!("{done}/{} files", self.total_files));
-            bar.println(line);
+            bar.println(shown(line));
         }
     }
 
