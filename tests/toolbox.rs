@@ -219,7 +219,7 @@ fn listing_server(listing: Vec<u8>) -> (u16, thread::JoinHandle<()>) {
 /// [`listing_server`], or (`mlsd` false) one that offers no MLST and sends `listing` for
 /// LIST, as a server with `ls -l` or Windows/IIS listings does.
 fn listing_server_with(listing: Vec<u8>, mlsd: bool) -> (u16, thread::JoinHandle<()>) {
-    scripted_server(Script { listing, mlsd, stor_refusal: None })
+    scripted_server(Script { listing, mlsd, stor_refusal: None, listing_copies: 1 })
 }
 
 /// What a [`scripted_server`] does beyond logging anyone in.
@@ -231,6 +231,9 @@ struct Script {
     /// The reply to a STOR once 64 KiB of it arrived, after which the data connection is
     /// closed with bytes unread (as a full disk ends an upload); else STOR is taken whole.
     stor_refusal: Option<&'static str>,
+    /// How many times the listing is sent, one copy after another (until the client stops
+    /// reading).
+    listing_copies: usize,
 }
 
 /// A one-session FTP server on 127.0.0.1 playing `script`: EPSV only, "x" for any RETR,
@@ -268,9 +271,13 @@ fn scripted_server(script: Script) -> (u16, thread::JoinHandle<()>) {
                             let _ = std::io::copy(&mut stream, &mut std::io::sink());
                             "226 done\r\n".into()
                         }
-                        _ => {
-                            stream.write_all(if verb == "RETR" { b"x" } else { &script.listing }).unwrap();
+                        ("RETR", _) => {
+                            stream.write_all(b"x").unwrap();
                             "226 done\r\n".into()
+                        }
+                        _ => {
+                            let sent = (0..script.listing_copies).all(|_| stream.write_all(&script.listing).is_ok());
+                            if sent { "226 done\r\n".into() } else { "426 the listing was cut off\r\n".into() }
                         }
                     }
                 }
@@ -486,8 +493,12 @@ fn errors_say_what_happened() {
 
     // 552 during STOR is shown as the server said it.
     fs::write(work.path().join("big.bin"), binary_content(4_000_000)).unwrap();
-    let (port, fake) =
-        scripted_server(Script { listing: Vec::new(), mlsd: false, stor_refusal: Some("552 Disk full\r\n") });
+    let (port, fake) = scripted_server(Script {
+        listing: Vec::new(),
+        mlsd: false,
+        stor_refusal: Some("552 Disk full\r\n"),
+        listing_copies: 1,
+    });
     let out = minftp_run(work.path(), &["put", "--retry", "0", &addr(port), "big.bin"]);
     fake.join().unwrap();
     let stderr = stderr_of(&out);
@@ -572,7 +583,8 @@ fn verbose_numbers_each_parallel_connections_dialogue() {
     assert_eq!(out.status.code(), Some(2), "-v and -q contradict each other");
     // A server's escape sequences reach the terminal escaped, in the dialogue too.
     let refusal = "552 \x1b]0;owned\x07\x1b[2J full\r\n";
-    let (port, server) = scripted_server(Script { listing: Vec::new(), mlsd: false, stor_refusal: Some(refusal) });
+    let (port, server) =
+        scripted_server(Script { listing: Vec::new(), mlsd: false, stor_refusal: Some(refusal), listing_copies: 1 });
     fs::write(work.path().join("up.bin"), b"bytes").unwrap();
     let out = minftp_run(work.path(), &["put", "-v", "--retry", "0", &addr(port), "up.bin", "up.bin"]);
     server.join().unwrap();
@@ -680,6 +692,23 @@ fn messages_on_standard_error_escape_control_bytes_a_server_chose() {
     assert!(!out.stderr.contains(&0x1b), "a raw escape reached standard error: {}", stderr_of(&out));
     assert!(stderr_of(&out).contains("evil\\x1b[2Jname (a symlink on the server"), "{}", stderr_of(&out));
     assert_eq!(fs::read(work.path().join("got/fine")).unwrap(), b"x");
+}
+
+#[test]
+fn a_listing_without_end_is_stopped_with_an_error() {
+    let work = temp_dir();
+    let line = b"type=file;size=1; a-name-of-forty-bytes-or-so-to-fill-it\r\n";
+    let chunk = line.repeat(64 * 1024 / line.len());
+    // About 1 GiB if it were all read: more than any listing is let take.
+    let (port, fake) =
+        scripted_server(Script { listing: chunk.clone(), mlsd: true, stor_refusal: None, listing_copies: 16_384 });
+    let started = Instant::now();
+    let out = minftp_run(work.path(), &["ls", &addr(port), "d"]);
+    fake.join().unwrap();
+    assert!(!out.status.success());
+    assert!(stderr_of(&out).contains("the listing is over 256 MiB"), "{}", stderr_of(&out));
+    assert!(out.stdout.is_empty(), "nothing listed from a cut-off listing");
+    assert!(started.elapsed() < Duration::from_secs(60), "{:?}", started.elapsed());
 }
 
 #[test]

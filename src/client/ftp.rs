@@ -323,11 +323,11 @@ impl FtpSession {
     /// The data of a listing command (`LIST`, `MLSD`) for `path` or the working directory.
     fn listing(&mut self, verb: &str, path: Option<&str>) -> Result<Vec<u8>, FtpError> {
         let command = path.map_or_else(|| verb.to_string(), |path| format!("{verb} {path}"));
-        let mut listing = Vec::new();
+        let mut listing = ListingBuffer(Vec::new());
         let data = self.start_transfer(&command, 0)?;
         let received = receive(&data, &mut listing, STREAM_RECEIVE_BUFFER, &mut |_| {});
         self.conclude_transfer(&command, data, received, "reading the listing failed")?;
-        Ok(listing)
+        Ok(listing.0)
     }
 
     /// Whether FEAT lists `feature` (such as `MLST` or `MFMT`); FEAT is asked once.
@@ -645,4 +645,26 @@ fn end_tls_data(data: &Channel) {
 /// A command as it may appear in messages: never with a password.
 fn shown(command: &str) -> &str {
     if command.len() >= 5 && command[..5].eq_ignore_ascii_case("PASS ") { "PASS ****" } else { command }
+}
+
+/// The most one listing may hold: a folder of millions of entries fits, and a server that
+/// sends a listing without end is stopped before it takes the machine's memory.
+const MAX_LISTING_BYTES: usize = 256 << 20;
+
+/// A listing's bytes, refused past [`MAX_LISTING_BYTES`].
+struct ListingBuffer(Vec<u8>);
+
+impl Write for ListingBuffer {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        if self.0.len() + bytes.len() > MAX_LISTING_BYTES {
+            let mib = MAX_LISTING_BYTES >> 20;
+            return Err(io::Error::other(format!("the listing is over {mib} MiB (a server that sends without end?)")));
+        }
+        self.0.extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 }
