@@ -582,9 +582,7 @@ impl FtpSession {
         // PASV can only announce IPv4 addresses.
         if self.server.ip().to_canonical().is_ipv4() {
             let reply = self.command("PASV")?;
-            if let Some(address) = parse_pasv_reply(reply.text()).filter(|_| reply.code == 227) {
-                return Ok(Some(SocketAddr::new(self.server.ip(), address.port())));
-            }
+            return Ok(pasv_data_address(self.server.ip(), &reply));
         }
         Ok(None)
     }
@@ -647,6 +645,14 @@ fn shown(command: &str) -> &str {
     if command.len() >= 5 && command[..5].eq_ignore_ascii_case("PASS ") { "PASS ****" } else { command }
 }
 
+/// Where the data connection of a PASV `reply` goes: to the port it names on `server`, the
+/// control connection's address. The address in the reply is never used: a server (or a
+/// NAT that rewrote it wrongly) could send the client to another host (FTP bounce).
+fn pasv_data_address(server: IpAddr, reply: &ServerReply) -> Option<SocketAddr> {
+    let announced = parse_pasv_reply(reply.text()).filter(|_| reply.code == 227)?;
+    Some(SocketAddr::new(server, announced.port()))
+}
+
 /// The most one listing may hold: a folder of millions of entries fits, and a server that
 /// sends a listing without end is stopped before it takes the machine's memory.
 const MAX_LISTING_BYTES: usize = 256 << 20;
@@ -666,5 +672,25 @@ impl Write for ListingBuffer {
 
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pasv_reply_gives_only_a_port_the_address_is_the_servers() {
+        let reply = |code, text: &str| ServerReply { code, lines: vec![text.to_string()] };
+        let server: IpAddr = "127.0.0.1".parse().unwrap();
+        // 192.0.2.1 is a documentation address: decided here, never connected to.
+        let elsewhere = reply(227, "Entering Passive Mode (192,0,2,1,4,1).");
+        assert_eq!(pasv_data_address(server, &elsewhere), Some("127.0.0.1:1025".parse().unwrap()));
+        assert_eq!(
+            pasv_data_address(server, &reply(227, "Entering Passive Mode (127,0,0,1,0,21)")).unwrap().port(),
+            21
+        );
+        assert_eq!(pasv_data_address(server, &reply(502, "Entering Passive Mode (127,0,0,1,4,1)")), None);
+        assert_eq!(pasv_data_address(server, &reply(227, "no numbers")), None);
     }
 }
