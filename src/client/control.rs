@@ -271,14 +271,14 @@ impl ControlConnection {
 }
 
 /// Shows one line of the dialogue of connection `traced` (nothing when it is None):
-/// `marker` is `>` for sent, `<` for received, `*` for an event. Control bytes are escaped
-/// so that a server cannot drive the user's terminal.
+/// `marker` is `>` for sent, `<` for received, `*` for an event. Control bytes in it are
+/// escaped on the way out, as in every message (crate::diagnostics::shown), so that a
+/// server cannot drive the user's terminal.
 fn show_dialogue(traced: Option<u64>, marker: char, line: &[u8]) {
     if let Some(number) = traced {
         let line = line.strip_suffix(b"\n").unwrap_or(line);
         let line = line.strip_suffix(b"\r").unwrap_or(line);
-        let shown = escape_controls(line, false);
-        crate::diagnostics::stderr_line(&format!("[{number}] {marker} {}", String::from_utf8_lossy(&shown)));
+        crate::diagnostics::stderr_line(&format!("[{number}] {marker} {}", String::from_utf8_lossy(line)));
     }
 }
 
