@@ -218,15 +218,22 @@ fn sigint_during_put_resets_the_upload_so_the_server_can_discard_it() {
     );
 }
 
+/// A lab client in `dir` that opened 127.0.0.1 `port` and began `GET f.bin`: returned once
+/// the download's file exists, with the client's standard input (still open) and folder.
+fn lab_get_started(dir: &Path, port: u16) -> (Child, std::process::ChildStdin, PathBuf) {
+    let mut child = spawn(dir, &["client", "--lab"]);
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(format!("OPEN {port}\nGET f.bin\n").as_bytes()).unwrap();
+    let client_dir = dir.join("client");
+    wait_for("the lab download's file", || client_dir.is_dir() && !temporaries(&client_dir).is_empty());
+    (child, stdin, client_dir)
+}
+
 #[test]
 fn sigint_during_a_lab_get_aborts_the_transfer_and_returns_to_the_prompt() {
     let dir = temp_dir();
     let (port, _server) = slow_server(4 << 20);
-    let mut child = spawn(dir.path(), &["client", "--lab"]);
-    let mut stdin = child.stdin.take().unwrap();
-    stdin.write_all(format!("OPEN {port}\nGET f.bin\n").as_bytes()).unwrap();
-    let client_dir = dir.path().join("client");
-    wait_for("the lab download to start", || client_dir.is_dir() && !temporaries(&client_dir).is_empty());
+    let (child, mut stdin, client_dir) = lab_get_started(dir.path(), port);
     signal(&child, libc::SIGINT);
     thread::sleep(Duration::from_millis(300));
     stdin.write_all(b"QUIT\n").unwrap();
@@ -256,12 +263,8 @@ fn sigint_while_a_lab_get_waits_for_a_reply_aborts_only_that_get() {
     for (slow, retrs_sent) in [("EPSV", 0), ("RETR", 1)] {
         let dir = temp_dir();
         let (port, retrs) = server_slow_to_answer(slow, Duration::from_millis(1500));
-        let mut child = spawn(dir.path(), &["client", "--lab"]);
-        let mut stdin = child.stdin.take().unwrap();
-        stdin.write_all(format!("OPEN {port}\nGET f.bin\n").as_bytes()).unwrap();
-        let client_dir = dir.path().join("client");
         // The file is made before EPSV is sent; the server is silent for 1.5 s after `slow`.
-        wait_for("the lab download's file", || client_dir.is_dir() && !temporaries(&client_dir).is_empty());
+        let (child, mut stdin, client_dir) = lab_get_started(dir.path(), port);
         thread::sleep(Duration::from_millis(200));
         signal(&child, libc::SIGINT);
         let interrupted = Instant::now();
@@ -283,11 +286,7 @@ fn sigint_while_a_lab_get_waits_for_a_reply_aborts_only_that_get() {
 fn a_second_sigint_while_a_lab_get_waits_quits_the_lab() {
     let dir = temp_dir();
     let (port, _) = server_slow_to_answer("EPSV", Duration::from_secs(5));
-    let mut child = spawn(dir.path(), &["client", "--lab"]);
-    let mut stdin = child.stdin.take().unwrap();
-    stdin.write_all(format!("OPEN {port}\nGET f.bin\n").as_bytes()).unwrap();
-    let client_dir = dir.path().join("client");
-    wait_for("the lab download's file", || client_dir.is_dir() && !temporaries(&client_dir).is_empty());
+    let (child, stdin, client_dir) = lab_get_started(dir.path(), port);
     signal(&child, libc::SIGINT);
     thread::sleep(Duration::from_millis(200));
     signal(&child, libc::SIGINT);

@@ -638,6 +638,15 @@ fn lftp_with_ssl_force_gets_puts_and_lists() {
     assert!(fs::read(root.path().join("put.bin")).unwrap() == binary_content(700_001));
 }
 
+/// A certificate's parameters for `names`, valid over the years `valid` (1 January to
+/// 1 January).
+fn certificate_params(names: &[&str], valid: (i32, i32)) -> rcgen::CertificateParams {
+    let mut params = rcgen::CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).unwrap();
+    params.not_before = rcgen::date_time_ymd(valid.0, 1, 1);
+    params.not_after = rcgen::date_time_ymd(valid.1, 1, 1);
+    params
+}
+
 /// A CA and a server certificate it signed for `names`, valid over the years `valid`
 /// (1 January to 1 January); returns the paths of ca.pem, cert.pem and key.pem in `dir`.
 fn make_certificates(dir: &Path, names: &[&str], valid: (i32, i32)) -> (String, String, String) {
@@ -648,10 +657,7 @@ fn make_certificates(dir: &Path, names: &[&str], valid: (i32, i32)) -> (String, 
     let ca = ca_params.self_signed(&ca_key).unwrap();
     let issuer = rcgen::Issuer::new(ca_params, ca_key);
     let key = rcgen::KeyPair::generate().unwrap();
-    let mut params = rcgen::CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).unwrap();
-    params.not_before = rcgen::date_time_ymd(valid.0, 1, 1);
-    params.not_after = rcgen::date_time_ymd(valid.1, 1, 1);
-    let cert = params.signed_by(&key, &issuer).unwrap();
+    let cert = certificate_params(names, valid).signed_by(&key, &issuer).unwrap();
     let paths = ["ca.pem", "cert.pem", "key.pem"].map(|n| dir.join(n).to_string_lossy().into_owned());
     fs::write(&paths[0], ca.pem()).unwrap();
     fs::write(&paths[1], cert.pem()).unwrap();
@@ -730,10 +736,8 @@ fn certificates_are_verified_against_a_ca_for_the_name_and_the_date() {
 /// one; returns the paths of its cert.pem and key.pem in `dir`.
 fn make_self_signed_ca(dir: &Path, names: &[&str], valid: (i32, i32)) -> (String, String) {
     let key = rcgen::KeyPair::generate().unwrap();
-    let mut params = rcgen::CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).unwrap();
+    let mut params = certificate_params(names, valid);
     params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    params.not_before = rcgen::date_time_ymd(valid.0, 1, 1);
-    params.not_after = rcgen::date_time_ymd(valid.1, 1, 1);
     let cert = params.self_signed(&key).unwrap();
     let paths = ["cert.pem", "key.pem"].map(|n| dir.join(n).to_string_lossy().into_owned());
     fs::write(&paths[0], cert.pem()).unwrap();
