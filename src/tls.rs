@@ -294,15 +294,18 @@ fn read_certified_key(cert: &Path, key: &Path) -> io::Result<CertifiedKey> {
 /// the host clients are told to connect to: clients that check names refuse it. rustls'
 /// own checker decides, as a client would.
 fn name_warning(der: &[u8], host: &str) -> Option<String> {
-    let der = CertificateDer::from(der);
-    let certificate = webpki::EndEntityCert::try_from(&der).ok()?;
     let name = server_name(host).ok()?;
-    certificate.verify_is_valid_for_subject_name(&name).err().map(|_| {
+    check_name(&CertificateDer::from(der), &name).err().map(|_| {
         format!(
             "the certificate does not name {host}, the address clients are told (--public-address); clients \
              that check names will refuse it"
         )
     })
+}
+
+/// Whether the certificate `der` names `name`, by rustls' own checker, as a client decides.
+fn check_name(der: &CertificateDer<'_>, name: &ServerName<'_>) -> Result<(), webpki::Error> {
+    webpki::EndEntityCert::try_from(der)?.verify_is_valid_for_subject_name(name)
 }
 
 /// A warning when the key file `key` can be read by every user of this machine (ssh
@@ -327,17 +330,44 @@ const EXPIRY_WARNING_SECONDS: i64 = 21 * 86_400;
 /// (Unix seconds): not valid yet, expired, or expiring within [`EXPIRY_WARNING_SECONDS`];
 /// None when it is fine or its dates cannot be read (rustls has accepted it either way).
 pub fn validity_warning(der: &[u8], now: i64) -> Option<String> {
-    let (not_before, not_after) = certificate_validity(der)?;
-    if now < not_before {
-        Some(format!("the certificate is not valid until {}; clients that check it refuse it", utc_minute(not_before)))
-    } else if now >= not_after {
-        Some(format!("the certificate expired on {}; clients that check it refuse it", utc_minute(not_after)))
-    } else if not_after - now < EXPIRY_WARNING_SECONDS {
-        let days = (not_after - now) / 86_400;
-        Some(format!("the certificate expires on {} (in {days} days); renew it", utc_minute(not_after)))
-    } else {
-        None
+    match dates_at(der, now)? {
+        Dates::NotYet(not_before) => Some(format!(
+            "the certificate is not valid until {}; clients that check it refuse it",
+            utc_minute(not_before)
+        )),
+        Dates::Expired(not_after) => {
+            Some(format!("the certificate expired on {}; clients that check it refuse it", utc_minute(not_after)))
+        }
+        Dates::Valid(not_after) if not_after - now < EXPIRY_WARNING_SECONDS => {
+            let days = (not_after - now) / 86_400;
+            Some(format!("the certificate expires on {} (in {days} days); renew it", utc_minute(not_after)))
+        }
+        Dates::Valid(_) => None,
     }
+}
+
+/// Where a time falls in a certificate's validity period, with the bound that matters
+/// (Unix seconds).
+enum Dates {
+    /// Before notBefore.
+    NotYet(i64),
+    /// At or after notAfter.
+    Expired(i64),
+    /// Within the period, which ends at notAfter.
+    Valid(i64),
+}
+
+/// Where `now` falls in the validity period of the certificate `der`; None when its dates
+/// cannot be read.
+fn dates_at(der: &[u8], now: i64) -> Option<Dates> {
+    let (not_before, not_after) = certificate_validity(der)?;
+    Some(if now < not_before {
+        Dates::NotYet(not_before)
+    } else if now >= not_after {
+        Dates::Expired(not_after)
+    } else {
+        Dates::Valid(not_after)
+    })
 }
 
 /// A certificate as the client's dialogue shows it (`-v`): its fingerprint and, when they
@@ -596,10 +626,7 @@ fn directly_trusted(
 ) -> Result<ServerCertVerified, rustls::Error> {
     use rustls::CertificateError;
     let refused = |error| Err(rustls::Error::InvalidCertificate(error));
-    let Ok(certificate) = webpki::EndEntityCert::try_from(end_entity) else {
-        return refused(CertificateError::BadEncoding);
-    };
-    match certificate.verify_is_valid_for_subject_name(server_name) {
+    match check_name(end_entity, server_name) {
         Ok(()) => {}
         Err(webpki::Error::CertNotValidForName(names)) => {
             return refused(CertificateError::NotValidForNameContext {
@@ -607,19 +634,19 @@ fn directly_trusted(
                 presented: names.presented,
             });
         }
+        Err(webpki::Error::BadDer) => return refused(CertificateError::BadEncoding),
         Err(_) => return refused(CertificateError::NotValidForName),
     }
-    let Some((not_before, not_after)) = certificate_validity(end_entity) else {
-        return refused(CertificateError::BadEncoding);
-    };
     let at = |seconds: i64| UnixTime::since_unix_epoch(std::time::Duration::from_secs(seconds.max(0).unsigned_abs()));
-    let seconds = i64::try_from(now.as_secs()).unwrap_or(i64::MAX);
-    if seconds < not_before {
-        refused(CertificateError::NotValidYetContext { time: now, not_before: at(not_before) })
-    } else if seconds >= not_after {
-        refused(CertificateError::ExpiredContext { time: now, not_after: at(not_after) })
-    } else {
-        Ok(ServerCertVerified::assertion())
+    match dates_at(end_entity, i64::try_from(now.as_secs()).unwrap_or(i64::MAX)) {
+        None => refused(CertificateError::BadEncoding),
+        Some(Dates::NotYet(not_before)) => {
+            refused(CertificateError::NotValidYetContext { time: now, not_before: at(not_before) })
+        }
+        Some(Dates::Expired(not_after)) => {
+            refused(CertificateError::ExpiredContext { time: now, not_after: at(not_after) })
+        }
+        Some(Dates::Valid(_)) => Ok(ServerCertVerified::assertion()),
     }
 }
 

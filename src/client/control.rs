@@ -282,8 +282,8 @@ fn show_dialogue(traced: Option<u64>, marker: char, line: &[u8]) {
     }
 }
 
-/// A command as the dialogue shows it: a password as `****`.
-fn masked(command: &[u8]) -> &[u8] {
+/// A command as the dialogue and error messages show it: a password as `****`.
+pub(crate) fn masked(command: &[u8]) -> &[u8] {
     match command.get(..5) {
         Some(verb) if verb.eq_ignore_ascii_case(b"PASS ") => b"PASS ****",
         _ => command,

@@ -11,7 +11,7 @@ use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use super::control::{ControlConnection, ServerReply};
+use super::control::{ControlConnection, ServerReply, masked};
 use super::listing::{RemoteEntry, glob_matches, parse_listing};
 use crate::protocol::address::{format_eprt_argument, format_port_argument, parse_epsv_reply, parse_pasv_reply};
 use crate::protocol::data::{Accepted, DataError, STREAM_RECEIVE_BUFFER, SendMethod, accept_from, receive, send_file};
@@ -248,7 +248,7 @@ impl FtpSession {
 
     /// Sends a command and reads its reply, whatever it is.
     fn command(&mut self, command: &str) -> Result<ServerReply, FtpError> {
-        let context = format!("waiting for the reply to {}", shown(command));
+        let context = format!("waiting for the reply to {}", String::from_utf8_lossy(masked(command.as_bytes())));
         self.control.exchange(command).map_err(io_error(context, self.timeout))
     }
 
@@ -638,11 +638,6 @@ fn end_tls_data(data: &Channel) {
     let mut rest = [0u8; 4096];
     let mut reader = data;
     while matches!(reader.read(&mut rest), Ok(n) if n > 0) {}
-}
-
-/// A command as it may appear in messages: never with a password.
-fn shown(command: &str) -> &str {
-    if command.len() >= 5 && command[..5].eq_ignore_ascii_case("PASS ") { "PASS ****" } else { command }
 }
 
 /// Where the data connection of a PASV `reply` goes: to the port it names on `server`, the
